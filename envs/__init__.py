@@ -1,0 +1,1 @@
+"""Where agents act: sandboxes (bwrap, docker, local) and task worlds."""

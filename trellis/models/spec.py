@@ -1,0 +1,77 @@
+"""Model spec strings: one string selects a backend and its model.
+
+| spec | backend |
+| --- | --- |
+| `embedded` | llama.cpp, the default embedded model |
+| `embedded:qwen2.5-coder-1.5b` | llama.cpp, a named embedded model |
+| `gguf:/path/model.gguf` | llama.cpp, any GGUF file |
+| `openai:http://127.0.0.1:8000/v1#model-name` | any OpenAI-compatible server |
+| `vllm:Qwen/Qwen2.5-Coder-7B-Instruct` | vLLM in this process (`gpu` extra) |
+| `replay:run.jsonl` | recorded completions |
+"""
+
+from __future__ import annotations
+
+import os
+
+from trellis.errors import UserError
+from trellis.models import weights
+from trellis.models.base import ChatModel
+
+BACKENDS: dict[str, str] = {
+    "embedded": "llama.cpp in this process; weights from an installed package (`embedded[:NAME]`)",
+    "gguf": "llama.cpp in this process; any GGUF file (`gguf:/path/model.gguf`)",
+    "openai": "any OpenAI-compatible server (`openai:http://HOST:PORT/v1#MODEL`; key from $OPENAI_API_KEY)",
+    "vllm": "vLLM engine in this process (`vllm:MODEL`; needs the gpu extra)",
+    "replay": "completions recorded in a JSONL cassette (`replay:PATH`)",
+}
+
+
+def _help() -> str:
+    lines = ["model specs:"] + [f"  {name}: {text}" for name, text in BACKENDS.items()]
+    lines.append("embedded models:")
+    for info in weights.EMBEDDED_MODELS.values():
+        state = "installed" if weights.is_installed(info) else f"not installed ({info.install})"
+        lines.append(f"  embedded:{info.name}  {info.description}  [{state}]")
+    return "\n".join(lines)
+
+
+def load_model(spec: str = "embedded", *, seed: int = 0, n_ctx: int | None = None) -> ChatModel:
+    """Build the model a spec string names; an unknown spec is a UserError listing the choices."""
+    backend, _, rest = spec.partition(":")
+    if backend == "embedded":
+        from trellis.models.embedded import EmbeddedModel
+
+        name = rest or weights.DEFAULT_EMBEDDED
+        if name not in weights.EMBEDDED_MODELS:
+            raise UserError(f"unknown embedded model {name!r}\n{_help()}")
+        info = weights.get_info(name)
+        weights.part_files(info)  # a missing package is reported now, with its install command
+        return EmbeddedModel(name, seed=seed, n_ctx=n_ctx)
+    if backend == "gguf":
+        from trellis.models.embedded import EmbeddedModel
+
+        if not rest:
+            raise UserError("gguf spec needs a path: gguf:/path/to/model.gguf")
+        return EmbeddedModel(path=os.path.expanduser(rest), seed=seed, n_ctx=n_ctx)
+    if backend == "openai":
+        from trellis.models.openai_compat import OpenAIModel
+
+        url, _, model = rest.partition("#")
+        if not url or not model:
+            raise UserError(f"openai spec {spec!r} needs a URL and a model: openai:http://127.0.0.1:8000/v1#MODEL")
+        key = os.environ.get("TRELLIS_OPENAI_API_KEY") or os.environ.get("OPENAI_API_KEY")
+        return OpenAIModel(url, model, api_key=key)
+    if backend == "vllm":
+        from trellis.models.vllm_engine import VLLMModel
+
+        if not rest:
+            raise UserError("vllm spec needs a model: vllm:Qwen/Qwen2.5-Coder-7B-Instruct")
+        return VLLMModel(rest, seed=seed)
+    if backend == "replay":
+        from trellis.models.replay import ReplayModel
+
+        if not rest:
+            raise UserError("replay spec needs a cassette path: replay:run.jsonl")
+        return ReplayModel(rest)
+    raise UserError(f"unknown model spec {spec!r}\n{_help()}")

@@ -1,0 +1,372 @@
+"""The data model every algorithm shares: messages, actions, steps, nodes, trees, trajectories.
+
+Trees are pure data. A `Tree` is a flat `dict[NodeId, Node]`; a node id is its parent's id plus the
+sample index that produced it (`"0"`, `"0.2"`, `"0.2.0"`), so re-running an expansion after a crash
+produces the same ids and a store can upsert instead of duplicating. Everything here round-trips
+through JSON; `FORMAT_VERSION` is written with every tree so later versions can read older files.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+
+from trellis.errors import UserError
+
+FORMAT_VERSION = 1
+ROOT_ID = "0"
+
+NodeId = str
+StateId = str
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Message(_Data):
+    """One chat message."""
+
+    role: Literal["system", "user", "assistant", "tool"]
+    content: str
+    name: str | None = None
+    """Tool name for `role="tool"` messages."""
+
+
+class Usage(_Data):
+    """Token and time cost of one or more model calls."""
+
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens served from the backend's prefix cache (0 where the backend cannot tell)."""
+    completion_tokens: int = 0
+    seconds: float = 0.0
+    calls: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+            cached_tokens=self.cached_tokens + other.cached_tokens,
+            completion_tokens=self.completion_tokens + other.completion_tokens,
+            seconds=self.seconds + other.seconds,
+            calls=self.calls + other.calls,
+        )
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Action(_Data):
+    """A tool call: the tool's name and its (validated) arguments."""
+
+    tool: str
+    args: dict[str, Any] = Field(default_factory=dict)
+    thought: str = ""
+    """The model's reasoning that came with the call, if any."""
+
+    def key(self) -> str:
+        """A canonical string of tool and arguments: equal actions have equal keys."""
+        return self.tool + json.dumps(self.args, sort_keys=True, separators=(",", ":"), default=str)
+
+    def summary(self, width: int = 60) -> str:
+        """A one-line `tool(arg=value, ...)` form for tree views."""
+        parts = []
+        for name, value in self.args.items():
+            text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+            parts.append(f"{name}={text}")
+        line = f"{self.tool}({', '.join(parts)})".replace("\n", "\\n")
+        return line if len(line) <= width else line[: max(width - 1, 1)] + "…"
+
+
+class Observation(_Data):
+    """What the world answered to an action."""
+
+    text: str
+    """The short textual form shown to the model."""
+    is_error: bool = False
+    data: dict[str, Any] = Field(default_factory=dict)
+    """The tool's typed result, serialised."""
+
+
+class JudgeVerdict(_Data):
+    """A judge's decision on an observation (ReSeek): dropped observations leave the context."""
+
+    keep: bool
+    reason: str = ""
+    reward: float = 0.0
+
+
+class Step(_Data):
+    """One move of an agent: what it was asked, what it said, what it did and what came back."""
+
+    action: Action | None = None
+    """None when the completion could not be parsed (see `error`)."""
+    observation: Observation | None = None
+    completion: str = ""
+    """The raw model text that produced the action."""
+    prompt: list[Message] | None = None
+    """The messages the model saw, when the run keeps them."""
+    judge: JudgeVerdict | None = None
+    error: str | None = None
+    """A format or run error recorded instead of crashing."""
+
+
+class Node(_Data):
+    """One state of the search: the step that led here, its evaluation and its statistics."""
+
+    id: NodeId
+    parent_id: NodeId | None = None
+    depth: int = 0
+    index: int = 0
+    """Sample index among its parent's expansions."""
+    step: Step | None = None
+    state_id: StateId | None = None
+    reward: float | None = None
+    """The value assigned when the node was evaluated, in [0, 1]."""
+    explanation: str = ""
+    """The critic's explanation of `reward`."""
+    feedback: str = ""
+    """The critic's advice for sibling branches (SWE-Search hindsight feedback)."""
+    reflection: str = ""
+    """A lesson drawn from this node when it is a failed terminal (LATS)."""
+    visits: int = 0
+    value_sum: float = 0.0
+    terminal: bool = False
+    terminal_reason: str = ""
+    duplicate_of: NodeId | None = None
+    """Set when this node reaches the same action or world state as an earlier sibling."""
+    count: int = 1
+    """How many samples proposed this node's action (merged duplicates included)."""
+    usage: Usage = Field(default_factory=Usage)
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def value(self) -> float:
+        """Mean backed-up value (0 when never visited)."""
+        return self.value_sum / self.visits if self.visits else 0.0
+
+    @property
+    def action(self) -> Action | None:
+        return self.step.action if self.step else None
+
+
+def child_id(parent_id: NodeId, index: int) -> NodeId:
+    """The deterministic id of a parent's `index`-th expansion."""
+    if index < 0:
+        raise ValueError(f"sample index must be >= 0, got {index}")
+    return f"{parent_id}.{index}"
+
+
+class Trajectory(_Data):
+    """The path from the root to one node."""
+
+    nodes: list[Node]
+
+    @property
+    def leaf(self) -> Node:
+        return self.nodes[-1]
+
+    @property
+    def steps(self) -> list[Step]:
+        return [node.step for node in self.nodes if node.step is not None]
+
+    @property
+    def actions(self) -> list[Action]:
+        return [step.action for step in self.steps if step.action is not None]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+class Tree(_Data):
+    """A search tree: a flat map of nodes with one root."""
+
+    format_version: int = FORMAT_VERSION
+    root_id: NodeId = ROOT_ID
+    nodes: dict[NodeId, Node]
+    meta: dict[str, Any] = Field(default_factory=dict)
+    """Task, config and run-level records (reflections, debate transcripts)."""
+
+    _children: dict[NodeId, list[NodeId]] = PrivateAttr(default_factory=dict)
+
+    def model_post_init(self, context: Any) -> None:
+        if self.format_version > FORMAT_VERSION:
+            raise UserError(
+                f"this tree was written by a newer trellis (format {self.format_version}, this one reads "
+                f"up to {FORMAT_VERSION}); upgrade trellis to read it"
+            )
+        if self.root_id not in self.nodes:
+            raise UserError(f"tree has no root node {self.root_id!r}")
+        self._children = {}
+        for node in sorted(self.nodes.values(), key=lambda n: (n.depth, n.index)):
+            if node.parent_id is not None:
+                self._children.setdefault(node.parent_id, []).append(node.id)
+
+    @classmethod
+    def new(cls, *, state_id: StateId | None = None, step: Step | None = None, **meta: Any) -> Tree:
+        root = Node(id=ROOT_ID, state_id=state_id, step=step)
+        return cls(nodes={ROOT_ID: root}, meta=meta)
+
+    # --- structure -------------------------------------------------------------------------
+
+    @property
+    def root(self) -> Node:
+        return self.nodes[self.root_id]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+    def __contains__(self, node_id: object) -> bool:
+        return node_id in self.nodes
+
+    def __iter__(self) -> Iterator[Node]:  # type: ignore[override]
+        return iter(self.nodes.values())
+
+    def get(self, node_id: NodeId) -> Node:
+        try:
+            return self.nodes[node_id]
+        except KeyError:
+            raise UserError(f"no node {node_id!r} in this tree ({len(self.nodes)} nodes)") from None
+
+    def add(self, node: Node) -> Node:
+        """Insert a node under an existing parent, or replace the node with the same id."""
+        if node.parent_id is None:
+            raise ValueError(f"node {node.id!r} has no parent; a tree has exactly one root")
+        parent = self.nodes.get(node.parent_id)
+        if parent is None:
+            raise ValueError(f"parent {node.parent_id!r} of node {node.id!r} is not in the tree")
+        if node.depth != parent.depth + 1:
+            raise ValueError(f"node {node.id!r} has depth {node.depth}, expected {parent.depth + 1}")
+        is_new = node.id not in self.nodes
+        self.nodes[node.id] = node
+        if is_new:
+            siblings = self._children.setdefault(node.parent_id, [])
+            siblings.append(node.id)
+            siblings.sort(key=lambda i: self.nodes[i].index)
+        return node
+
+    def add_child(self, parent_id: NodeId, index: int, step: Step | None = None, **fields: Any) -> Node:
+        """Create the `index`-th child of `parent_id` (deterministic id); idempotent on the id."""
+        parent = self.get(parent_id)
+        node = Node(
+            id=child_id(parent_id, index),
+            parent_id=parent_id,
+            depth=parent.depth + 1,
+            index=index,
+            step=step,
+            **fields,
+        )
+        return self.add(node)
+
+    def children(self, node_id: NodeId) -> list[Node]:
+        return [self.nodes[i] for i in self._children.get(node_id, [])]
+
+    def parent(self, node_id: NodeId) -> Node | None:
+        parent_id = self.get(node_id).parent_id
+        return self.nodes[parent_id] if parent_id is not None else None
+
+    def ancestors(self, node_id: NodeId) -> list[Node]:
+        """Nodes from the root down to and including `node_id`."""
+        chain = []
+        current: Node | None = self.get(node_id)
+        while current is not None:
+            chain.append(current)
+            current = self.nodes.get(current.parent_id) if current.parent_id is not None else None
+        return chain[::-1]
+
+    def path(self, node_id: NodeId) -> Trajectory:
+        return Trajectory(nodes=self.ancestors(node_id))
+
+    def descendants(self, node_id: NodeId) -> list[Node]:
+        """Every node below `node_id` (not including it), depth-first."""
+        out: list[Node] = []
+        stack = list(reversed(self._children.get(node_id, [])))
+        while stack:
+            current = stack.pop()
+            out.append(self.nodes[current])
+            stack.extend(reversed(self._children.get(current, [])))
+        return out
+
+    def leaves(self) -> list[Node]:
+        return [node for node in self.nodes.values() if not self._children.get(node.id)]
+
+    def terminals(self) -> list[Node]:
+        return [node for node in self.nodes.values() if node.terminal]
+
+    # --- statistics ------------------------------------------------------------------------
+
+    def backpropagate(self, node_id: NodeId, value: float) -> None:
+        """Add one visit and `value` to the node and each of its ancestors."""
+        for node in self.ancestors(node_id):
+            node.visits += 1
+            node.value_sum += value
+
+    def best_path(self) -> list[NodeId]:
+        """Follow the child with the highest mean value (ties: most visits) from the root."""
+        path = [self.root_id]
+        while children := [c for c in self.children(path[-1]) if c.duplicate_of is None]:
+            best = max(children, key=lambda c: (c.value, c.visits, -c.index))
+            if best.visits == 0:
+                break
+            path.append(best.id)
+        return path
+
+    def total_usage(self) -> Usage:
+        total = Usage()
+        for node in self.nodes.values():
+            total = total + node.usage
+        return total
+
+    def check(self) -> None:
+        """Raise ValueError when a structural invariant does not hold."""
+        roots = [n for n in self.nodes.values() if n.parent_id is None]
+        if [r.id for r in roots] != [self.root_id]:
+            raise ValueError(f"expected exactly one root {self.root_id!r}, found {[r.id for r in roots]}")
+        for node in self.nodes.values():
+            if node.parent_id is None:
+                if node.depth != 0:
+                    raise ValueError(f"root has depth {node.depth}")
+                continue
+            parent = self.nodes.get(node.parent_id)
+            if parent is None:
+                raise ValueError(f"node {node.id!r} points at missing parent {node.parent_id!r}")
+            if node.depth != parent.depth + 1:
+                raise ValueError(f"node {node.id!r}: depth {node.depth} != parent depth + 1")
+
+    # --- serialisation ---------------------------------------------------------------------
+
+    def to_json(self, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Tree:
+        return cls.model_validate_json(text)
+
+    def save(self, path: str | Path) -> None:
+        Path(path).write_text(self.to_json(indent=1) + "\n", encoding="utf-8")
+
+    @classmethod
+    def load(cls, path: str | Path) -> Tree:
+        file = Path(path)
+        if not file.exists():
+            raise UserError(f"tree file {file} does not exist")
+        return cls.from_json(file.read_bytes())
+
+    def to_networkx(self) -> nx.DiGraph:
+        """A directed graph (parent -> child) whose node attributes are the node's fields."""
+        graph = nx.DiGraph(**{k: v for k, v in self.meta.items() if isinstance(v, str | int | float)})
+        for node in self.nodes.values():
+            attrs = node.model_dump(exclude={"step"})
+            attrs["value"] = node.value
+            attrs["action"] = node.action.summary() if node.action else ""
+            graph.add_node(node.id, **attrs)
+        for node in self.nodes.values():
+            if node.parent_id is not None:
+                graph.add_edge(node.parent_id, node.id)
+        return graph
