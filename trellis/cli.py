@@ -14,8 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from trellis.errors import TrellisError, UserError
-from trellis.models import ReplayModel, load_model, total_usage
-from trellis.models import weights
+from trellis.models import ReplayModel, load_model, total_usage, weights
 from trellis.models.spec import BACKENDS
 from trellis.models.vllm_engine import format_command, vllm_available, vllm_serve_command
 from trellis.tree import Usage
@@ -95,6 +94,7 @@ def chat(
 
     async def run() -> None:
         chat_model = load_model(model)
+        shown_name = chat_model.name
         if record is not None:
             chat_model = ReplayModel.record(chat_model, record)
         try:
@@ -108,7 +108,7 @@ def chat(
             if n > 1:
                 console.rule(f"sample {i}")
             console.print(completion.text, markup=False, highlight=False)
-        console.print(f"[dim]{chat_model.name}: {usage_line(total_usage(completions))}[/]", highlight=False)
+        console.print(f"[dim]{shown_name}: {usage_line(total_usage(completions))}[/]", highlight=False)
 
     asyncio.run(run())
 

@@ -12,6 +12,7 @@ import ast
 import json
 import re
 from collections.abc import Iterator, Sequence
+from itertools import islice
 from typing import Any
 
 from pydantic import ValidationError
@@ -75,21 +76,29 @@ def _loads(candidate: str) -> Any:
     return None
 
 
-def _candidates(text: str) -> Iterator[Any]:
+def _values(chunk: str) -> Iterator[Any]:
+    """Parsed JSON (or Python-literal) objects and lists found in `chunk`, in order."""
+    stripped = chunk.strip()
+    spans = [(0, len(stripped))] if stripped[:1] in "{[" else []
+    spans += list(_balanced_spans(stripped))
     seen: set[str] = set()
-    chunks = [m.group(1) for m in _TAGGED.finditer(text)] + [m.group(1) for m in _FENCED.finditer(text)] + [text]
-    for chunk in chunks:
-        stripped = chunk.strip()
-        spans = [(0, len(stripped))] if stripped[:1] in "{[" else []
-        spans += list(_balanced_spans(stripped))
-        for start, end in spans:
-            piece = stripped[start:end]
-            if piece in seen:
-                continue
+    for start, end in spans:
+        piece = stripped[start:end]
+        if piece not in seen:
             seen.add(piece)
             value = _loads(piece)
             if isinstance(value, dict | list):
                 yield value
+
+
+def _candidate_groups(text: str) -> Iterator[list[Any]]:
+    """Groups of candidate values, most explicit first: all tool-call tags, all fences, then bare JSON."""
+    for pattern in (_TAGGED, _FENCED):
+        chunks = [m.group(1) for m in pattern.finditer(text)]
+        if chunks:
+            yield [value for chunk in chunks for value in islice(_values(chunk), 1)]
+    for value in _values(text):
+        yield [value]
 
 
 def _first(obj: dict[str, Any], keys: Sequence[str]) -> tuple[str | None, Any]:
@@ -130,15 +139,13 @@ def _fit_args(action: Action, tool: ToolSpec) -> Action:
         if len(values) > len(fields):
             raise FormatError(
                 f"{tool.name} takes the arguments {fields}, but got a list of {len(values)} values; "
-                f"pass an object such as {{\"tool\": \"{tool.name}\", \"args\": {{\"{fields[0] if fields else 'x'}\": ...}}}}"
+                f'pass an object such as {{"tool": "{tool.name}", "args": {{"{fields[0] if fields else "x"}": ...}}}}'
             )
         args.update(zip(fields, values, strict=False))
     try:
         validated = tool.args.model_validate(args)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {err['msg']}" for err in exc.errors()
-        )
+        problems = "; ".join(f"{'.'.join(str(p) for p in err['loc']) or 'args'}: {err['msg']}" for err in exc.errors())
         raise FormatError(f"invalid arguments for {tool.name}: {problems}. Arguments: {tool.describe()}") from exc
     return action.model_copy(update={"args": validated.model_dump(mode="json", exclude_unset=False)})
 
@@ -151,11 +158,10 @@ def parse_actions(text: str, tools: Sequence[ToolSpec] | None = None) -> list[Ac
     """
     by_name = {tool.name: tool for tool in tools or ()}
     actions: list[Action] = []
-    for value in _candidates(text):
-        items = value if isinstance(value, list) else [value]
-        found = [a for a in (_to_action(item) for item in items) if a is not None]
-        actions.extend(found)
-        if found:
+    for group in _candidate_groups(text):
+        items = [item for value in group for item in (value if isinstance(value, list) else [value])]
+        actions = [a for a in (_to_action(item) for item in items) if a is not None]
+        if actions:
             break
     if not actions:
         expected = f" naming one of: {', '.join(by_name)}" if by_name else ""

@@ -134,9 +134,7 @@ class TreeStore:
     def changes_since(self, seq: int) -> tuple[list[Node], int]:
         """Nodes written after `seq`, and the sequence number to ask from next time."""
         with self._lock:
-            rows = self._db.execute(
-                "SELECT seq, data FROM nodes WHERE seq > ? ORDER BY seq", (seq,)
-            ).fetchall()
+            rows = self._db.execute("SELECT seq, data FROM nodes WHERE seq > ? ORDER BY seq", (seq,)).fetchall()
         if not rows:
             return [], seq
         return [Node.model_validate_json(data) for _, data in rows], int(rows[-1][0])

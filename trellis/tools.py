@@ -44,15 +44,19 @@ class ToolSpec(BaseModel):
         return f"{self.name}: {self.description}\n{body}"
 
 
-def action_json_schema(tools: Sequence[ToolSpec]) -> dict[str, Any]:
-    """A JSON schema of `{"thought": str, "tool": name, "args": {...}}` over the given tools."""
+def action_json_schema(tools: Sequence[ToolSpec], *, max_thought: int = 200) -> dict[str, Any]:
+    """A JSON schema of `{"thought": str, "tool": name, "args": {...}}` over the given tools.
+
+    The thought is capped at `max_thought` characters: small models otherwise ramble until the
+    token limit cuts the JSON in half.
+    """
     variants = []
     for tool in tools:
         variants.append(
             {
                 "type": "object",
                 "properties": {
-                    "thought": {"type": "string"},
+                    "thought": {"type": "string", "maxLength": max_thought},
                     "tool": {"const": tool.name},
                     "args": tool.args_schema(),
                 },
@@ -69,6 +73,5 @@ def action_format_help(tools: Sequence[ToolSpec]) -> str:
     example = json.dumps({"thought": "why this step", "tool": example_tool, "args": {}})
     listing = "\n".join(tool.describe() for tool in tools)
     return (
-        "Reply with exactly one JSON object and nothing else, of the form\n"
-        f"{example}\nwhere tool is one of:\n{listing}"
+        f"Reply with exactly one JSON object and nothing else, of the form\n{example}\nwhere tool is one of:\n{listing}"
     )

@@ -121,7 +121,12 @@ class BaseChatModel(ABC):
         json_schema: dict[str, Any] | None = None,
     ) -> list[Completion]:
         request = make_request(
-            messages, n=n, temperature=temperature, max_tokens=max_tokens, stop=stop, seed=seed,
+            messages,
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            stop=stop,
+            seed=seed,
             json_schema=json_schema,
         )
         return await self.generate(request)
@@ -130,7 +135,7 @@ class BaseChatModel(ABC):
     async def generate(self, request: CompletionRequest) -> list[Completion]:
         """Answer a validated request with exactly `request.n` completions."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - most backends hold nothing to release
         """Release the backend's resources (a no-op unless the backend holds any)."""
 
     async def __aenter__(self) -> BaseChatModel:

@@ -26,9 +26,7 @@ def _import_llama() -> Any:
     try:
         import llama_cpp
     except ImportError as exc:  # pragma: no cover - llama-cpp-python is a core dependency
-        raise UserError(
-            "the embedded backend needs llama-cpp-python: pip install 'llama-cpp-python==0.3.36'"
-        ) from exc
+        raise UserError("the embedded backend needs llama-cpp-python: pip install 'llama-cpp-python==0.3.36'") from exc
     return llama_cpp
 
 
@@ -85,9 +83,7 @@ class EmbeddedModel(BaseChatModel):
         eos_id, bos_id = llm.token_eos(), llm.token_bos()
         eos = llm._model.token_get_text(eos_id) if eos_id != -1 else ""
         bos = llm._model.token_get_text(bos_id) if bos_id != -1 else ""
-        self._formatter = Jinja2ChatFormatter(
-            template=template, eos_token=eos, bos_token=bos, stop_token_ids=[eos_id]
-        )
+        self._formatter = Jinja2ChatFormatter(template=template, eos_token=eos, bos_token=bos, stop_token_ids=[eos_id])
         self._llm = llm
         return llm
 

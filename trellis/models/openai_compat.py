@@ -48,6 +48,7 @@ class OpenAIModel(BaseChatModel):
         headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
         self._client = httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
         self._semaphore = asyncio.Semaphore(concurrency)
+        self._schema_style = "json_schema"
 
     def _payload(self, request: CompletionRequest, n: int) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -62,27 +63,36 @@ class OpenAIModel(BaseChatModel):
         if request.seed is not None:
             payload["seed"] = request.seed
         if request.json_schema is not None:
-            payload["response_format"] = {
-                "type": "json_schema",
-                "json_schema": {"name": "action", "schema": request.json_schema, "strict": True},
-            }
+            if self._schema_style == "json_schema":
+                payload["response_format"] = {
+                    "type": "json_schema",
+                    "json_schema": {"name": "action", "schema": request.json_schema, "strict": True},
+                }
+            else:  # llama.cpp's server and some others take the schema inside a json_object format
+                payload["response_format"] = {"type": "json_object", "schema": request.json_schema}
         return payload
 
     async def _post(self, payload: dict[str, Any]) -> dict[str, Any]:
         url = f"{self.base_url}/chat/completions"
         last_error = ""
-        for attempt in range(self.retries + 1):
-            if attempt:
-                delay = self.backoff * 2 ** (attempt - 1)
+        failures = 0
+        while failures <= self.retries:
+            if failures:
+                delay = self.backoff * 2 ** (failures - 1)
                 await asyncio.sleep(delay * (0.5 + random.random()))
             try:
                 async with self._semaphore:
                     response = await self._client.post(url, json=payload)
             except (httpx.TransportError, httpx.TimeoutException) as exc:
                 last_error = f"{type(exc).__name__}: {exc}"
+                failures += 1
+                continue
+            # Some servers (llama.cpp's among them) answer an unsupported response_format with 500.
+            if response.status_code in (400, 422, 500) and self._falls_back(payload, response.text):
                 continue
             if response.status_code in _RETRY_STATUS:
                 last_error = f"HTTP {response.status_code}: {response.text[:300]}"
+                failures += 1
                 continue
             if response.status_code >= 400:
                 raise ModelError(f"{url} answered HTTP {response.status_code}: {response.text[:500]}")
@@ -92,6 +102,15 @@ class OpenAIModel(BaseChatModel):
                 raise ModelError(f"{url} answered with invalid JSON: {response.text[:300]}") from exc
             return data
         raise ModelError(f"{url} failed after {self.retries + 1} attempts; last error: {last_error}")
+
+    def _falls_back(self, payload: dict[str, Any], error: str) -> bool:
+        """Switch to the `json_object` + schema style once, when a server rejects `json_schema`."""
+        response_format = payload.get("response_format") or {}
+        if response_format.get("type") != "json_schema" or "response_format" not in error:
+            return False
+        self._schema_style = "json_object"
+        payload["response_format"] = {"type": "json_object", "schema": response_format["json_schema"]["schema"]}
+        return True
 
     async def generate(self, request: CompletionRequest) -> list[Completion]:
         out: list[Completion] = []

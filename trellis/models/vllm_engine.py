@@ -32,11 +32,19 @@ def vllm_serve_command(
 ) -> list[str]:
     """A `vllm serve` command with prefix caching and tool-call parsing for `model`."""
     command = [
-        "vllm", "serve", model,
-        "--host", "127.0.0.1", "--port", str(port),
+        "vllm",
+        "serve",
+        model,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
         "--enable-prefix-caching",
-        "--enable-auto-tool-choice", "--tool-call-parser", tool_parser,
-        "--gpu-memory-utilization", str(gpu_memory_utilization),
+        "--enable-auto-tool-choice",
+        "--tool-call-parser",
+        tool_parser,
+        "--gpu-memory-utilization",
+        str(gpu_memory_utilization),
     ]
     if max_model_len:
         command += ["--max-model-len", str(max_model_len)]

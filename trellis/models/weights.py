@@ -109,11 +109,7 @@ def part_files(info: EmbeddedModelInfo) -> list[Path]:
         except metadata.PackageNotFoundError:
             missing.append(package)
             continue
-        found = [
-            Path(str(dist.locate_file(f)))
-            for f in dist.files or ()
-            if f.name.endswith((".bin", ".gguf"))
-        ]
+        found = [Path(str(dist.locate_file(f))) for f in dist.files or () if f.name.endswith((".bin", ".gguf"))]
         files.extend(sorted(found, key=_natural_key))
     if missing:
         shown = ", ".join(missing[:3]) + (f" and {len(missing) - 3} more" if len(missing) > 3 else "")
@@ -139,9 +135,9 @@ def _verified(path: Path, info: EmbeddedModelInfo, marker: Path) -> bool:
     return path.exists() and marker.exists() and marker.read_text() == f"{info.sha256}:{_stamp(path)}"
 
 
-def resolve(name: str = DEFAULT_EMBEDDED) -> Path:
+def resolve(model: str | EmbeddedModelInfo = DEFAULT_EMBEDDED) -> Path:
     """Path to a verified GGUF file for an embedded model, joining its parts on first use."""
-    info = get_info(name)
+    info = get_info(model) if isinstance(model, str) else model
     parts = part_files(info)
     if not parts:
         raise UserError(f"the packages of {info.name!r} hold no weight files; reinstall with: {info.install}")
