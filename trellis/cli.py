@@ -27,6 +27,15 @@ app = typer.Typer(
 console = Console()
 
 
+def _register_subcommands() -> None:
+    from trellis.cli_swe import app as swe_app
+
+    app.add_typer(swe_app, name="swe")
+
+
+_register_subcommands()
+
+
 def usage_line(usage: Usage) -> str:
     """`prompt 120 (cached 96) + completion 40 tokens, 1.23 s, 32.5 tok/s`."""
     rate = usage.completion_tokens / usage.seconds if usage.seconds else 0.0

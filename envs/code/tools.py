@@ -1,0 +1,326 @@
+"""The tools an agent uses in a code world, each with typed arguments and a short observation.
+
+File tools work on the workspace folder from the host (paths are checked to stay inside it);
+commands (tests, shell) run in the sandbox.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import difflib
+import re
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, Field
+
+from trellis.envs.code.testlog import PASSING
+from trellis.envs.sandbox.base import RunRequest
+from trellis.errors import UserError
+from trellis.tools import ToolSpec
+from trellis.tree import Observation
+
+if TYPE_CHECKING:
+    from trellis.envs.code.world import CodeWorld
+
+MAX_OBSERVATION = 6000
+_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".mypy_cache", ".pytest_cache"}
+
+
+class ViewFileArgs(BaseModel):
+    path: str = Field(description="file path relative to the repository root")
+    start: int = Field(default=1, ge=1, description="first line to show")
+    end: int | None = Field(default=None, ge=1, description="last line to show (default: start + 79)")
+
+
+class SearchArgs(BaseModel):
+    pattern: str = Field(description="a Python regular expression")
+    path: str = Field(default=".", description="folder or file to search")
+
+
+class FindFileArgs(BaseModel):
+    name: str = Field(description="file name or part of it, e.g. config.py")
+
+
+class FindSymbolArgs(BaseModel):
+    name: str = Field(description="class or function name, e.g. Config or Config.from_file")
+
+
+class ReplaceArgs(BaseModel):
+    path: str = Field(description="file to edit")
+    old: str = Field(description="exact text to replace; must occur exactly once")
+    new: str = Field(description="replacement text")
+
+
+class CreateFileArgs(BaseModel):
+    path: str = Field(description="new file path")
+    content: str = Field(description="the whole file content")
+
+
+class InsertArgs(BaseModel):
+    path: str = Field(description="file to edit")
+    line: int = Field(ge=0, description="insert after this line number (0 = at the top)")
+    text: str = Field(description="lines to insert")
+
+
+class RunTestsArgs(BaseModel):
+    command: str | None = Field(default=None, description="test command (default: the task's)")
+
+
+class ShellArgs(BaseModel):
+    command: str = Field(description="a shell command")
+    timeout: float = Field(default=60, gt=0, le=600)
+
+
+class NoArgs(BaseModel):
+    pass
+
+
+class RejectArgs(BaseModel):
+    reason: str = Field(description="why this approach cannot work")
+
+
+def _clip(text: str, limit: int = MAX_OBSERVATION) -> str:
+    if len(text) <= limit:
+        return text
+    half = limit // 2
+    return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
+
+
+def _text_files(world: CodeWorld, start: Path) -> list[Path]:
+    if start.is_file():
+        return [start]
+    out = []
+    for path in sorted(start.rglob("*")):
+        if path.is_file() and not (set(path.relative_to(world.root).parts) & _SKIP_DIRS):
+            out.append(path)
+    return out
+
+
+def _read(path: Path) -> str | None:
+    try:
+        data = path.read_bytes()
+    except OSError:
+        return None
+    if b"\0" in data[:4096]:
+        return None
+    return data.decode("utf-8", errors="replace")
+
+
+def _rel(world: CodeWorld, path: Path) -> str:
+    return str(path.relative_to(world.root))
+
+
+async def view_file(world: CodeWorld, args: ViewFileArgs) -> Observation:
+    path = world.sandbox.host_path(args.path)
+    text = _read(path) if path.is_file() else None
+    if text is None:
+        raise UserError(f"{args.path} is not a text file in the repository; use find_file to locate it")
+    lines = text.splitlines()
+    end = min(args.end or args.start + 79, len(lines))
+    if args.start > max(len(lines), 1):
+        raise UserError(f"{args.path} has {len(lines)} lines; start must be at most {len(lines)}")
+    body = "\n".join(f"{n:>5} {lines[n - 1]}" for n in range(args.start, end + 1))
+    header = f"{args.path} (lines {args.start}-{end} of {len(lines)})"
+    return Observation(text=_clip(f"{header}\n{body}"), data={"path": args.path, "start": args.start, "end": end,
+                                                              "total_lines": len(lines)})
+
+
+async def search(world: CodeWorld, args: SearchArgs) -> Observation:
+    try:
+        regex = re.compile(args.pattern)
+    except re.error as exc:
+        raise UserError(f"invalid regular expression {args.pattern!r}: {exc}") from exc
+    start = world.sandbox.host_path(args.path)
+
+    def scan() -> list[tuple[str, int, str]]:
+        hits = []
+        for path in _text_files(world, start):
+            text = _read(path)
+            if text is None:
+                continue
+            for number, line in enumerate(text.splitlines(), 1):
+                if regex.search(line):
+                    hits.append((_rel(world, path), number, line.strip()[:200]))
+                    if len(hits) >= 200:
+                        return hits
+        return hits
+
+    hits = await asyncio.to_thread(scan)
+    shown = hits[:50]
+    text = "\n".join(f"{p}:{n}: {line}" for p, n, line in shown) or f"no match for {args.pattern!r}"
+    if len(hits) > len(shown):
+        text += f"\n[{len(hits) - len(shown)}{'+' if len(hits) >= 200 else ''} more matches; narrow the pattern]"
+    return Observation(text=text, data={"matches": [{"path": p, "line": n} for p, n, _ in hits]})
+
+
+async def find_file(world: CodeWorld, args: FindFileArgs) -> Observation:
+    files = await asyncio.to_thread(_text_files, world, world.root)
+    needle = args.name.lower()
+    found = [_rel(world, p) for p in files if needle in p.name.lower()]
+    text = "\n".join(found[:50]) or f"no file name contains {args.name!r}"
+    return Observation(text=text, data={"files": found})
+
+
+def _symbols(tree: ast.AST) -> list[tuple[str, str, int]]:
+    out: list[tuple[str, str, int]] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                kind = "class" if isinstance(child, ast.ClassDef) else "def"
+                qualified = f"{prefix}{child.name}"
+                out.append((qualified, kind, child.lineno))
+                visit(child, qualified + ".")
+
+    visit(tree, "")
+    return out
+
+
+async def find_symbol(world: CodeWorld, args: FindSymbolArgs) -> Observation:
+    def scan() -> list[tuple[str, int, str, str]]:
+        hits = []
+        for path in _text_files(world, world.root):
+            if path.suffix != ".py" or (text := _read(path)) is None:
+                continue
+            try:
+                tree = ast.parse(text)
+            except SyntaxError:
+                continue
+            for qualified, kind, line in _symbols(tree):
+                if qualified == args.name or qualified.endswith("." + args.name):
+                    hits.append((_rel(world, path), line, kind, qualified))
+        return hits
+
+    hits = await asyncio.to_thread(scan)
+    text = "\n".join(f"{p}:{n}: {kind} {q}" for p, n, kind, q in hits) or f"no class or function named {args.name!r}"
+    return Observation(text=text, data={"definitions": [{"path": p, "line": n, "name": q} for p, n, _, q in hits]})
+
+
+def _nearest(text: str, old: str) -> str:
+    lines = text.splitlines()
+    size = max(len(old.splitlines()), 1)
+    windows = {"\n".join(lines[i : i + size]): i + 1 for i in range(max(len(lines) - size + 1, 1))}
+    close = difflib.get_close_matches(old, list(windows), n=3, cutoff=0.5)
+    if not close:
+        return "no similar text found; view the file to copy the exact lines"
+    return "closest matches:\n" + "\n---\n".join(f"(line {windows[c]})\n{c}" for c in close)
+
+
+async def replace(world: CodeWorld, args: ReplaceArgs) -> Observation:
+    path = world.sandbox.host_path(args.path)
+    text = _read(path) if path.is_file() else None
+    if text is None:
+        raise UserError(f"{args.path} is not a text file in the repository")
+    count = text.count(args.old)
+    if count == 0:
+        raise UserError(f"the text to replace does not occur in {args.path}; {_nearest(text, args.old)}")
+    if count > 1:
+        starts = [m.start() for m in re.finditer(re.escape(args.old), text)]
+        lines = [text.count("\n", 0, s) + 1 for s in starts]
+        raise UserError(
+            f"the text to replace occurs {count} times in {args.path} (lines {lines}); include more context"
+        )
+    updated = text.replace(args.old, args.new, 1)
+    await world.sandbox.write_file(args.path, updated)
+    line = text.count("\n", 0, text.index(args.old)) + 1
+    new_lines = updated.splitlines()
+    lo, hi = max(line - 3, 0), min(line + len(args.new.splitlines()) + 2, len(new_lines))
+    snippet = "\n".join(f"{n + 1:>5} {new_lines[n]}" for n in range(lo, hi))
+    return Observation(text=f"replaced in {args.path} at line {line}:\n{snippet}", data={"path": args.path,
+                                                                                        "line": line})
+
+
+async def create_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
+    path = world.sandbox.host_path(args.path)
+    if path.exists():
+        raise UserError(f"{args.path} already exists; edit it with replace or insert")
+    await world.sandbox.write_file(args.path, args.content)
+    return Observation(text=f"created {args.path} ({len(args.content.splitlines())} lines)", data={"path": args.path})
+
+
+async def insert(world: CodeWorld, args: InsertArgs) -> Observation:
+    path = world.sandbox.host_path(args.path)
+    text = _read(path) if path.is_file() else None
+    if text is None:
+        raise UserError(f"{args.path} is not a text file in the repository")
+    lines = text.splitlines(keepends=True)
+    if args.line > len(lines):
+        raise UserError(f"{args.path} has {len(lines)} lines; line must be between 0 and {len(lines)}")
+    block = args.text if args.text.endswith("\n") else args.text + "\n"
+    if args.line and not lines[args.line - 1].endswith("\n"):
+        lines[args.line - 1] += "\n"
+    lines.insert(args.line, block)
+    await world.sandbox.write_file(args.path, "".join(lines))
+    return Observation(text=f"inserted {len(block.splitlines())} lines after line {args.line} of {args.path}",
+                       data={"path": args.path, "line": args.line})
+
+
+async def run_tests(world: CodeWorld, args: RunTestsArgs) -> Observation:
+    command = args.command or world.test_command
+    if not command:
+        raise UserError("this task has no test command; pass one: run_tests(command=...)")
+    result = await world.run(command, timeout=world.test_timeout)
+    statuses = world.parse_log(result.stdout + "\n" + result.stderr)
+    failing = sorted(name for name, status in statuses.items() if status not in PASSING and status != "SKIPPED")
+    passing = sum(1 for status in statuses.values() if status in PASSING)
+    summary = f"exit code {result.exit_code}{' (timed out)' if result.timed_out else ''}: {passing} passed, " \
+              f"{len(failing)} failed"
+    if failing:
+        summary += "\nfailing: " + ", ".join(failing[:20])
+    tail = _clip(result.output, 3000)
+    return Observation(
+        text=f"{summary}\n{tail}", is_error=not result.ok,
+        data={"exit_code": result.exit_code, "tests": statuses, "timed_out": result.timed_out},
+    )
+
+
+async def shell(world: CodeWorld, args: ShellArgs) -> Observation:
+    result = await world.run(args.command, timeout=args.timeout)
+    status = "timed out" if result.timed_out else f"exit code {result.exit_code}"
+    return Observation(text=_clip(f"{status}\n{result.output}"), is_error=not result.ok,
+                       data={"exit_code": result.exit_code, "timed_out": result.timed_out})
+
+
+async def show_diff(world: CodeWorld, args: NoArgs) -> Observation:
+    patch = await world.patch()
+    return Observation(text=_clip(patch) or "no changes yet", data={"patch": patch})
+
+
+async def finish(world: CodeWorld, args: NoArgs) -> Observation:
+    patch = await world.patch()
+    if not patch.strip():
+        return Observation(text="nothing to submit: the repository has no changes", is_error=True,
+                           data={"patch": ""})
+    return Observation(text=f"submitted a patch of {len(patch.splitlines())} lines",
+                       data={"terminal": "finished", "patch": patch})
+
+
+async def reject(world: CodeWorld, args: RejectArgs) -> Observation:
+    return Observation(text=f"branch abandoned: {args.reason}", data={"terminal": "rejected", "reason": args.reason})
+
+
+ToolFn = Callable[[Any, Any], Awaitable[Observation]]
+
+CODE_TOOLS: dict[str, tuple[ToolSpec, ToolFn]] = {
+    spec.name: (spec, fn)
+    for spec, fn in (
+        (ToolSpec(name="view_file", description="Show numbered lines of a file", args=ViewFileArgs), view_file),
+        (ToolSpec(name="search", description="Search file contents with a regex", args=SearchArgs), search),
+        (ToolSpec(name="find_file", description="Find files by name", args=FindFileArgs), find_file),
+        (ToolSpec(name="find_symbol", description="Find where a Python class or function is defined",
+                  args=FindSymbolArgs), find_symbol),
+        (ToolSpec(name="replace", description="Replace text that occurs exactly once in a file", args=ReplaceArgs),
+         replace),
+        (ToolSpec(name="create_file", description="Create a new file", args=CreateFileArgs), create_file),
+        (ToolSpec(name="insert", description="Insert lines after a line number", args=InsertArgs), insert),
+        (ToolSpec(name="run_tests", description="Run the tests and report each test's result", args=RunTestsArgs),
+         run_tests),
+        (ToolSpec(name="shell", description="Run a shell command in the sandbox", args=ShellArgs), shell),
+        (ToolSpec(name="diff", description="Show the current changes as a patch", args=NoArgs), show_diff),
+        (ToolSpec(name="finish", description="Submit the current changes as the solution", args=NoArgs), finish),
+        (ToolSpec(name="reject", description="Give up on this approach, saying why", args=RejectArgs), reject),
+    )
+}

@@ -1,0 +1,89 @@
+"""`CodeWorld`: an agent's world over a git workspace in a sandbox."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from pydantic import ValidationError
+
+from trellis.envs.code.testlog import parse_pytest_log
+from trellis.envs.code.tools import CODE_TOOLS, ToolFn
+from trellis.envs.code.workspace import GitWorkspace
+from trellis.envs.sandbox.base import RunRequest, RunResult
+from trellis.envs.sandbox.host import HostSandbox
+from trellis.errors import TrellisRunError, UserError
+from trellis.tools import ToolSpec
+from trellis.tree import Action, Observation, StateId
+from trellis.world import Reward
+
+
+class CodeWorld:
+    """A repository at a base commit, tools to read, edit and test it, and git-tree states.
+
+    `hidden_paths` (a task's hidden test files) never appear in the submitted patch.
+    """
+
+    def __init__(
+        self,
+        sandbox: HostSandbox,
+        *,
+        task: str,
+        base: str = "HEAD",
+        test_command: str | None = None,
+        test_timeout: float = 300.0,
+        hidden_paths: Sequence[str] = (),
+        parse_log: Callable[[str], dict[str, str]] = parse_pytest_log,
+        tools: Sequence[str] | None = None,
+        test_env: dict[str, str] | None = None,
+    ) -> None:
+        self.sandbox = sandbox
+        self.root = sandbox.root
+        self.task = task
+        self.workspace = GitWorkspace(self.root, base, on_change=lambda paths: sandbox.adopt(*paths))
+        self.test_command = test_command
+        self.test_timeout = test_timeout
+        self.test_env = dict(test_env or {})
+        self.hidden_paths = list(hidden_paths)
+        self.parse_log = parse_log
+        names = list(tools) if tools is not None else list(CODE_TOOLS)
+        unknown = [name for name in names if name not in CODE_TOOLS]
+        if unknown:
+            raise UserError(f"unknown tools {unknown}; available: {', '.join(CODE_TOOLS)}")
+        self._tools: dict[str, tuple[ToolSpec, ToolFn]] = {name: CODE_TOOLS[name] for name in names}
+        self.tools: list[ToolSpec] = [spec for spec, _ in self._tools.values()]
+
+    async def run(self, command: str, *, timeout: float = 120.0) -> RunResult:
+        return await self.sandbox.run(RunRequest(command=command, timeout=timeout, env=self.test_env))
+
+    async def patch(self, state: StateId | None = None) -> str:
+        """The submission: changes from the base commit, hidden test files left out."""
+        return await self.workspace.diff(state, exclude=self.hidden_paths)
+
+    async def reset(self) -> Observation:
+        await self.workspace.restore(self.workspace.base_tree)
+        return Observation(text=self.task, data={"state": self.workspace.base_tree})
+
+    async def step(self, action: Action) -> Observation:
+        entry = self._tools.get(action.tool)
+        if entry is None:
+            return Observation(text=f"unknown tool {action.tool!r}; use one of: {', '.join(self._tools)}",
+                               is_error=True)
+        spec, fn = entry
+        try:
+            args = spec.args.model_validate(action.args)
+        except ValidationError as exc:
+            return Observation(text=f"invalid arguments for {spec.name}: {exc.errors()[0]['msg']}", is_error=True)
+        try:
+            return await fn(self, args)
+        except (UserError, TrellisRunError) as exc:
+            return Observation(text=str(exc), is_error=True)
+
+    async def snapshot(self) -> StateId:
+        return await self.workspace.snapshot()
+
+    async def restore(self, state: StateId) -> None:
+        await self.workspace.restore(state)
+
+    async def reward(self) -> Reward | None:
+        """Plain code worlds have no hidden check; task worlds override this."""
+        return None

@@ -1,0 +1,146 @@
+"""SWE-bench without Docker: the repository at its base commit, a venv with pinned dependencies and
+the repository installed, all built inside the sandbox.
+
+Layout of an environment folder (default `~/.cache/trellis/swe/<instance_id>/`):
+
+    repo/        the workspace (mounted at /workspace in the sandbox)
+    env/venv/    the virtual environment (mounted read-only at /env when tests run)
+    env/lock.txt the pinned requirements it was built from
+    ready.json   written last; an environment without it is rebuilt
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from trellis.envs.code.workspace import GitWorkspace
+from trellis.envs.sandbox.base import RunRequest, RunResult
+from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount
+from trellis.envs.swebench.instance import SWEInstance
+from trellis.errors import UserError
+from trellis.models.weights import cache_dir
+
+Progress = Callable[[str], None]
+ENV_MOUNT = "/env"
+
+# Test commands of repositories whose tests do not run under plain pytest.
+REPO_TEST_COMMANDS = {
+    "django/django": "./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1",
+    "sympy/sympy": "PYTHONWARNINGS='ignore::UserWarning,ignore::SyntaxWarning' bin/test -C --verbose",
+}
+NON_TEST_SUFFIXES = (".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml",
+                     ".cfg", ".ini", ".rst", ".html", ".dcm")
+
+
+def test_directives(instance: SWEInstance) -> list[str]:
+    """What the test command is pointed at: the test files the test patch touches."""
+    files = [f for f in instance.test_files if not f.endswith(NON_TEST_SUFFIXES)]
+    if instance.repo == "django/django":
+        return [f.removeprefix("tests/").removesuffix(".py").replace("/", ".") for f in files]
+    return files
+
+
+def test_command(instance: SWEInstance) -> str:
+    base = instance.test_cmd or REPO_TEST_COMMANDS.get(instance.repo, "pytest -rA")
+    return " ".join([base, *test_directives(instance)])
+
+
+def find_repository(repo: str, roots: list[Path]) -> str | None:
+    """A local clone or bare mirror of `owner/name` under one of `roots`."""
+    owner, _, name = repo.partition("/")
+    for root in roots:
+        for candidate in (f"{owner}+{name}", f"{owner}__{name}", name, f"{owner}/{name}"):
+            for path in (root / candidate, root / f"{candidate}.git", root / candidate / "repo"):
+                if (path / ".git").exists() or (path / "HEAD").is_file():
+                    return str(path)
+    return None
+
+
+class SWEEnvironment:
+    """A prepared (or to-be-prepared) environment for one instance."""
+
+    def __init__(self, instance: SWEInstance, root: Path | None = None, *, sandbox: str = "bwrap") -> None:
+        if sandbox not in ("bwrap", "local"):
+            raise UserError(f"SWE-bench without Docker runs in the bwrap or local sandbox, not {sandbox!r}")
+        self.instance = instance
+        self.root = (root or cache_dir() / "swe" / instance.instance_id).resolve()
+        self.repo_dir = self.root / "repo"
+        self.env_dir = self.root / "env"
+        self.kind = sandbox
+        self.env_path = ENV_MOUNT if sandbox == "bwrap" else str(self.env_dir)
+
+    @property
+    def ready(self) -> bool:
+        return (self.root / "ready.json").exists()
+
+    def sandbox(self, *, network: bool = False, writable_env: bool = False) -> HostSandbox:
+        if self.kind == "local":
+            return LocalSandbox(self.repo_dir)
+        mounts = [Mount(source=self.env_dir, target=ENV_MOUNT, writable=writable_env)]
+        if network:
+            pip_cache = cache_dir() / "pip-sandbox"
+            pip_cache.mkdir(parents=True, exist_ok=True)
+            shutil.chown(pip_cache, 65534, 65534)
+            mounts.append(Mount(source=pip_cache, target="/cache/pip", writable=True))
+        return BwrapSandbox(self.repo_dir, network=network, mounts=mounts)
+
+    def run_env(self) -> dict[str, str]:
+        venv = f"{self.env_path}/venv"
+        return {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": venv, "PIP_CACHE_DIR": "/cache/pip",
+                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+
+    def workspace(self, sandbox: HostSandbox) -> GitWorkspace:
+        return GitWorkspace(self.repo_dir, self.instance.base_commit, on_change=lambda paths: sandbox.adopt(*paths))
+
+    async def prepare(self, source: str, lock: Path | None = None, *, progress: Progress | None = None,
+                      force: bool = False) -> SWEEnvironment:
+        """Clone `source` at the base commit, build the venv, install the pins and the repository."""
+        say = progress or (lambda _: None)
+        lock_text = lock.read_text() if lock is not None else ""
+        stamp = {"base_commit": self.instance.base_commit, "lock": hashlib.sha256(lock_text.encode()).hexdigest(),
+                 "sandbox": self.kind}
+        marker = self.root / "ready.json"
+        if not force and marker.exists() and json.loads(marker.read_text()) == stamp:
+            say("already prepared")
+            return self
+        if self.root.exists():
+            shutil.rmtree(self.root)
+        self.env_dir.mkdir(parents=True)
+        say(f"cloning {self.instance.repo} at {self.instance.base_commit[:10]}")
+        await asyncio.to_thread(self._clone, source)
+        if self.kind == "bwrap":
+            shutil.chown(self.env_dir, 65534, 65534)
+        (self.env_dir / "lock.txt").write_text(lock_text)
+        sandbox = self.sandbox(network=True, writable_env=True)
+        env = self.run_env()
+        python = Path(sys.base_prefix) / "bin" / "python3"
+        steps = [("creating the venv", f"{python} -m venv {self.env_path}/venv")]
+        if lock_text.strip():
+            steps.append(("installing pinned dependencies", f"pip install -q -r {self.env_path}/lock.txt"))
+        steps.append(("installing the repository", "pip install -q --no-deps -e ."))
+        for message, command in steps:
+            say(message)
+            result = await sandbox.run(RunRequest(command=command, timeout=1800, env=env))
+            self._check(result, message)
+        marker.write_text(json.dumps(stamp))
+        say("ready")
+        return self
+
+    def _clone(self, source: str) -> None:
+        for args in (["git", "clone", "-q", "--no-checkout", source, str(self.repo_dir)],
+                     ["git", "-C", str(self.repo_dir), "checkout", "-q", "--detach", self.instance.base_commit]):
+            result = subprocess.run(args, capture_output=True, text=True)
+            if result.returncode != 0:
+                raise UserError(f"`{' '.join(args)}` failed: {result.stderr.strip()}; check the repository source")
+
+    @staticmethod
+    def _check(result: RunResult, step: str) -> None:
+        if not result.ok:
+            raise UserError(f"{step} failed (exit {result.exit_code}):\n{result.output[-3000:]}")
