@@ -23,6 +23,9 @@ ReposOpt = Annotated[
 ]
 LocksOpt = Annotated[Path | None, typer.Option("--locks", help="Folder of pinned requirements, <instance_id>.txt.")]
 SandboxOpt = Annotated[str, typer.Option("--sandbox", help="bwrap (isolated, default) or local (no isolation).")]
+OfflineOpt = Annotated[
+    bool, typer.Option("--offline", help="Build without network: pins must be satisfied by this Python's packages.")
+]
 
 
 def _source(instance: object, repo: str | None, repos: list[Path] | None) -> str:
@@ -43,7 +46,7 @@ def _lock(instance_id: str, locks: Path | None) -> Path | None:
 
 
 async def _prepare_all(instances: list, repo: str | None, repos: list[Path] | None, locks: Path | None,
-                       sandbox: str, force: bool) -> list:
+                       sandbox: str, force: bool, offline: bool) -> list:
     from trellis.envs.swebench.environment import SWEEnvironment
 
     envs = []
@@ -57,7 +60,7 @@ async def _prepare_all(instances: list, repo: str | None, repos: list[Path] | No
                 progress.update(overall, description=f"{_id}: {message}")
 
             await env.prepare(_source(instance, repo, repos), _lock(instance.instance_id, locks), progress=say,
-                              force=force)
+                              force=force, offline=offline)
             envs.append(env)
             progress.advance(overall)
     return envs
@@ -72,12 +75,13 @@ def prepare(
     locks: LocksOpt = None,
     sandbox: SandboxOpt = "bwrap",
     force: Annotated[bool, typer.Option(help="Rebuild even when already prepared.")] = False,
+    offline: OfflineOpt = False,
 ) -> None:
     """Build each instance's environment: repository at its base commit, venv, pins, editable install."""
     from trellis.envs.swebench.instance import load_instances, select
 
     chosen = select(load_instances(instances), instance_ids)
-    envs = asyncio.run(_prepare_all(chosen, repo, repos, locks, sandbox, force))
+    envs = asyncio.run(_prepare_all(chosen, repo, repos, locks, sandbox, force, offline))
     for env in envs:
         console.print(f"[green]ready[/] {env.instance.instance_id}: {env.root}")
 
@@ -91,6 +95,7 @@ def evaluate(
     sandbox: SandboxOpt = "bwrap",
     report: Annotated[Path | None, typer.Option(help="Where to write the report JSON.")] = None,
     timeout: Annotated[float, typer.Option(help="Seconds allowed for each instance's tests.")] = 1800,
+    offline: OfflineOpt = False,
 ) -> None:
     """Grade predictions as the SWE-bench harness does; print a summary table and write a report."""
     from trellis.envs.swebench.harness import empty_predictions, evaluate as grade_one, gold_predictions, write_report
@@ -110,7 +115,7 @@ def evaluate(
     chosen = [by_id[p.instance_id] for p in preds]
 
     async def run() -> list:
-        envs = await _prepare_all(chosen, None, repos, locks, sandbox, False)
+        envs = await _prepare_all(chosen, None, repos, locks, sandbox, False, offline)
         reports = []
         for env, pred in zip(envs, preds, strict=True):
             with console.status(f"grading {pred.instance_id}…"):
@@ -119,7 +124,8 @@ def evaluate(
 
     reports = asyncio.run(run())
     table = Table(title=f"SWE-bench evaluation: {predictions}")
-    for column in ("instance", "applied", "FAIL_TO_PASS", "PASS_TO_PASS", "resolved", "seconds"):
+    table.add_column("instance", no_wrap=True)
+    for column in ("applied", "FAIL_TO_PASS", "PASS_TO_PASS", "resolved", "seconds"):
         table.add_column(column)
     for r in reports:
         f2p, p2p = r.tests_status.get("FAIL_TO_PASS"), r.tests_status.get("PASS_TO_PASS")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import shlex
 import shutil
 import subprocess
 import sys
@@ -63,6 +64,25 @@ def find_repository(repo: str, roots: list[Path]) -> str | None:
     return None
 
 
+# An offline venv inherits packages from this Python but not their commands (`pytest`); this writes
+# launchers for them that run under the venv's interpreter, so the repository's install is visible.
+_LAUNCHERS = """
+import importlib.metadata as md, os, sys
+bin_dir = os.path.dirname(sys.executable)
+for dist in md.distributions():
+    for ep in dist.entry_points:
+        target = os.path.join(bin_dir, ep.name)
+        if ep.group != "console_scripts" or os.path.exists(target):
+            continue
+        module, _, attr = ep.value.partition(":")
+        call = attr.split("[")[0].strip() or "main"
+        with open(target, "w") as out:
+            out.write(f"#!{sys.executable}\\nimport sys\\nfrom {module.strip()} import {call.split('.')[0]}\\n"
+                      f"sys.exit({call}())\\n")
+        os.chmod(target, 0o755)
+"""
+
+
 class SWEEnvironment:
     """A prepared (or to-be-prepared) environment for one instance."""
 
@@ -100,12 +120,17 @@ class SWEEnvironment:
         return GitWorkspace(self.repo_dir, self.instance.base_commit, on_change=lambda paths: sandbox.adopt(*paths))
 
     async def prepare(self, source: str, lock: Path | None = None, *, progress: Progress | None = None,
-                      force: bool = False) -> SWEEnvironment:
-        """Clone `source` at the base commit, build the venv, install the pins and the repository."""
+                      force: bool = False, offline: bool = False) -> SWEEnvironment:
+        """Clone `source` at the base commit, build the venv, install the pins and the repository.
+
+        `offline` builds without any network: the venv sees this Python's site-packages, pins must
+        already be satisfied there (pip runs with --no-index), and the repository installs without
+        build isolation.
+        """
         say = progress or (lambda _: None)
         lock_text = lock.read_text() if lock is not None else ""
         stamp = {"base_commit": self.instance.base_commit, "lock": hashlib.sha256(lock_text.encode()).hexdigest(),
-                 "sandbox": self.kind}
+                 "sandbox": self.kind, "offline": offline}
         marker = self.root / "ready.json"
         if not force and marker.exists() and json.loads(marker.read_text()) == stamp:
             say("already prepared")
@@ -118,13 +143,18 @@ class SWEEnvironment:
         if self.kind == "bwrap":
             shutil.chown(self.env_dir, 65534, 65534)
         (self.env_dir / "lock.txt").write_text(lock_text)
-        sandbox = self.sandbox(network=True, writable_env=True)
+        sandbox = self.sandbox(network=not offline, writable_env=True)
         env = self.run_env()
         python = Path(sys.base_prefix) / "bin" / "python3"
-        steps = [("creating the venv", f"{python} -m venv {self.env_path}/venv")]
+        venv_flags = " --system-site-packages" if offline else ""
+        pip_flags = " --no-index" if offline else ""
+        build_flags = " --no-build-isolation" if offline else ""
+        steps = [("creating the venv", f"{python} -m venv{venv_flags} {self.env_path}/venv")]
         if lock_text.strip():
-            steps.append(("installing pinned dependencies", f"pip install -q -r {self.env_path}/lock.txt"))
-        steps.append(("installing the repository", "pip install -q --no-deps -e ."))
+            steps.append(("installing pinned dependencies", f"pip install -q{pip_flags} -r {self.env_path}/lock.txt"))
+        steps.append(("installing the repository", f"pip install -q{pip_flags}{build_flags} --no-deps -e ."))
+        if offline:
+            steps.append(("adding launchers for inherited commands", f"python -c {shlex.quote(_LAUNCHERS)}"))
         for message, command in steps:
             say(message)
             result = await sandbox.run(RunRequest(command=command, timeout=1800, env=env))

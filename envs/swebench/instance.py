@@ -96,7 +96,8 @@ def load_instances(source: str | Path, split: str = "test") -> list[SWEInstance]
         except ValueError as exc:
             raise UserError(f"{path} holds an invalid SWE-bench instance: {exc}") from exc
     name = HF_DATASETS.get(str(source).lower(), str(source))
-    if "/" not in name:
+    looks_like_file = path.suffix in (".json", ".jsonl", ".parquet") or str(source).startswith(("/", "."))
+    if "/" not in name or looks_like_file:
         raise UserError(f"no instances file {source}; give a .json/.jsonl/.parquet file or one of {list(HF_DATASETS)}")
     try:
         import datasets  # type: ignore[import-not-found]
