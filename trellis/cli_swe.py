@@ -45,13 +45,26 @@ def _lock(instance_id: str, locks: Path | None) -> Path | None:
     return path if path.exists() else None
 
 
-async def _prepare_all(instances: list, repo: str | None, repos: list[Path] | None, locks: Path | None,
-                       sandbox: str, force: bool, offline: bool) -> list:
+async def _prepare_all(
+    instances: list,
+    repo: str | None,
+    repos: list[Path] | None,
+    locks: Path | None,
+    sandbox: str,
+    force: bool,
+    offline: bool,
+) -> list:
     from trellis.envs.swebench.environment import SWEEnvironment
 
     envs = []
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                  TimeElapsedColumn(), console=console) as progress:
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+    ) as progress:
         overall = progress.add_task("preparing", total=len(instances))
         for instance in instances:
             env = SWEEnvironment(instance, sandbox=sandbox)
@@ -59,8 +72,13 @@ async def _prepare_all(instances: list, repo: str | None, repos: list[Path] | No
             def say(message: str, _id: str = instance.instance_id) -> None:
                 progress.update(overall, description=f"{_id}: {message}")
 
-            await env.prepare(_source(instance, repo, repos), _lock(instance.instance_id, locks), progress=say,
-                              force=force, offline=offline)
+            await env.prepare(
+                _source(instance, repo, repos),
+                _lock(instance.instance_id, locks),
+                progress=say,
+                force=force,
+                offline=offline,
+            )
             envs.append(env)
             progress.advance(overall)
     return envs
@@ -98,7 +116,8 @@ def evaluate(
     offline: OfflineOpt = False,
 ) -> None:
     """Grade predictions as the SWE-bench harness does; print a summary table and write a report."""
-    from trellis.envs.swebench.harness import empty_predictions, evaluate as grade_one, gold_predictions, write_report
+    from trellis.envs.swebench.harness import empty_predictions, gold_predictions, write_report
+    from trellis.envs.swebench.harness import evaluate as grade_one
     from trellis.envs.swebench.instance import load_instances, read_predictions
 
     everything = load_instances(instances)

@@ -51,7 +51,7 @@ _PATH_OPTION_REPOS = {"pydicom/pydicom"}
 def parser_for(repo: str) -> Callable[[str], dict[str, str]]:
     """The log parser SWE-bench uses for `repo`, falling back to ours when swebench is not importable."""
     try:
-        from swebench.harness.log_parsers import MAP_REPO_TO_PARSER  # type: ignore[import-not-found]
+        from swebench.harness.log_parsers import MAP_REPO_TO_PARSER
 
         theirs = MAP_REPO_TO_PARSER.get(repo)
         if theirs is not None:
@@ -80,7 +80,8 @@ def passed(case: str, statuses: dict[str, str]) -> bool:
 
 def split(cases: Iterable[str], statuses: dict[str, str]) -> tuple[list[str], list[str]]:
     """(passing, failing) of `cases`; a case missing from the log fails."""
-    ok, bad = [], []
+    ok: list[str] = []
+    bad: list[str] = []
     for case in cases:
         (ok if passed(case, statuses) else bad).append(case)
     return ok, bad

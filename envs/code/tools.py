@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-
 from trellis.envs.code.testlog import PASSING
-from trellis.envs.sandbox.base import RunRequest
+
 from trellis.errors import UserError
 from trellis.tools import ToolSpec
 from trellis.tree import Observation
@@ -124,8 +123,10 @@ async def view_file(world: CodeWorld, args: ViewFileArgs) -> Observation:
         raise UserError(f"{args.path} has {len(lines)} lines; start must be at most {len(lines)}")
     body = "\n".join(f"{n:>5} {lines[n - 1]}" for n in range(args.start, end + 1))
     header = f"{args.path} (lines {args.start}-{end} of {len(lines)})"
-    return Observation(text=_clip(f"{header}\n{body}"), data={"path": args.path, "start": args.start, "end": end,
-                                                              "total_lines": len(lines)})
+    return Observation(
+        text=_clip(f"{header}\n{body}"),
+        data={"path": args.path, "start": args.start, "end": end, "total_lines": len(lines)},
+    )
 
 
 async def search(world: CodeWorld, args: SearchArgs) -> Observation:
@@ -229,8 +230,9 @@ async def replace(world: CodeWorld, args: ReplaceArgs) -> Observation:
     new_lines = updated.splitlines()
     lo, hi = max(line - 3, 0), min(line + len(args.new.splitlines()) + 2, len(new_lines))
     snippet = "\n".join(f"{n + 1:>5} {new_lines[n]}" for n in range(lo, hi))
-    return Observation(text=f"replaced in {args.path} at line {line}:\n{snippet}", data={"path": args.path,
-                                                                                        "line": line})
+    return Observation(
+        text=f"replaced in {args.path} at line {line}:\n{snippet}", data={"path": args.path, "line": line}
+    )
 
 
 async def create_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
@@ -254,8 +256,10 @@ async def insert(world: CodeWorld, args: InsertArgs) -> Observation:
         lines[args.line - 1] += "\n"
     lines.insert(args.line, block)
     await world.sandbox.write_file(args.path, "".join(lines))
-    return Observation(text=f"inserted {len(block.splitlines())} lines after line {args.line} of {args.path}",
-                       data={"path": args.path, "line": args.line})
+    return Observation(
+        text=f"inserted {len(block.splitlines())} lines after line {args.line} of {args.path}",
+        data={"path": args.path, "line": args.line},
+    )
 
 
 async def run_tests(world: CodeWorld, args: RunTestsArgs) -> Observation:
@@ -266,13 +270,16 @@ async def run_tests(world: CodeWorld, args: RunTestsArgs) -> Observation:
     statuses = world.parse_log(result.stdout + "\n" + result.stderr)
     failing = sorted(name for name, status in statuses.items() if status not in PASSING and status != "SKIPPED")
     passing = sum(1 for status in statuses.values() if status in PASSING)
-    summary = f"exit code {result.exit_code}{' (timed out)' if result.timed_out else ''}: {passing} passed, " \
-              f"{len(failing)} failed"
+    summary = (
+        f"exit code {result.exit_code}{' (timed out)' if result.timed_out else ''}: {passing} passed, "
+        f"{len(failing)} failed"
+    )
     if failing:
         summary += "\nfailing: " + ", ".join(failing[:20])
     tail = _clip(result.output, 3000)
     return Observation(
-        text=f"{summary}\n{tail}", is_error=not result.ok,
+        text=f"{summary}\n{tail}",
+        is_error=not result.ok,
         data={"exit_code": result.exit_code, "tests": statuses, "timed_out": result.timed_out},
     )
 
@@ -280,8 +287,11 @@ async def run_tests(world: CodeWorld, args: RunTestsArgs) -> Observation:
 async def shell(world: CodeWorld, args: ShellArgs) -> Observation:
     result = await world.run(args.command, timeout=args.timeout)
     status = "timed out" if result.timed_out else f"exit code {result.exit_code}"
-    return Observation(text=_clip(f"{status}\n{result.output}"), is_error=not result.ok,
-                       data={"exit_code": result.exit_code, "timed_out": result.timed_out})
+    return Observation(
+        text=_clip(f"{status}\n{result.output}"),
+        is_error=not result.ok,
+        data={"exit_code": result.exit_code, "timed_out": result.timed_out},
+    )
 
 
 async def show_diff(world: CodeWorld, args: NoArgs) -> Observation:
@@ -292,10 +302,10 @@ async def show_diff(world: CodeWorld, args: NoArgs) -> Observation:
 async def finish(world: CodeWorld, args: NoArgs) -> Observation:
     patch = await world.patch()
     if not patch.strip():
-        return Observation(text="nothing to submit: the repository has no changes", is_error=True,
-                           data={"patch": ""})
-    return Observation(text=f"submitted a patch of {len(patch.splitlines())} lines",
-                       data={"terminal": "finished", "patch": patch})
+        return Observation(text="nothing to submit: the repository has no changes", is_error=True, data={"patch": ""})
+    return Observation(
+        text=f"submitted a patch of {len(patch.splitlines())} lines", data={"terminal": "finished", "patch": patch}
+    )
 
 
 async def reject(world: CodeWorld, args: RejectArgs) -> Observation:
@@ -310,14 +320,22 @@ CODE_TOOLS: dict[str, tuple[ToolSpec, ToolFn]] = {
         (ToolSpec(name="view_file", description="Show numbered lines of a file", args=ViewFileArgs), view_file),
         (ToolSpec(name="search", description="Search file contents with a regex", args=SearchArgs), search),
         (ToolSpec(name="find_file", description="Find files by name", args=FindFileArgs), find_file),
-        (ToolSpec(name="find_symbol", description="Find where a Python class or function is defined",
-                  args=FindSymbolArgs), find_symbol),
-        (ToolSpec(name="replace", description="Replace text that occurs exactly once in a file", args=ReplaceArgs),
-         replace),
+        (
+            ToolSpec(
+                name="find_symbol", description="Find where a Python class or function is defined", args=FindSymbolArgs
+            ),
+            find_symbol,
+        ),
+        (
+            ToolSpec(name="replace", description="Replace text that occurs exactly once in a file", args=ReplaceArgs),
+            replace,
+        ),
         (ToolSpec(name="create_file", description="Create a new file", args=CreateFileArgs), create_file),
         (ToolSpec(name="insert", description="Insert lines after a line number", args=InsertArgs), insert),
-        (ToolSpec(name="run_tests", description="Run the tests and report each test's result", args=RunTestsArgs),
-         run_tests),
+        (
+            ToolSpec(name="run_tests", description="Run the tests and report each test's result", args=RunTestsArgs),
+            run_tests,
+        ),
         (ToolSpec(name="shell", description="Run a shell command in the sandbox", args=ShellArgs), shell),
         (ToolSpec(name="diff", description="Show the current changes as a patch", args=NoArgs), show_diff),
         (ToolSpec(name="finish", description="Submit the current changes as the solution", args=NoArgs), finish),

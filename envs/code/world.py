@@ -5,12 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from pydantic import ValidationError
-
 from trellis.envs.code.testlog import parse_pytest_log
 from trellis.envs.code.tools import CODE_TOOLS, ToolFn
 from trellis.envs.code.workspace import GitWorkspace
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.sandbox.host import HostSandbox
+
 from trellis.errors import TrellisRunError, UserError
 from trellis.tools import ToolSpec
 from trellis.tree import Action, Observation, StateId
@@ -66,8 +66,9 @@ class CodeWorld:
     async def step(self, action: Action) -> Observation:
         entry = self._tools.get(action.tool)
         if entry is None:
-            return Observation(text=f"unknown tool {action.tool!r}; use one of: {', '.join(self._tools)}",
-                               is_error=True)
+            return Observation(
+                text=f"unknown tool {action.tool!r}; use one of: {', '.join(self._tools)}", is_error=True
+            )
         spec, fn = entry
         try:
             args = spec.args.model_validate(action.args)

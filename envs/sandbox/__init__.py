@@ -7,13 +7,18 @@ from typing import Literal
 
 from trellis.envs.sandbox.base import RunRequest, RunResult, Sandbox, SandboxLimits
 from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount
+
 from trellis.errors import UserError
 
 SandboxKind = Literal["bwrap", "local"]
 
 
 def make_sandbox(
-    kind: str, root: str | Path, *, limits: SandboxLimits | None = None, network: bool = False,
+    kind: str,
+    root: str | Path,
+    *,
+    limits: SandboxLimits | None = None,
+    network: bool = False,
     mounts: list[Mount] | None = None,
 ) -> HostSandbox:
     """A sandbox over the host folder `root`: `bwrap` (isolated, the default) or `local` (no isolation)."""

@@ -8,6 +8,7 @@ so a chatty process never blocks on a full pipe and never fills memory.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol, runtime_checkable
@@ -163,10 +164,8 @@ async def communicate(
     except TimeoutError:
         timed_out = True
         kill()  # type: ignore[operator]
-        try:
+        with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(work, 10)
-        except TimeoutError:
-            pass
     return out, err, timed_out
 
 

@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from trellis.envs.sandbox.base import CappedBuffer, RunRequest, RunResult
+
 from trellis.errors import UserError
 
 
@@ -31,7 +32,7 @@ def docker_client() -> Any:
     except ImportError as exc:
         raise UserError("the docker sandbox needs the docker SDK: pip install 'trellis[docker]'") from exc
     try:
-        client = docker.from_env()
+        client = docker.from_env()  # type: ignore[attr-defined]
         client.ping()
     except Exception as exc:
         raise UserError(
@@ -154,8 +155,10 @@ class DockerSandbox:
     async def list_files(self, path: str = ".") -> list[str]:
         base = self._path(path)
         result = await self.run(
-            RunRequest(command=f"cd {shlex.quote(self.workspace)} && find {shlex.quote(base)} -path '*/.git' -prune "
-                       "-o -type f -print")
+            RunRequest(
+                command=f"cd {shlex.quote(self.workspace)} && find {shlex.quote(base)} -path '*/.git' -prune "
+                "-o -type f -print"
+            )
         )
         root = PurePosixPath(self.workspace)
         return sorted(str(PurePosixPath(line).relative_to(root)) for line in result.stdout.splitlines() if line)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -12,8 +13,8 @@ import warnings
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-
 from trellis.envs.sandbox.base import RunRequest, RunResult, SandboxLimits, communicate, inside, list_tree
+
 from trellis.errors import UserError
 
 SANDBOX_WORKSPACE = "/workspace"
@@ -105,10 +106,8 @@ class HostSandbox:
         )
 
         def kill() -> None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
 
         out, err, timed_out = await communicate(process, request, kill)
         return RunResult(

@@ -25,6 +25,7 @@ from trellis.envs.code.workspace import GitWorkspace
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount
 from trellis.envs.swebench.instance import SWEInstance
+
 from trellis.errors import UserError
 from trellis.models.weights import cache_dir
 
@@ -36,8 +37,24 @@ REPO_TEST_COMMANDS = {
     "django/django": "./tests/runtests.py --verbosity 2 --settings=test_sqlite --parallel 1",
     "sympy/sympy": "PYTHONWARNINGS='ignore::UserWarning,ignore::SyntaxWarning' bin/test -C --verbose",
 }
-NON_TEST_SUFFIXES = (".json", ".png", ".csv", ".txt", ".md", ".jpg", ".jpeg", ".pkl", ".yml", ".yaml", ".toml",
-                     ".cfg", ".ini", ".rst", ".html", ".dcm")
+NON_TEST_SUFFIXES = (
+    ".json",
+    ".png",
+    ".csv",
+    ".txt",
+    ".md",
+    ".jpg",
+    ".jpeg",
+    ".pkl",
+    ".yml",
+    ".yaml",
+    ".toml",
+    ".cfg",
+    ".ini",
+    ".rst",
+    ".html",
+    ".dcm",
+)
 
 
 def test_directives(instance: SWEInstance) -> list[str]:
@@ -113,14 +130,26 @@ class SWEEnvironment:
 
     def run_env(self) -> dict[str, str]:
         venv = f"{self.env_path}/venv"
-        return {"PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin", "VIRTUAL_ENV": venv, "PIP_CACHE_DIR": "/cache/pip",
-                "PIP_DISABLE_PIP_VERSION_CHECK": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+        return {
+            "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin",
+            "VIRTUAL_ENV": venv,
+            "PIP_CACHE_DIR": "/cache/pip",
+            "PIP_DISABLE_PIP_VERSION_CHECK": "1",
+            "PYTHONDONTWRITEBYTECODE": "1",
+        }
 
     def workspace(self, sandbox: HostSandbox) -> GitWorkspace:
         return GitWorkspace(self.repo_dir, self.instance.base_commit, on_change=lambda paths: sandbox.adopt(*paths))
 
-    async def prepare(self, source: str, lock: Path | None = None, *, progress: Progress | None = None,
-                      force: bool = False, offline: bool = False) -> SWEEnvironment:
+    async def prepare(
+        self,
+        source: str,
+        lock: Path | None = None,
+        *,
+        progress: Progress | None = None,
+        force: bool = False,
+        offline: bool = False,
+    ) -> SWEEnvironment:
         """Clone `source` at the base commit, build the venv, install the pins and the repository.
 
         `offline` builds without any network: the venv sees this Python's site-packages, pins must
@@ -129,8 +158,12 @@ class SWEEnvironment:
         """
         say = progress or (lambda _: None)
         lock_text = lock.read_text() if lock is not None else ""
-        stamp = {"base_commit": self.instance.base_commit, "lock": hashlib.sha256(lock_text.encode()).hexdigest(),
-                 "sandbox": self.kind, "offline": offline}
+        stamp = {
+            "base_commit": self.instance.base_commit,
+            "lock": hashlib.sha256(lock_text.encode()).hexdigest(),
+            "sandbox": self.kind,
+            "offline": offline,
+        }
         marker = self.root / "ready.json"
         if not force and marker.exists() and json.loads(marker.read_text()) == stamp:
             say("already prepared")
@@ -164,8 +197,10 @@ class SWEEnvironment:
         return self
 
     def _clone(self, source: str) -> None:
-        for args in (["git", "clone", "-q", "--no-checkout", source, str(self.repo_dir)],
-                     ["git", "-C", str(self.repo_dir), "checkout", "-q", "--detach", self.instance.base_commit]):
+        for args in (
+            ["git", "clone", "-q", "--no-checkout", source, str(self.repo_dir)],
+            ["git", "-C", str(self.repo_dir), "checkout", "-q", "--detach", self.instance.base_commit],
+        ):
             result = subprocess.run(args, capture_output=True, text=True)
             if result.returncode != 0:
                 raise UserError(f"`{' '.join(args)}` failed: {result.stderr.strip()}; check the repository source")

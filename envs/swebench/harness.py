@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field
-
 from trellis.envs.code.testlog import parser_for, split
 from trellis.envs.sandbox.base import RunRequest
 from trellis.envs.swebench.environment import SWEEnvironment, test_command
@@ -29,7 +28,7 @@ class InstanceReport(BaseModel):
     """The harness's per-instance report, plus the log and timing."""
 
     instance_id: str
-    patch_is_None: bool = False  # noqa: N815 - the harness's field name
+    patch_is_None: bool = False
     patch_exists: bool = False
     patch_successfully_applied: bool = False
     resolved: bool = False
@@ -57,12 +56,15 @@ def grade(instance: SWEInstance, statuses: dict[str, str]) -> tuple[bool, dict[s
     return resolved, groups
 
 
-async def evaluate(env: SWEEnvironment, patch: str | None, *, name: str = "model", timeout: float = 1800) -> InstanceReport:
+async def evaluate(
+    env: SWEEnvironment, patch: str | None, *, name: str = "model", timeout: float = 1800
+) -> InstanceReport:
     """Grade `patch` on a prepared environment; the repository is back at its base commit afterwards."""
     instance = env.instance
     started = time.perf_counter()
-    report = InstanceReport(instance_id=instance.instance_id, patch_is_None=patch is None,
-                            patch_exists=bool(patch and patch.strip()))
+    report = InstanceReport(
+        instance_id=instance.instance_id, patch_is_None=patch is None, patch_exists=bool(patch and patch.strip())
+    )
     sandbox = env.sandbox()
     workspace = env.workspace(sandbox)
     await workspace.restore(workspace.base_tree)
@@ -76,8 +78,9 @@ async def evaluate(env: SWEEnvironment, patch: str | None, *, name: str = "model
         if not applied:
             report.error = f"test patch does not apply: {message}"
             return report
-        result = await sandbox.run(RunRequest(command=test_command(instance), timeout=timeout, env=env.run_env(),
-                                              output_cap=8 * 2**20))
+        result = await sandbox.run(
+            RunRequest(command=test_command(instance), timeout=timeout, env=env.run_env(), output_cap=8 * 2**20)
+        )
         log = result.stdout + "\n" + result.stderr
         logs = env.root / "logs"
         logs.mkdir(exist_ok=True)

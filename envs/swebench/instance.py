@@ -69,7 +69,7 @@ HF_DATASETS = {
 def _records(path: Path) -> Iterable[dict[str, Any]]:
     if path.suffix == ".parquet":
         try:
-            import pyarrow.parquet as pq  # type: ignore[import-not-found]
+            import pyarrow.parquet as pq
         except ImportError as exc:
             raise UserError("reading parquet needs pyarrow: pip install pyarrow") from exc
         yield from pq.read_table(path).to_pylist()
@@ -100,9 +100,11 @@ def load_instances(source: str | Path, split: str = "test") -> list[SWEInstance]
     if "/" not in name or looks_like_file:
         raise UserError(f"no instances file {source}; give a .json/.jsonl/.parquet file or one of {list(HF_DATASETS)}")
     try:
-        import datasets  # type: ignore[import-not-found]
+        import datasets
     except ImportError as exc:
-        raise UserError(f"{source} is not a file; loading {name} from Hugging Face needs `pip install datasets`") from exc
+        raise UserError(
+            f"{source} is not a file; loading {name} from Hugging Face needs `pip install datasets`"
+        ) from exc
     try:
         rows = datasets.load_dataset(name, split=split)
     except Exception as exc:

@@ -8,7 +8,6 @@ import subprocess
 from pathlib import Path
 
 import pytest as _pytest
-
 from trellis.envs.code.workspace import init_repository
 from trellis.envs.swebench.instance import SWEInstance
 
@@ -19,8 +18,8 @@ FILES = {
     ),
     "tinycalc/__init__.py": (
         '"""Arithmetic helpers."""\n\n\ndef add(a, b):\n    """Return the sum of a and b."""\n    return a - b\n\n\n'
-        'def mul(a, b):\n    return a * b\n\n\nclass Counter:\n    def __init__(self):\n        self.n = 0\n\n'
-        '    def bump(self):\n        self.n = add(self.n, 1)\n        return self.n\n'
+        "def mul(a, b):\n    return a * b\n\n\nclass Counter:\n    def __init__(self):\n        self.n = 0\n\n"
+        "    def bump(self):\n        self.n = add(self.n, 1)\n        return self.n\n"
     ),
     "tests/test_calc.py": "from tinycalc import mul\n\n\ndef test_mul():\n    assert mul(3, 4) == 12\n",
     "README.md": "tinycalc: add and multiply.\n",

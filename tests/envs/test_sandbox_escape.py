@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from trellis.envs.sandbox import BwrapSandbox, RunRequest, SandboxLimits
+
 from trellis.errors import UserError
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
@@ -130,8 +130,9 @@ def _cmdline(pid: str) -> str:
 
 
 def test_huge_output_is_capped_without_exhausting_memory(sandbox: BwrapSandbox) -> None:
-    result = run(sandbox, "head -c 100000000 /dev/zero | tr '\\0' 'a'; echo; echo THE-END", timeout=60,
-                 output_cap=64 * 1024)
+    result = run(
+        sandbox, "head -c 100000000 /dev/zero | tr '\\0' 'a'; echo; echo THE-END", timeout=60, output_cap=64 * 1024
+    )
     assert result.ok  # type: ignore[attr-defined]
     assert result.stdout_cut > 99_000_000  # type: ignore[attr-defined]
     assert "bytes cut" in result.stdout and result.stdout.rstrip().endswith("THE-END")  # type: ignore[attr-defined]

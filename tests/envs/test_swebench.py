@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 from swe_fixture import make_swe_task
-
 from trellis.envs.code.testlog import parse_pytest_log, split
 from trellis.envs.swebench.environment import SWEEnvironment, find_repository
 from trellis.envs.swebench.environment import test_command as swe_test_command
@@ -22,6 +21,7 @@ from trellis.envs.swebench.instance import (
     select,
     write_predictions,
 )
+
 from trellis.errors import UserError
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
@@ -80,8 +80,12 @@ def test_gold_patch_resolves_and_empty_does_not(prepared: SWEEnvironment) -> Non
     assert not broken.patch_successfully_applied and not broken.resolved and "does not apply" in (broken.error or "")
 
     # every evaluation leaves the repository at its base commit
-    status = subprocess.run(["git", "-c", "safe.directory=*", "status", "--porcelain"], cwd=prepared.repo_dir,
-                            capture_output=True, text=True).stdout
+    status = subprocess.run(
+        ["git", "-c", "safe.directory=*", "status", "--porcelain"],
+        cwd=prepared.repo_dir,
+        capture_output=True,
+        text=True,
+    ).stdout
     assert status == ""
     report = run_report([empty, gold, broken], 3)
     assert report["resolved_ids"] == ["example__tinycalc-1"] and report["resolved_instances"] == 1
@@ -97,9 +101,27 @@ def test_cli_eval_gold_and_empty(prepared: SWEEnvironment, tmp_path: Path) -> No
     (repos / "tinycalc").symlink_to(repos / "tinycalc-src")
     for which, resolved in (("gold", "resolved 1 of 1"), ("empty", "resolved 0 of 1")):
         result = subprocess.run(
-            [sys.executable, "-m", "trellis.cli", "swe", "eval", "--predictions", which, "--instances", str(instances),
-             "--repos", str(repos), "--locks", str(repos / "locks"), "--offline", "--report", str(tmp_path / f"{which}.json")],
-            capture_output=True, text=True, env=env,
+            [
+                sys.executable,
+                "-m",
+                "trellis.cli",
+                "swe",
+                "eval",
+                "--predictions",
+                which,
+                "--instances",
+                str(instances),
+                "--repos",
+                str(repos),
+                "--locks",
+                str(repos / "locks"),
+                "--offline",
+                "--report",
+                str(tmp_path / f"{which}.json"),
+            ],
+            capture_output=True,
+            text=True,
+            env=env,
         )
         assert result.returncode == 0, result.stdout + result.stderr
         assert resolved in result.stdout and "example__tinycalc-1" in result.stdout
@@ -108,14 +130,16 @@ def test_cli_eval_gold_and_empty(prepared: SWEEnvironment, tmp_path: Path) -> No
 
 
 def test_log_parsing_follows_the_harness() -> None:
-    log = "\n".join([
-        "PASSED tests/test_a.py::test_one",
-        "FAILED tests/test_a.py::test_two - AssertionError: boom",
-        "XFAIL tests/test_a.py::test_three - reason",
-        "SKIPPED [1] tests/test_a.py:10: no network",
-        "ERROR tests/test_b.py::test_setup",
-        "PASSED tests/test_a.py::test_param[a b]",
-    ])
+    log = "\n".join(
+        [
+            "PASSED tests/test_a.py::test_one",
+            "FAILED tests/test_a.py::test_two - AssertionError: boom",
+            "XFAIL tests/test_a.py::test_three - reason",
+            "SKIPPED [1] tests/test_a.py:10: no network",
+            "ERROR tests/test_b.py::test_setup",
+            "PASSED tests/test_a.py::test_param[a b]",
+        ]
+    )
     statuses = parse_pytest_log(log)
     assert statuses == {
         "tests/test_a.py::test_one": "PASSED",
@@ -124,17 +148,27 @@ def test_log_parsing_follows_the_harness() -> None:
         "tests/test_b.py::test_setup": "ERROR",
         "tests/test_a.py::test_param[a": "PASSED",
     }
-    ok, bad = split(["tests/test_a.py::test_one", "tests/test_a.py::test_three", "tests/test_a.py::test_two",
-                     "tests/test_a.py::missing", "tests/test_a.py::test_param[a"], statuses)
+    ok, bad = split(
+        [
+            "tests/test_a.py::test_one",
+            "tests/test_a.py::test_three",
+            "tests/test_a.py::test_two",
+            "tests/test_a.py::missing",
+            "tests/test_a.py::test_param[a",
+        ],
+        statuses,
+    )
     assert ok == ["tests/test_a.py::test_one", "tests/test_a.py::test_three", "tests/test_a.py::test_param[a"]
     assert bad == ["tests/test_a.py::test_two", "tests/test_a.py::missing"]
     assert parse_pytest_log("PASSED t.py::x[/tmp/abc/file.dcm]", shorten_path_options=True) == {
-        "t.py::x[/file.dcm]": "PASSED"}
+        "t.py::x[/file.dcm]": "PASSED"
+    }
 
 
 def test_grade_needs_every_listed_test() -> None:
     instance = make_swe_task.__globals__["SWEInstance"](
-        instance_id="a__b-1", repo="a/b", base_commit="x", FAIL_TO_PASS=["t::f"], PASS_TO_PASS=["t::p"])
+        instance_id="a__b-1", repo="a/b", base_commit="x", FAIL_TO_PASS=["t::f"], PASS_TO_PASS=["t::p"]
+    )
     assert grade(instance, {"t::f": "PASSED", "t::p": "PASSED"})[0]
     assert not grade(instance, {"t::f": "PASSED"})[0]
     assert not grade(instance, {"t::f": "SKIPPED", "t::p": "PASSED"})[0]

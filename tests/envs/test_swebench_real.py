@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 import pytest
-
 from trellis.envs.swebench.environment import SWEEnvironment, find_repository
 from trellis.envs.swebench.harness import evaluate
 from trellis.envs.swebench.instance import load_instances

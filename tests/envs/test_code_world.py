@@ -1,0 +1,159 @@
+"""The code world: tools, git-tree states and patches, in the bwrap sandbox."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from swe_fixture import FILES
+from trellis.envs.code.workspace import GitWorkspace, init_repository
+from trellis.envs.code.world import CodeWorld
+from trellis.envs.sandbox import BwrapSandbox
+
+from trellis.errors import UserError
+from trellis.tree import Action
+from trellis.world import World
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
+
+TEST_FILE = "tests/test_calc.py"
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> CodeWorld:
+    repo = tmp_path / "repo"
+    init_repository(repo, FILES)
+    sandbox = BwrapSandbox(repo)
+    return CodeWorld(
+        sandbox,
+        task="Fix add().",
+        test_command=f"python -m pytest -rA {TEST_FILE}",
+        hidden_paths=["tests/hidden_test.py"],
+    )
+
+
+async def act(world: CodeWorld, tool: str, **args: object) -> tuple[str, bool, dict[str, object]]:
+    obs = await world.step(Action(tool=tool, args=args))
+    return obs.text, obs.is_error, obs.data
+
+
+async def test_is_a_world(world: CodeWorld) -> None:
+    assert isinstance(world, World)
+    obs = await world.reset()
+    assert obs.text == "Fix add()." and obs.data["state"] == world.workspace.base_tree
+    assert [t.name for t in world.tools][:3] == ["view_file", "search", "find_file"]
+
+
+async def test_view_file(world: CodeWorld) -> None:
+    text, error, data = await act(world, "view_file", path="tinycalc/__init__.py", start=4, end=6)
+    assert not error
+    assert text.splitlines()[0] == "tinycalc/__init__.py (lines 4-6 of 19)"
+    assert text.splitlines()[1] == "    4 def add(a, b):"
+    assert data["total_lines"] == 19
+    text, error, _ = await act(world, "view_file", path="nope.py")
+    assert error and "find_file" in text
+    text, error, _ = await act(world, "view_file", path="/etc/passwd")
+    assert error and "outside the workspace" in text
+
+
+async def test_search_find_file_and_symbol(world: CodeWorld) -> None:
+    text, _, _data = await act(world, "search", pattern=r"def \w+\(a, b\)")
+    assert text.splitlines() == ["tinycalc/__init__.py:4: def add(a, b):", "tinycalc/__init__.py:9: def mul(a, b):"]
+    text, error, _ = await act(world, "search", pattern="(")
+    assert error and "invalid regular expression" in text
+    text, _, _ = await act(world, "find_file", name="calc")
+    assert text.splitlines() == ["tests/test_calc.py"]
+    text, _, _ = await act(world, "find_symbol", name="bump")
+    assert text == "tinycalc/__init__.py:17: def Counter.bump"
+    text, _, _ = await act(world, "find_symbol", name="Counter")
+    assert text == "tinycalc/__init__.py:13: class Counter"
+
+
+async def test_replace_errors_show_nearest_matches(world: CodeWorld) -> None:
+    text, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="return a - c", new="x")
+    assert error and "does not occur" in text and "return a - b" in text and "(line 6)" in text
+    text, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="(a, b):", new="(x, y):")
+    assert error and "occurs 2 times" in text and "[4, 9]" in text
+    text, error, data = await act(world, "replace", path="tinycalc/__init__.py", old="return a - b", new="return a + b")
+    assert not error and data["line"] == 6 and "    6     return a + b" in text
+
+
+async def test_create_insert_shell_and_tests(world: CodeWorld) -> None:
+    text, error, _ = await act(world, "create_file", path="README.md", content="x")
+    assert error and "already exists" in text
+    _, error, _ = await act(
+        world, "create_file", path="tests/test_new.py", content="def test_new():\n    assert True\n"
+    )
+    assert not error
+    _, error, _ = await act(world, "insert", path=TEST_FILE, line=0, text="import os")
+    assert not error
+    assert (world.root / TEST_FILE).read_text().startswith("import os\nfrom tinycalc")
+    text, error, _ = await act(world, "insert", path=TEST_FILE, line=99, text="x")
+    assert error and "between 0 and" in text
+    text, error, data = await act(world, "shell", command="ls tests && id -u")
+    assert not error and "test_new.py" in text and "65534" in text
+    # files the host wrote belong to the sandbox user, so sandboxed commands can change them
+    text, error, _ = await act(world, "shell", command=f"echo '# edited' >> {TEST_FILE} && tail -1 {TEST_FILE}")
+    assert not error and "# edited" in text
+    text, error, data = await act(world, "run_tests", command="python -m pytest -rA tests")
+    assert not error and "2 passed, 0 failed" in text
+    assert data["tests"] == {"tests/test_calc.py::test_mul": "PASSED", "tests/test_new.py::test_new": "PASSED"}
+
+
+async def test_run_tests_reports_failures(world: CodeWorld) -> None:
+    await world.sandbox.write_file(
+        TEST_FILE, "from tinycalc import add\n\ndef test_add():\n    assert add(2, 3) == 5\n"
+    )
+    text, error, data = await act(world, "run_tests")
+    assert error and "0 passed, 1 failed" in text and "failing: tests/test_calc.py::test_add" in text
+    assert data["tests"] == {"tests/test_calc.py::test_add": "FAILED"}
+
+
+async def test_snapshot_restore_and_duplicate_states(world: CodeWorld) -> None:
+    base = await world.snapshot()
+    assert base == world.workspace.base_tree
+    await act(world, "replace", path="tinycalc/__init__.py", old="return a - b", new="return a + b")
+    await act(world, "create_file", path="notes.txt", content="n")
+    fixed = await world.snapshot()
+    assert fixed != base
+    await world.restore(base)
+    assert not (world.root / "notes.txt").exists()
+    assert "return a - b" in (world.root / "tinycalc/__init__.py").read_text()
+    # reaching the same files by another path gives the same state id
+    await act(world, "create_file", path="notes.txt", content="n")
+    await act(world, "replace", path="tinycalc/__init__.py", old="a - b", new="a + b")
+    assert await world.snapshot() == fixed
+    await world.restore(base)
+    await world.restore(fixed)
+    assert (world.root / "notes.txt").read_text() == "n"
+    # restored files are the sandbox user's too
+    text, error, _ = await act(world, "shell", command="echo more >> notes.txt && cat notes.txt")
+    assert not error and "more" in text
+
+
+async def test_patch_leaves_out_hidden_tests_and_finish(world: CodeWorld) -> None:
+    text, error, data = await act(world, "finish")
+    assert error and "no changes" in text
+    await act(world, "replace", path="tinycalc/__init__.py", old="return a - b", new="return a + b")
+    await act(world, "create_file", path="tests/hidden_test.py", content="def test_x(): pass\n")
+    text, _, data = await act(world, "diff")
+    assert "+    return a + b" in text and "hidden_test" not in text
+    _, error, data = await act(world, "finish")
+    assert not error and data["terminal"] == "finished" and "return a + b" in str(data["patch"])
+    _, _, data = await act(world, "reject", reason="wrong file")
+    assert data == {"terminal": "rejected", "reason": "wrong file"}
+
+
+async def test_unknown_tools_and_bad_args_are_observations(world: CodeWorld) -> None:
+    text, error, _ = await act(world, "rm_rf", path="/")
+    assert error and "unknown tool 'rm_rf'" in text
+    text, error, _ = await act(world, "view_file", start=3)
+    assert error and "invalid arguments for view_file" in text
+    with pytest.raises(UserError, match="unknown tools"):
+        CodeWorld(world.sandbox, task="x", tools=["view_file", "teleport"])
+
+
+def test_workspace_needs_a_repository(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match="not a git repository"):
+        GitWorkspace(tmp_path)

@@ -1,0 +1,25 @@
+"""The code stays ruff- and mypy-clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.mark.skipif(shutil.which("ruff") is None, reason="ruff is not installed (dev extra)")
+def test_ruff() -> None:
+    result = subprocess.run(["ruff", "check", "."], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
+
+
+def test_mypy() -> None:
+    pytest.importorskip("mypy", reason="mypy is not installed (dev extra)")
+    result = subprocess.run([sys.executable, "-m", "mypy", "trellis", "agents", "search", "envs"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout
