@@ -53,10 +53,11 @@ class GitWorkspace:
         return self._git("write-tree")
 
     def restore_sync(self, state: StateId) -> list[str]:
-        current = self.snapshot_sync()
-        if current == state:
+        # Stage the folder as it is, so the reset below also removes files the target lacks.
+        self._git("add", "--all")
+        changed = self._git("diff-index", "--cached", "--name-only", "--no-renames", state).splitlines()
+        if not changed:
             return []
-        changed = self._git("diff-tree", "-r", "--name-only", "--no-renames", current, state).splitlines()
         self._git("read-tree", "--reset", "-u", state)
         if self.on_change is not None:
             self.on_change([self.root / name for name in changed if (self.root / name).exists()])

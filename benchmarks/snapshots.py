@@ -1,0 +1,90 @@
+"""Snapshot + restore of a code world's state on a generated 2,000-file repository.
+
+Compares trellis's git-tree states (`snapshot()` = stage into a private index + write-tree,
+`restore()` = read-tree of the target, touching only changed files) with a plain git baseline
+(`git stash` to save the edit, `git stash apply` + `git checkout` to move between the two states).
+
+Run:  python benchmarks/snapshots.py [--files 2000] [--repeats 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from trellis.envs.code.workspace import GitWorkspace, init_repository
+
+
+def make_repo(root: Path, files: int) -> None:
+    rng = random.Random(0)
+    content = {}
+    for i in range(files):
+        lines = [f"def f{i}_{j}(x):\n    return x * {rng.randint(1, 99)}\n" for j in range(20)]
+        content[f"pkg{i % 40}/module_{i}.py"] = "".join(lines)
+    init_repository(root, content)
+
+
+def edit(root: Path, count: int, tag: str, files: int) -> None:
+    for i in range(count):
+        n = i * 37 % files
+        path = root / f"pkg{n % 40}/module_{n}.py"
+        path.write_text(path.read_text() + f"# edit {tag}\n")
+
+
+def git(root: Path, *args: str) -> None:
+    subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
+
+
+def measure(root: Path, edited: int, repeats: int, files: int) -> tuple[float, float, float, float]:
+    workspace = GitWorkspace(root)
+    base = workspace.snapshot_sync()
+    snap, rest = [], []
+    for r in range(repeats):
+        edit(root, edited, f"t{r}", files)
+        started = time.perf_counter()
+        state = workspace.snapshot_sync()
+        snap.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        workspace.restore_sync(base)
+        workspace.restore_sync(state)
+        rest.append((time.perf_counter() - started) / 2)
+        workspace.restore_sync(base)
+    stash_save, stash_restore = [], []
+    for r in range(repeats):
+        edit(root, edited, f"s{r}", files)
+        started = time.perf_counter()
+        git(root, "stash", "push", "-q")  # save the edit and go back to the base
+        stash_save.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        git(root, "stash", "apply", "-q")  # to the edited state
+        git(root, "checkout", "-q", "--", ".")  # and back to the base
+        stash_restore.append((time.perf_counter() - started) / 2)
+        git(root, "stash", "drop", "-q")
+    ms = 1000
+    return (statistics.median(snap) * ms, statistics.median(rest) * ms, statistics.median(stash_save) * ms,
+            statistics.median(stash_restore) * ms)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--files", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=20)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder) / "repo"
+        make_repo(root, args.files)
+        print(f"repository: {args.files} files; median of {args.repeats} repeats, milliseconds")
+        print(f"{'edited files':<14}{'snapshot':>10}{'restore':>10}{'stash save':>12}{'stash restore':>15}")
+        for edited in (1, 50):
+            snap, rest, save, back = measure(root, edited, args.repeats, args.files)
+            print(f"{edited:<14}{snap:>10.1f}{rest:>10.1f}{save:>12.1f}{back:>15.1f}")
+    print(f"rerun: python benchmarks/snapshots.py --files {args.files} --repeats {args.repeats}")
+
+
+if __name__ == "__main__":
+    main()
