@@ -66,8 +66,12 @@ def measure(root: Path, edited: int, repeats: int, files: int) -> tuple[float, f
         stash_restore.append((time.perf_counter() - started) / 2)
         git(root, "stash", "drop", "-q")
     ms = 1000
-    return (statistics.median(snap) * ms, statistics.median(rest) * ms, statistics.median(stash_save) * ms,
-            statistics.median(stash_restore) * ms)
+    return (
+        statistics.median(snap) * ms,
+        statistics.median(rest) * ms,
+        statistics.median(stash_save) * ms,
+        statistics.median(stash_restore) * ms,
+    )
 
 
 def main() -> None:

@@ -19,13 +19,29 @@ console = Console()
 InstancesOpt = Annotated[Path, typer.Option("--instances", "-i", help="Instances file (.json, .jsonl, .parquet).")]
 ReposOpt = Annotated[
     list[Path] | None,
-    typer.Option("--repos", help="Folder holding clones or mirrors (owner+name, owner__name or name)."),
+    typer.Option(
+        "--repos",
+        help="Folder of clones, mirrors or bundles (owner+name, owner__name, name, name.bundle); "
+        "default: the instances file's folder.",
+    ),
 ]
-LocksOpt = Annotated[Path | None, typer.Option("--locks", help="Folder of pinned requirements, <instance_id>.txt.")]
+LocksOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--locks", help="Folder of pinned requirements, <instance_id>.txt; default: locks/ beside the instances."
+    ),
+]
 SandboxOpt = Annotated[str, typer.Option("--sandbox", help="bwrap (isolated, default) or local (no isolation).")]
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Build without network: pins must be satisfied by this Python's packages.")
 ]
+
+
+def _defaults(instances: Path, repos: list[Path] | None, locks: Path | None) -> tuple[list[Path], Path | None]:
+    """Repositories and locks default to the instances file's folder and its `locks/`."""
+    folder = instances.resolve().parent
+    default_locks = folder / "locks"
+    return (repos or [folder]), (locks or (default_locks if default_locks.is_dir() else None))
 
 
 def _source(instance: object, repo: str | None, repos: list[Path] | None) -> str:
@@ -99,6 +115,7 @@ def prepare(
     from trellis.envs.swebench.instance import load_instances, select
 
     chosen = select(load_instances(instances), instance_ids)
+    repos, locks = _defaults(instances, repos, locks)
     envs = asyncio.run(_prepare_all(chosen, repo, repos, locks, sandbox, force, offline))
     for env in envs:
         console.print(f"[green]ready[/] {env.instance.instance_id}: {env.root}")
@@ -132,6 +149,7 @@ def evaluate(
     if unknown:
         raise UserError(f"predictions for instances not in {instances}: {unknown[:5]}")
     chosen = [by_id[p.instance_id] for p in preds]
+    repos, locks = _defaults(instances, repos, locks)
 
     async def run() -> list:
         envs = await _prepare_all(chosen, None, repos, locks, sandbox, False, offline)

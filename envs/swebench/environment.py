@@ -78,6 +78,8 @@ def find_repository(repo: str, roots: list[Path]) -> str | None:
             for path in (root / candidate, root / f"{candidate}.git", root / candidate / "repo"):
                 if (path / ".git").exists() or (path / "HEAD").is_file():
                     return str(path)
+            if (root / f"{candidate}.bundle").is_file():
+                return str(root / f"{candidate}.bundle")
     return None
 
 
