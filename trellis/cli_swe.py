@@ -31,7 +31,14 @@ LocksOpt = Annotated[
         "--locks", help="Folder of pinned requirements, <instance_id>.txt; default: locks/ beside the instances."
     ),
 ]
-SandboxOpt = Annotated[str, typer.Option("--sandbox", help="bwrap (isolated, default) or local (no isolation).")]
+SandboxOpt = Annotated[
+    str,
+    typer.Option(
+        "--sandbox",
+        help="bwrap (isolated, default), local (no isolation), or docker (eval only: the "
+        "official SWE-bench images through DOCKER_HOST).",
+    ),
+]
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Build without network: pins must be satisfied by this Python's packages.")
 ]
@@ -152,6 +159,14 @@ def evaluate(
     repos, locks = _defaults(instances, repos, locks)
 
     async def run() -> list:
+        if sandbox == "docker":  # the official images already hold each repository and its environment
+            from trellis.envs.swebench.harness import evaluate_in_container
+
+            out = []
+            for instance, pred in zip(chosen, preds, strict=True):
+                with console.status(f"grading {pred.instance_id} in its official image…"):
+                    out.append(await evaluate_in_container(instance, pred.model_patch, timeout=timeout))
+            return out
         envs = await _prepare_all(chosen, None, repos, locks, sandbox, False, offline)
         reports = []
         for env, pred in zip(envs, preds, strict=True):

@@ -131,3 +131,67 @@ def write_report(path: Path, reports: list[InstanceReport], total: int) -> None:
     data = run_report(reports, total)
     data["instances"] = {k: v for r in reports for k, v in r.harness_json().items()}
     path.write_text(json.dumps(data, indent=2) + "\n")
+
+
+OFFICIAL_SETUP = "source /opt/miniconda3/bin/activate && conda activate testbed"
+_APPLY = "git apply -v {file} || patch --batch --fuzz=5 -p1 -i {file} || patch -p1 -i {file}"
+
+
+async def evaluate_in_container(
+    instance: SWEInstance,
+    patch: str | None,
+    *,
+    image: str | None = None,
+    setup: str = OFFICIAL_SETUP,
+    timeout: float = 1800,
+    client: object = None,
+) -> InstanceReport:
+    """Grade `patch` in a fresh container of the instance's official SWE-bench image (or `image`).
+
+    The image holds the repository at its base commit in /testbed; the patch is applied as the
+    harness applies it (`git apply`, falling back to `patch --fuzz=5`), then the test patch, then the
+    test files run after `setup` (the official images' conda activation).
+    """
+    from trellis.envs.sandbox.docker import DockerSandbox, swebench_image
+
+    started = time.perf_counter()
+    report = InstanceReport(
+        instance_id=instance.instance_id, patch_is_None=patch is None, patch_exists=bool(patch and patch.strip())
+    )
+    box = DockerSandbox(image or swebench_image(instance.instance_id), workdir="/testbed", client=client)
+    async with box:
+        for name, text in (("model", patch or ""), ("test", instance.test_patch)):
+            if not text.strip():
+                continue
+            await box.write_file(f"/tmp/{name}.patch", text if text.endswith("\n") else text + "\n")
+            result = await box.run(RunRequest(command=_APPLY.format(file=f"/tmp/{name}.patch"), timeout=120))
+            if not result.ok:
+                if name == "model":
+                    report.error = f"patch does not apply: {result.output[-500:]}"
+                else:
+                    report.patch_successfully_applied = True
+                    report.error = f"test patch does not apply: {result.output[-500:]}"
+                report.seconds = time.perf_counter() - started
+                return report
+        report.patch_successfully_applied = True
+        command = test_command(instance)
+        full = f"{setup} && {command}" if setup else command
+        result = await box.run(
+            RunRequest(
+                command=f"/bin/bash -c {_quote(full)}" if "source " in full else full,
+                timeout=timeout,
+                output_cap=8 * 2**20,
+            )
+        )
+    log = result.stdout + "\n" + result.stderr
+    report.resolved, report.tests_status = grade(instance, parser_for(instance.repo)(log))
+    if result.timed_out:
+        report.error = f"tests timed out after {timeout:g} s"
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _quote(text: str) -> str:
+    import shlex
+
+    return shlex.quote(text)

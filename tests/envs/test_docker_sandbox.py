@@ -64,3 +64,48 @@ def test_run_files_limits_and_timeout(client: object) -> None:
             await box.run(RunRequest(command="true"))
 
     asyncio.run(scenario())
+
+
+def test_grading_in_a_container(client: object) -> None:
+    """The container grading path end to end: the repository in /testbed, patches applied with
+    `patch`, a test script that reports in pytest's summary format."""
+    from trellis.envs.swebench.harness import evaluate_in_container
+    from trellis.envs.swebench.instance import SWEInstance
+
+    def diff(path: str, old: str, new: str) -> str:
+        return f"diff --git a/{path} b/{path}\n--- a/{path}\n+++ b/{path}\n@@ -1 +1 @@\n-{old}\n+{new}\n"
+
+    instance = SWEInstance(
+        instance_id="example__box-1",
+        repo="example/box",
+        base_commit="0" * 40,
+        patch=diff("value.txt", "2", "3"),
+        test_patch="diff --git a/check.sh b/check.sh\nnew file mode 100644\n--- /dev/null\n+++ b/check.sh\n@@ -0,0 +1,2 @@\n"
+        "+grep -qx 3 value.txt && echo 'PASSED t.sh::value' || echo 'FAILED t.sh::value'\n"
+        "+echo 'PASSED t.sh::always'\n",
+        FAIL_TO_PASS=["t.sh::value"],
+        PASS_TO_PASS=["t.sh::always"],
+        test_cmd="sh check.sh #",
+    )
+
+    # an image whose /testbed holds the repository at its base state, as the official images do
+    seed = client.containers.run(
+        IMAGE,
+        ["sh", "-c", "mkdir -p /testbed && echo 2 > /testbed/value.txt"],  # type: ignore[attr-defined]
+        detach=True,
+    )
+    seed.wait()
+    seed.commit(repository="localhost/trellis-testbed", tag="latest")
+    seed.remove()
+
+    async def grade(patch: str) -> object:
+        return await evaluate_in_container(
+            instance, patch, image="localhost/trellis-testbed:latest", setup="", timeout=30, client=client
+        )
+
+    gold = asyncio.run(grade(instance.patch))
+    empty = asyncio.run(grade(""))
+    bad = asyncio.run(grade(diff("missing.txt", "a", "b")))
+    assert gold.resolved and gold.tests_status["FAIL_TO_PASS"].success == ["t.sh::value"]  # type: ignore[attr-defined]
+    assert not empty.resolved and empty.tests_status["PASS_TO_PASS"].success == ["t.sh::always"]  # type: ignore[attr-defined]
+    assert not bad.patch_successfully_applied and "does not apply" in bad.error  # type: ignore[attr-defined]
