@@ -80,7 +80,8 @@ def test_grading_in_a_container(client: object) -> None:
         repo="example/box",
         base_commit="0" * 40,
         patch=diff("value.txt", "2", "3"),
-        test_patch="diff --git a/check.sh b/check.sh\nnew file mode 100644\n--- /dev/null\n+++ b/check.sh\n@@ -0,0 +1,2 @@\n"
+        test_patch="diff --git a/check.sh b/check.sh\nnew file mode 100644\n--- /dev/null\n+++ b/check.sh\n"
+        "@@ -0,0 +1,2 @@\n"
         "+grep -qx 3 value.txt && echo 'PASSED t.sh::value' || echo 'FAILED t.sh::value'\n"
         "+echo 'PASSED t.sh::always'\n",
         FAIL_TO_PASS=["t.sh::value"],
