@@ -18,6 +18,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
@@ -102,6 +103,12 @@ for dist in md.distributions():
 """
 
 
+_LINK = """
+import site, pathlib
+pathlib.Path(site.getsitepackages()[0], "_trellis_inherited.pth").write_text({path!r} + "\\n")
+"""
+
+
 class SWEEnvironment:
     """A prepared (or to-be-prepared) environment for one instance."""
 
@@ -123,11 +130,10 @@ class SWEEnvironment:
         if self.kind == "local":
             return LocalSandbox(self.repo_dir)
         mounts = [Mount(source=self.env_dir, target=ENV_MOUNT, writable=writable_env)]
-        if network:
-            pip_cache = cache_dir() / "pip-sandbox"
-            pip_cache.mkdir(parents=True, exist_ok=True)
-            shutil.chown(pip_cache, 65534, 65534)
-            mounts.append(Mount(source=pip_cache, target="/cache/pip", writable=True))
+        pip_cache = cache_dir() / "pip-sandbox"
+        pip_cache.mkdir(parents=True, exist_ok=True)
+        shutil.chown(pip_cache, 65534, 65534)
+        mounts.append(Mount(source=pip_cache, target="/cache/pip", writable=True))
         return BwrapSandbox(self.repo_dir, network=network, mounts=mounts)
 
     def run_env(self) -> dict[str, str]:
@@ -135,7 +141,7 @@ class SWEEnvironment:
         return {
             "PATH": f"{venv}/bin:/usr/local/bin:/usr/bin:/bin",
             "VIRTUAL_ENV": venv,
-            "PIP_CACHE_DIR": "/cache/pip",
+            "PIP_CACHE_DIR": "/cache/pip" if self.kind == "bwrap" else str(cache_dir() / "pip-sandbox"),
             "PIP_DISABLE_PIP_VERSION_CHECK": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
@@ -185,6 +191,11 @@ class SWEEnvironment:
         pip_flags = " --no-index" if offline else ""
         build_flags = " --no-build-isolation" if offline else ""
         steps = [("creating the venv", f"{python} -m venv{venv_flags} {self.env_path}/venv")]
+        if offline and sys.prefix != sys.base_prefix:
+            # trellis itself runs in a venv: expose that venv's packages too, not only the base's
+            inherited = sysconfig.get_path("purelib")
+            steps.append(("linking this Python's packages",
+                          f"python -c {shlex.quote(_LINK.format(path=inherited))}"))
         if lock_text.strip():
             steps.append(("installing pinned dependencies", f"pip install -q{pip_flags} -r {self.env_path}/lock.txt"))
         steps.append(("installing the repository", f"pip install -q{pip_flags}{build_flags} --no-deps -e ."))
