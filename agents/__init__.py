@@ -1,1 +1,24 @@
-"""The agent roles (solver, critic, discriminator, judge, reflection); each is an async callable."""
+"""The agent roles: solver, critic (value), reflection and discriminator.
+
+Each is a plain async callable over a `ChatModel`; the search graph uses them as its nodes' workers
+and anyone can call them from a graph of their own.
+"""
+
+from trellis.agents.critic import Critic, CriticConfig, Evaluation
+from trellis.agents.discriminator import Candidate, Decision, Discriminator, DiscriminatorConfig
+from trellis.agents.reflection import Reflector
+from trellis.agents.solver import Proposal, Solver, SolverConfig
+
+__all__ = [
+    "Candidate",
+    "Critic",
+    "CriticConfig",
+    "Decision",
+    "Discriminator",
+    "DiscriminatorConfig",
+    "Evaluation",
+    "Proposal",
+    "Reflector",
+    "Solver",
+    "SolverConfig",
+]

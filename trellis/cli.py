@@ -29,8 +29,10 @@ console = Console()
 
 def _register_subcommands() -> None:
     from trellis.cli_swe import app as swe_app
+    from trellis.cli_tree import app as tree_app
 
     app.add_typer(swe_app, name="swe")
+    app.add_typer(tree_app, name="tree")
 
 
 _register_subcommands()

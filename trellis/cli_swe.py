@@ -199,3 +199,217 @@ def evaluate(
     for r in reports:
         if r.error:
             console.print(f"[yellow]{r.instance_id}: {r.error}[/]", highlight=False)
+
+
+def _search_flags(samples: int | None, parallel: int | None, max_nodes: int | None, max_depth: int | None,
+                  max_tokens: int | None, max_seconds: float | None, selector: str | None, discriminator: str | None,
+                  feedback: bool | None, reflection: bool | None, seed: int | None) -> dict[str, object]:
+    return {
+        "samples": samples, "parallel": parallel, "budget.max_nodes": max_nodes, "budget.max_depth": max_depth,
+        "budget.max_tokens": max_tokens, "budget.max_seconds": max_seconds, "selector.name": selector,
+        "discriminator.strategy": discriminator, "feedback": feedback, "reflection": reflection, "seed": seed,
+    }
+
+
+# The main job's defaults: small enough for the embedded model on two cores to finish in minutes.
+SOLVE_DEFAULTS = {"budget": {"max_nodes": 16, "max_depth": 8, "enough_finished": 2}}
+
+ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
+SamplesOpt = Annotated[int | None, typer.Option(help="Solver samples per expansion.")]
+ParallelOpt = Annotated[int | None, typer.Option(help="Nodes expanded at once.")]
+MaxNodesOpt = Annotated[int | None, typer.Option(help="Stop after this many nodes.")]
+MaxDepthOpt = Annotated[int | None, typer.Option(help="Deepest trajectory.")]
+MaxTokensOpt = Annotated[int | None, typer.Option(help="Model token budget.")]
+MaxSecondsOpt = Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")]
+SelectorOpt = Annotated[str | None, typer.Option(help="uct, depth_uct, puct or hgm.")]
+DiscriminatorOpt = Annotated[str | None, typer.Option(help="mean, majority or debate.")]
+FeedbackOpt = Annotated[bool | None, typer.Option("--feedback/--no-feedback", help="Critic feedback to siblings.")]
+ReflectionOpt = Annotated[bool | None, typer.Option("--reflection/--no-reflection", help="Lessons from failures.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Seed of the whole search.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of search settings.")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set budget.max_nodes=30.")]
+
+
+def _critic_model(spec: str, solver: object) -> object:
+    """A second in-process model for the critic, so the two roles keep their own prefix caches."""
+    from trellis.models import load_model
+
+    return load_model(spec) if spec.split(":")[0] in ("embedded", "gguf") else solver
+
+
+def _config(config_file: Path | None, sets: list[str] | None, flags: dict[str, object]) -> object:
+    from trellis.config_cli import build_config
+
+    return build_config(config_file, list(sets or []), flags, defaults=SOLVE_DEFAULTS)
+
+
+def _find_instance(instance_id: str, instances: Path | None) -> tuple[object, Path]:
+    from trellis.envs.swebench.instance import load_instances, select
+    from trellis.solve import EXAMPLES
+
+    path = instances or EXAMPLES / "instances.jsonl"
+    if not path.exists():
+        raise UserError(f"no instances file {path}; pass --instances FILE")
+    return select(load_instances(path), [instance_id])[0], path
+
+
+@app.command()
+def solve(
+    instance_id: Annotated[str, typer.Argument(help="Instance id (in --instances, or a shipped example).")],
+    instances: Annotated[Path | None, typer.Option("--instances", "-i", help="Instances file; default: the "
+                                                   "shipped examples/swe/instances.jsonl.")] = None,
+    model: ModelOpt = "embedded",
+    run: Annotated[Path | None, typer.Option(help="Run folder; default runs/<instance_id>.")] = None,
+    resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
+    repos: ReposOpt = None,
+    locks: LocksOpt = None,
+    sandbox: SandboxOpt = "bwrap",
+    offline: OfflineOpt = False,
+    live: Annotated[bool, typer.Option("--live/--no-live", help="Draw the tree while it grows.")] = True,
+    grade: Annotated[bool, typer.Option("--grade/--no-grade", help="Grade the chosen patch.")] = True,
+    samples: SamplesOpt = None, parallel: ParallelOpt = None, max_nodes: MaxNodesOpt = None,
+    max_depth: MaxDepthOpt = None, max_tokens: MaxTokensOpt = None, max_seconds: MaxSecondsOpt = None,
+    selector: SelectorOpt = None, discriminator: DiscriminatorOpt = None, feedback: FeedbackOpt = None,
+    reflection: ReflectionOpt = None, seed: SeedOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+) -> None:
+    """Solve one instance: prepare it, search with a live tree, write the run folder, grade the patch."""
+    from trellis.envs.swebench.environment import SWEEnvironment
+    from trellis.models import load_model
+    from trellis.render import LiveTree, TreeView, summary
+    from trellis.solve import solve as solve_instance
+
+    instance, path = _find_instance(instance_id, instances)
+    repos, locks = _defaults(path, repos, locks)
+    settings = _config(config, set_, _search_flags(samples, parallel, max_nodes, max_depth, max_tokens, max_seconds,
+                                                   selector, discriminator, feedback, reflection, seed))
+    run_dir = resume or run or Path("runs") / instance_id
+
+    async def main() -> object:
+        env = SWEEnvironment(instance, sandbox=sandbox)  # type: ignore[arg-type]
+        with console.status(f"preparing {instance_id}…") as status:
+            await env.prepare(_source(instance, None, repos), _lock(instance_id, locks),
+                              progress=lambda m: status.update(f"{instance_id}: {m}"), offline=offline)
+        chat = load_model(model)
+        critic = _critic_model(model, chat)
+        holder: dict[str, object] = {}
+        try:
+            if live:
+                from rich.live import Live
+
+                with Live(console=console, auto_refresh=False, vertical_overflow="crop") as screen:
+                    view = LiveTree(screen, lambda: getattr(holder.get("ctx"), "tree", None), title=instance_id)
+                    return await solve_instance(env, chat, settings, run_dir, resume=resume is not None, grade=grade,
+                                                model_name=chat.name, listeners=(view,), critic_model=critic,
+                                                on_context=lambda ctx: holder.update(ctx=ctx))  # type: ignore[arg-type]
+            with console.status("searching…"):
+                return await solve_instance(env, chat, settings, run_dir, resume=resume is not None, grade=grade,
+                                            model_name=chat.name, critic_model=critic)  # type: ignore[arg-type]
+        finally:
+            await chat.aclose()
+            if critic is not chat:
+                await critic.aclose()  # type: ignore[attr-defined]
+
+    result = asyncio.run(main())
+    from trellis.run import RunDir
+
+    folder = RunDir(run_dir)
+    tree = folder.load_tree()
+    info = folder.read_info()
+    report = result.report  # type: ignore[attr-defined]
+    if report is not None:
+        info["resolved"] = report.resolved
+    console.print(TreeView(tree, top=4))
+    console.print(summary(tree, info))
+    outcome = result.outcome  # type: ignore[attr-defined]
+    console.print(f"stopped: {outcome.stop_reason}")
+    if outcome.patch:
+        console.print(f"patch ({len(outcome.patch.splitlines())} lines): {run_dir / 'final.patch'}")
+    else:
+        console.print("[yellow]no patch was produced[/]")
+    if report is not None:
+        verdict = "[green]resolved[/]" if report.resolved else "[red]not resolved[/]"
+        f2p = report.tests_status.get("FAIL_TO_PASS")
+        detail = f" (FAIL_TO_PASS {len(f2p.success)}/{len(f2p.success) + len(f2p.failure)})" if f2p else ""
+        console.print(f"graded: {verdict}{detail}; report: {run_dir / 'report.json'}")
+    console.print(f"run folder: {run_dir}  (trellis tree show {run_dir})")
+
+
+@app.command()
+def batch(
+    instances: InstancesOpt,
+    ids: Annotated[list[str] | None, typer.Option("--id", help="Only these instances (repeatable).")] = None,
+    runs: Annotated[Path, typer.Option(help="Folder of run folders, one per instance.")] = Path("runs"),
+    workers: Annotated[int, typer.Option(help="Instances solved at once.")] = 1,
+    model: ModelOpt = "embedded",
+    repos: ReposOpt = None,
+    locks: LocksOpt = None,
+    sandbox: SandboxOpt = "bwrap",
+    offline: OfflineOpt = False,
+    samples: SamplesOpt = None, parallel: ParallelOpt = None, max_nodes: MaxNodesOpt = None,
+    max_depth: MaxDepthOpt = None, max_tokens: MaxTokensOpt = None, max_seconds: MaxSecondsOpt = None,
+    selector: SelectorOpt = None, discriminator: DiscriminatorOpt = None, feedback: FeedbackOpt = None,
+    reflection: ReflectionOpt = None, seed: SeedOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+) -> None:
+    """Solve many instances; finished ones are skipped and interrupted ones resumed when run again."""
+    from trellis.envs.swebench.environment import SWEEnvironment
+    from trellis.envs.swebench.instance import Prediction, load_instances, select, write_predictions
+    from trellis.models import load_model
+    from trellis.run import RunDir
+    from trellis.solve import solve as solve_instance
+
+    everything = load_instances(instances)
+    chosen = select(everything, ids) if ids else everything
+    repos, locks = _defaults(instances, repos, locks)
+    settings = _config(config, set_, _search_flags(samples, parallel, max_nodes, max_depth, max_tokens, max_seconds,
+                                                   selector, discriminator, feedback, reflection, seed))
+    if workers < 1:
+        raise UserError("--workers must be at least 1")
+
+    async def main() -> list[tuple[str, str, object]]:
+        chat = load_model(model)
+        critic = _critic_model(model, chat)
+        gate = asyncio.Semaphore(workers)
+        rows: list[tuple[str, str, object]] = []
+
+        async def one(instance: object) -> None:
+            instance_id = instance.instance_id  # type: ignore[attr-defined]
+            run_dir = runs / instance_id
+            folder = RunDir(run_dir)
+            async with gate:
+                if (run_dir / "predictions.jsonl").exists():
+                    rows.append((instance_id, "done earlier", None))
+                    return
+                env = SWEEnvironment(instance, sandbox=sandbox)  # type: ignore[arg-type]
+                await env.prepare(_source(instance, None, repos), _lock(instance_id, locks), offline=offline)
+                resumed = folder.exists()
+                result = await solve_instance(env, chat, settings, run_dir, resume=resumed,  # type: ignore[arg-type]
+                                              model_name=chat.name, critic_model=critic)  # type: ignore[arg-type]
+                rows.append((instance_id, "resumed" if resumed else "solved", result.report))
+
+        try:
+            with console.status(f"solving {len(chosen)} instances with {workers} workers…"):
+                await asyncio.gather(*(one(i) for i in chosen))
+        finally:
+            await chat.aclose()
+            if critic is not chat:
+                await critic.aclose()  # type: ignore[attr-defined]
+        return rows
+
+    rows = asyncio.run(main())
+    predictions = []
+    for instance in chosen:
+        path = runs / instance.instance_id / "predictions.jsonl"
+        if path.exists():
+            from trellis.envs.swebench.instance import read_predictions
+
+            predictions.extend(read_predictions(path))
+    write_predictions(runs / "predictions.jsonl", [Prediction.model_validate(p) for p in predictions])
+    table = Table(title="batch")
+    table.add_column("instance", no_wrap=True)
+    table.add_column("run")
+    table.add_column("resolved")
+    for instance_id, state, report in sorted(rows, key=lambda r: r[0]):
+        resolved = "-" if report is None else ("[green]yes[/]" if report.resolved else "[red]no[/]")  # type: ignore[attr-defined]
+        table.add_row(instance_id, state, resolved)
+    console.print(table)
+    console.print(f"predictions: {runs / 'predictions.jsonl'}")

@@ -1,0 +1,145 @@
+"""The discriminator: picks the final answer among finished candidates.
+
+Strategies: `mean` (highest mean reward over candidates with the same patch), `majority` (the patch
+most candidates reached; ties by mean reward), and `debate` (SWE-Search): reviewer agents argue over
+the distinct patches for some rounds, the last round's votes decide, and the transcript is kept.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.agents.prompts import debate_messages
+from trellis.errors import ModelError
+from trellis.models.base import ChatModel
+from trellis.parsing import _candidate_groups
+from trellis.tree import Usage
+
+Strategy = Literal["mean", "majority", "debate"]
+
+
+class DiscriminatorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    strategy: Strategy = "debate"
+    agents: int = Field(default=2, ge=1, le=8)
+    rounds: int = Field(default=1, ge=1, le=5)
+    max_tokens: int = Field(default=200, ge=16)
+    temperature: float = Field(default=0.5, ge=0, le=2)
+
+
+class Candidate(BaseModel):
+    node_id: str
+    answer: str
+    """What is being chosen (a patch); candidates with equal answers form one group."""
+    reward: float
+    note: str = ""
+    """Shown to debaters beside the answer (the critic's explanation)."""
+
+
+class Turn(BaseModel):
+    speaker: str
+    text: str
+    choice: int | None = None
+
+
+class Decision(BaseModel):
+    node_id: str | None
+    strategy: str
+    groups: list[list[str]] = Field(default_factory=list)
+    """Candidate node ids per distinct answer, in the order shown to debaters."""
+    transcript: list[Turn] = Field(default_factory=list)
+    usage: Usage = Field(default_factory=Usage)
+    reason: str = ""
+
+
+def _groups(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
+    by_answer: dict[str, list[Candidate]] = {}
+    for c in candidates:
+        by_answer.setdefault(" ".join(c.answer.split()), []).append(c)
+    return list(by_answer.values())
+
+
+def _mean(group: list[Candidate]) -> float:
+    return sum(c.reward for c in group) / len(group)
+
+
+def _best(group: list[Candidate]) -> Candidate:
+    return max(group, key=lambda c: (c.reward, c.node_id))
+
+
+def parse_choice(text: str, count: int) -> int | None:
+    for group in _candidate_groups(text):
+        for value in group:
+            if isinstance(value, dict) and "choice" in value:
+                try:
+                    choice = int(value["choice"])
+                except (TypeError, ValueError):
+                    continue
+                if 0 <= choice < count:
+                    return choice
+    return None
+
+
+class Discriminator:
+    def __init__(self, model: ChatModel | None, config: DiscriminatorConfig | None = None) -> None:
+        self.model = model
+        self.config = config or DiscriminatorConfig()
+
+    async def __call__(self, task: str, candidates: Sequence[Candidate], *, seed: int | None = None) -> Decision:
+        strategy = self.config.strategy
+        if not candidates:
+            return Decision(node_id=None, strategy=strategy, reason="no finished candidates")
+        groups = _groups(candidates)
+        ids = [[c.node_id for c in g] for g in groups]
+        by_mean = max(groups, key=lambda g: (_mean(g), len(g)))
+        if strategy == "mean" or len(groups) == 1:
+            reason = "one distinct answer" if len(groups) == 1 else f"highest mean reward {_mean(by_mean):.2f}"
+            return Decision(node_id=_best(by_mean).node_id, strategy=strategy, groups=ids, reason=reason)
+        if strategy == "majority":
+            top = max(groups, key=lambda g: (len(g), _mean(g)))
+            return Decision(node_id=_best(top).node_id, strategy=strategy, groups=ids,
+                            reason=f"{len(top)} of {len(candidates)} candidates reached this answer")
+        return await self._debate(task, groups, ids, by_mean, seed)
+
+    async def _debate(self, task: str, groups: list[list[Candidate]], ids: list[list[str]],
+                      fallback: list[Candidate], seed: int | None) -> Decision:
+        if self.model is None:
+            raise ValueError("the debate strategy needs a model")
+        config = self.config
+        shown = [f"{_best(g).answer[:1500]}\n(reached by {len(g)} branches; critic: {_best(g).note[:200]})"
+                 for g in groups]
+        transcript: list[Turn] = []
+        usage = Usage()
+        votes: list[int] = []
+        for round_index in range(config.rounds):
+            votes = []
+            for agent in range(config.agents):
+                history = [(t.speaker, t.text) for t in transcript]
+                try:
+                    (reply,) = await self.model.complete(
+                        debate_messages(task, shown, history, agent), n=1, temperature=config.temperature,
+                        max_tokens=config.max_tokens,
+                        seed=None if seed is None else seed + round_index * config.agents + agent,
+                    )
+                except ModelError as exc:
+                    transcript.append(Turn(speaker=f"reviewer {agent}", text=f"(no answer: {exc})"))
+                    continue
+                usage = usage + reply.usage
+                choice = parse_choice(reply.text, len(groups))
+                transcript.append(Turn(speaker=f"reviewer {agent}", text=reply.text.strip(), choice=choice))
+                if choice is not None:
+                    votes.append(choice)
+        if not votes:
+            return Decision(node_id=_best(fallback).node_id, strategy="debate", groups=ids, transcript=transcript,
+                            usage=usage, reason="no reviewer gave a usable choice; highest mean reward taken")
+        tally = Counter(votes)
+        top = max(tally.values())
+        tied = [groups[i] for i, count in tally.items() if count == top]
+        winner = max(tied, key=lambda g: (_mean(g), len(g)))
+        return Decision(node_id=_best(winner).node_id, strategy="debate", groups=ids, transcript=transcript,
+                        usage=usage, reason=f"votes {dict(sorted(tally.items()))} in the last round")

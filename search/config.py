@@ -1,0 +1,69 @@
+"""The search's configuration: selection, expansion, budgets and which agents take part."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from trellis.agents.critic import CriticConfig
+from trellis.agents.discriminator import DiscriminatorConfig
+from trellis.agents.solver import SolverConfig
+
+SelectorName = Literal["uct", "depth_uct", "puct", "hgm"]
+
+
+class SelectorConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: SelectorName = "depth_uct"
+    exploration: float = Field(default=1.0, ge=0)
+    """C in the exploration term."""
+    depth_alpha: float = Field(default=0.2, ge=0)
+    """SWE-Search's early-depth bonus alpha * e^(-beta (d - 1)); small next to the exploration term."""
+    depth_beta: float = Field(default=1.0, ge=0)
+    depth_gamma: float = Field(default=0.05, ge=0)
+    """SWE-Search's depth penalty gamma * sqrt(d)."""
+    success_threshold: float = Field(default=0.7, ge=0, le=1)
+    """HGM: an evaluated node at or above this value counts as a success of its clade."""
+
+
+class BudgetConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_nodes: int = Field(default=40, ge=2)
+    max_depth: int = Field(default=12, ge=1)
+    max_expansions_per_node: int = Field(default=1, ge=1)
+    max_iterations: int = Field(default=60, ge=1)
+    max_tokens: int | None = Field(default=None, ge=1)
+    """Model tokens (prompt + completion) for the whole search."""
+    max_seconds: float | None = Field(default=None, gt=0)
+    enough_finished: int = Field(default=3, ge=1)
+    """Stop once this many distinct finished candidates exist."""
+    reward_threshold: float = Field(default=0.95, ge=0, le=1)
+    """Stop as soon as a finished candidate reaches this value."""
+
+
+class SearchConfig(BaseModel):
+    """Everything that shapes a search; frozen, validated, and written into the run."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seed: int = 0
+    samples: int = Field(default=2, ge=1, le=16)
+    """Solver samples per expansion."""
+    parallel: int = Field(default=1, ge=1, le=16)
+    """Nodes expanded at once (with virtual loss, so they differ)."""
+    virtual_loss: float = Field(default=1.0, ge=0)
+    selector: SelectorConfig = Field(default_factory=SelectorConfig)
+    budget: BudgetConfig = Field(default_factory=BudgetConfig)
+    solver: SolverConfig = Field(default_factory=SolverConfig)
+    critic: CriticConfig = Field(default_factory=CriticConfig)
+    discriminator: DiscriminatorConfig = Field(default_factory=DiscriminatorConfig)
+    feedback: bool = True
+    """Give the solver the critic's feedback on this node and its evaluated siblings."""
+    reflection: bool = True
+    """Draw a lesson from each failed terminal and show it to later expansions."""
+    use_world_reward: bool = False
+    """Score finished nodes with the world's own check (hidden tests) instead of the critic alone."""
+    max_hints: int = Field(default=3, ge=0)

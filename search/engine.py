@@ -1,0 +1,406 @@
+"""The search's steps as public functions over a `SearchContext`: select, expand, evaluate,
+backpropagate, discriminate. `build_search_graph` wires them into a LangGraph graph; other graphs
+can use them as they are.
+
+Every step is idempotent, so a run killed at any point and resumed repeats at most the step it was
+in without losing or duplicating nodes: node ids are deterministic, a node remembers the
+iterations that expanded it, evaluation skips nodes that have a reward, and backpropagation marks
+each node it has backed up in the same transaction that writes the new statistics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import zlib
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from trellis.agents.critic import Critic
+from trellis.agents.discriminator import Candidate, Decision, Discriminator
+from trellis.agents.prompts import trajectory_summary
+from trellis.agents.reflection import Reflector
+from trellis.agents.solver import Proposal, Solver
+from trellis.search.config import SearchConfig
+from trellis.search.selectors import expansions, is_open, select_nodes
+from trellis.store import TreeStore
+from trellis.tree import Node, NodeId, StateId, Step, Tree, Usage
+from trellis.world import World
+
+EventSink = Callable[[dict[str, Any]], None]
+
+
+class WorldPool:
+    """Worlds for parallel expansion: one per concurrent task, handed out and taken back."""
+
+    def __init__(self, worlds: Sequence[World]) -> None:
+        if not worlds:
+            raise ValueError("a world pool needs at least one world")
+        self.worlds = list(worlds)
+        self._free: asyncio.Queue[World] | None = None
+
+    @property
+    def first(self) -> World:
+        return self.worlds[0]
+
+    @asynccontextmanager
+    async def acquire(self) -> AsyncIterator[World]:
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for world in self.worlds:
+                self._free.put_nowait(world)
+        world = await self._free.get()
+        try:
+            yield world
+        finally:
+            self._free.put_nowait(world)
+
+
+@dataclass
+class SearchContext:
+    """What the steps work on. The tree is the in-memory view of what the store holds."""
+
+    task: str
+    tree: Tree
+    worlds: WorldPool
+    solver: Solver
+    critic: Critic
+    discriminator: Discriminator
+    config: SearchConfig
+    reflector: Reflector | None = None
+    store: TreeStore | None = None
+    emit: EventSink = field(default=lambda event: None)
+    started: float = field(default_factory=time.monotonic)
+    states: dict[StateId, NodeId] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for node in sorted(self.tree, key=lambda n: (n.depth, n.id)):
+            if node.state_id and node.duplicate_of is None:
+                self.states.setdefault(node.state_id, node.id)
+
+    def seed(self, *parts: object) -> int:
+        """A stable seed for one model call, derived from the run's seed and what the call is for."""
+        key = ":".join(str(p) for p in (self.config.seed, *parts))
+        return zlib.crc32(key.encode()) & 0x7FFFFFFF
+
+    def save(self, nodes: Sequence[Node], *, meta: bool = False) -> None:
+        if self.store is not None:
+            self.store.put_many(nodes)
+            if meta:
+                self.store.set_meta("tree", self.tree.meta)
+
+    def event(self, kind: str, **data: Any) -> None:
+        self.emit({"event": kind, "time": time.time(), **data})
+
+
+# --- start -------------------------------------------------------------------------------------
+
+
+async def initialise(ctx: SearchContext) -> Node:
+    """Reset the world to the task and record the root's state (no-op when the root has one)."""
+    root = ctx.tree.root
+    if root.state_id is None:
+        await ctx.worlds.first.reset()
+        root.state_id = await ctx.worlds.first.snapshot()
+        ctx.states.setdefault(root.state_id, root.id)
+        ctx.save([root], meta=True)
+        ctx.event("node_created", node=_brief(root))
+    return root
+
+
+# --- select ------------------------------------------------------------------------------------
+
+
+def finished_nodes(tree: Tree) -> list[Node]:
+    return [n for n in tree if n.terminal and n.terminal_reason == "finished" and n.duplicate_of is None]
+
+
+def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
+    """Why the search should stop now, or None."""
+    budget = ctx.config.budget
+    tree = ctx.tree
+    finished = finished_nodes(tree)
+    if any((n.reward or 0.0) >= budget.reward_threshold for n in finished):
+        return "a finished candidate reached the reward threshold"
+    distinct = {n.state_id for n in finished}
+    if len(distinct) >= budget.enough_finished:
+        return f"{len(distinct)} distinct finished candidates"
+    if len(tree) >= budget.max_nodes:
+        return f"node budget ({budget.max_nodes}) spent"
+    if iteration >= budget.max_iterations:
+        return f"iteration budget ({budget.max_iterations}) spent"
+    if budget.max_tokens is not None and tree.total_usage().total_tokens >= budget.max_tokens:
+        return f"token budget ({budget.max_tokens}) spent"
+    if budget.max_seconds is not None and time.monotonic() - ctx.started >= budget.max_seconds:
+        return f"time budget ({budget.max_seconds:g} s) spent"
+    if not any(is_open(n, budget) for n in tree):
+        return "no node left to expand"
+    return None
+
+
+def select(ctx: SearchContext, iteration: int) -> list[NodeId]:
+    rng = random.Random(ctx.seed("select", iteration))
+    chosen = select_nodes(ctx.tree, ctx.config.selector, ctx.config.budget, rng, k=ctx.config.parallel,
+                          virtual_loss=ctx.config.virtual_loss)
+    ctx.event("selected", iteration=iteration, nodes=chosen)
+    return chosen
+
+
+# --- expand ------------------------------------------------------------------------------------
+
+
+def hints_for(ctx: SearchContext, node: Node) -> list[str]:
+    """Critic feedback on this node and its evaluated siblings, and lessons from failed branches."""
+    hints: list[str] = []
+    if ctx.config.feedback:
+        if node.feedback:
+            hints.append(node.feedback)
+        parent = ctx.tree.parent(node.id)
+        siblings = ctx.tree.children(parent.id) if parent else []
+        for sibling in sorted(siblings, key=lambda s: -(s.reward or 0)):
+            if sibling.id != node.id and sibling.feedback and sibling.feedback not in hints:
+                hints.append(sibling.feedback)
+    if ctx.config.reflection:
+        for entry in reversed(ctx.tree.meta.get("reflections", [])):
+            if entry["lesson"] not in hints:
+                hints.append(entry["lesson"])
+    return hints[: ctx.config.max_hints]
+
+
+def _group(proposals: Sequence[Proposal]) -> list[tuple[Proposal, int, Usage]]:
+    """Identical actions merge into one entry with a count; unusable samples merge into one too."""
+    groups: dict[str, list[Any]] = {}
+    for proposal in proposals:
+        key = proposal.action.key() if proposal.action else "<format error>"
+        if key in groups:
+            groups[key][1] += 1
+            groups[key][2] = groups[key][2] + proposal.usage
+        else:
+            groups[key] = [proposal, 1, proposal.usage]
+    return [(p, count, usage) for p, count, usage in groups.values()]
+
+
+async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[NodeId]:
+    """Sample the solver at `node_id`, act out each distinct action in a world, add the children."""
+    tree = ctx.tree
+    node = tree.get(node_id)
+    done = node.meta.get("expansions", [])
+    if iteration in done:  # this expansion already happened before a restart
+        return [c.id for c in tree.children(node_id) if c.meta.get("expansion") == iteration]
+    samples = ctx.config.samples
+    base = expansions(node) * (samples + 1)
+    async with ctx.worlds.acquire() as world:
+        proposals = await ctx.solver(
+            ctx.task, world.tools, tree.path(node_id), n=samples, seed=ctx.seed("solve", node_id, len(done)),
+            hints=hints_for(ctx, node),
+        )
+        created: list[Node] = []
+        touched: list[Node] = []
+        for position, (proposal, count, usage) in enumerate(_group(proposals)):
+            index = base + position
+            if proposal.action is None:
+                created.append(tree.add_child(
+                    node_id, index, Step(completion=proposal.completion, error=proposal.error, prompt=proposal.prompt),
+                    terminal=True, terminal_reason="format error", reward=0.0, count=count, usage=usage,
+                    explanation="the model's output could not be parsed into an action",
+                    meta={"expansion": iteration},
+                ))
+                continue
+            await world.restore(node.state_id or "")
+            observation = await world.step(proposal.action)
+            state = await world.snapshot()
+            step = Step(action=proposal.action, observation=observation, completion=proposal.completion,
+                        prompt=proposal.prompt)
+            # Different edits that produce the same files are one state: count them on the first.
+            same = next((c for c in created if c.state_id == state and state != node.state_id), None)
+            if same is not None:
+                same.count += count
+                same.usage = same.usage + usage
+                continue
+            terminal = observation.data.get("terminal")
+            original = ctx.states.get(state) if state != node.state_id else None
+            child = tree.add_child(
+                node_id, index, step, state_id=state, count=count, usage=usage,
+                terminal=bool(terminal), terminal_reason=str(terminal or ""),
+                duplicate_of=original if original and original not in {a.id for a in tree.ancestors(node_id)} else None,
+                meta={"expansion": iteration},
+            )
+            if child.duplicate_of is None:
+                ctx.states.setdefault(state, child.id)
+            created.append(child)
+    node.meta["expansions"] = [*done, iteration]
+    touched.append(node)
+    ctx.save([*created, *touched])
+    for child in created:
+        ctx.event("node_created", node=_brief(child))
+    return [c.id for c in created]
+
+
+# --- evaluate ----------------------------------------------------------------------------------
+
+
+def _signals(tree: Tree, node: Node) -> tuple[list[str], float | None]:
+    """Facts the world established for this step, and a hard score (0 for a failed or repeated
+    step, the share of passing tests when tests ran)."""
+    signals: list[str] = []
+    hard = None
+    step = node.step
+    if step is None or step.observation is None:
+        return signals, hard
+    data = step.observation.data
+    if step.observation.is_error:
+        signals.append("the last action failed: " + step.observation.text[:200])
+        hard = 0.0
+    parent = tree.parent(node.id)
+    if parent is not None and parent.action is not None and step.action is not None and (
+        parent.action.key() == step.action.key() and parent.state_id == node.state_id
+    ):
+        signals.append("the last action repeats the one before it and changed nothing")
+        hard = 0.0
+    tests = data.get("tests")
+    if isinstance(tests, dict) and tests:
+        passed = sum(1 for s in tests.values() if s in ("PASSED", "XFAIL"))
+        hard = passed / len(tests)
+        signals.append(f"tests ran: {passed} of {len(tests)} pass")
+    if data.get("terminal") == "finished":
+        patch = str(data.get("patch", ""))
+        signals.append(f"a patch of {len(patch.splitlines())} lines was submitted")
+    return signals, hard
+
+
+async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
+    tree = ctx.tree
+    if node.duplicate_of is not None:
+        original = tree.nodes.get(node.duplicate_of)
+        if original is not None and original.reward is not None:
+            node.reward = original.reward
+            node.explanation = f"same files as node {original.id}"
+            return node
+    if node.terminal_reason == "rejected":
+        node.reward = 0.0
+        node.explanation = "the solver abandoned this branch"
+    else:
+        signals, hard = _signals(tree, node)
+        if node.terminal_reason == "finished" and ctx.config.use_world_reward:
+            async with ctx.worlds.acquire() as world:
+                await world.restore(node.state_id or "")
+                checked = await world.reward()
+            if checked is not None:
+                hard = checked.value
+                signals.append(f"checked: {checked.summary}")
+                node.meta["world_reward"] = checked.model_dump(mode="json")
+        evaluation = await ctx.critic(
+            ctx.task, tree.path(node.id), signals=signals, hard=hard,
+            consistency=node.count / ctx.config.samples, seed=ctx.seed("critic", node.id),
+        )
+        node.reward = evaluation.value
+        node.explanation = evaluation.explanation
+        node.feedback = evaluation.feedback
+        node.usage = node.usage + evaluation.usage
+        node.meta["lm_score"] = evaluation.lm_score
+        if evaluation.error:
+            node.meta["critic_error"] = evaluation.error
+    failed = node.terminal and node.terminal_reason in ("rejected", "finished") and (node.reward or 0) < 0.5
+    if failed and ctx.config.reflection and ctx.reflector is not None:
+        outcome = node.explanation or node.terminal_reason
+        lesson, usage = await ctx.reflector(ctx.task, tree.path(node.id), outcome, seed=ctx.seed("reflect", node.id))
+        node.usage = node.usage + usage
+        if lesson:
+            node.reflection = lesson
+    return node
+
+
+async def evaluate(ctx: SearchContext) -> list[NodeId]:
+    """Evaluate every node that has no reward yet (the ones the last expansions made)."""
+    pending = [n for n in ctx.tree if n.parent_id is not None and n.reward is None]
+    pending.sort(key=lambda n: (n.duplicate_of is not None, n.depth, n.id))
+    done = [await evaluate_node(ctx, n) for n in pending]
+    reflections = [n for n in done if n.reflection]
+    if reflections:
+        known = {entry["node"] for entry in ctx.tree.meta.get("reflections", [])}
+        ctx.tree.meta["reflections"] = ctx.tree.meta.get("reflections", []) + [
+            {"node": n.id, "lesson": n.reflection} for n in reflections if n.id not in known
+        ]
+    ctx.save(done, meta=bool(reflections))
+    for node in done:
+        ctx.event("node_evaluated", node=_brief(node))
+    return [n.id for n in done]
+
+
+# --- backpropagate -----------------------------------------------------------------------------
+
+
+def backpropagate(ctx: SearchContext) -> list[NodeId]:
+    """Back up each evaluated node's reward once; one transaction marks and updates."""
+    tree = ctx.tree
+    fresh = [n for n in tree if n.parent_id is not None and n.reward is not None and not n.meta.get("backed_up")]
+    touched: dict[NodeId, Node] = {}
+    for node in sorted(fresh, key=lambda n: n.id):
+        tree.backpropagate(node.id, float(node.reward or 0.0))
+        node.meta["backed_up"] = True
+        for ancestor in tree.ancestors(node.id):
+            touched[ancestor.id] = ancestor
+    ctx.save(list(touched.values()))
+    for node in fresh:
+        ctx.event("node_backed_up", node=_brief(node), path=[a.id for a in tree.ancestors(node.id)])
+    return [n.id for n in fresh]
+
+
+# --- discriminate ------------------------------------------------------------------------------
+
+
+async def discriminate(ctx: SearchContext) -> Decision:
+    """Choose the final answer among finished candidates (or the best unfinished state)."""
+    tree = ctx.tree
+    world = ctx.worlds.first
+    candidates = []
+    for node in finished_nodes(tree):
+        patch = str(node.step.observation.data.get("patch", "")) if node.step and node.step.observation else ""
+        if patch.strip():
+            candidates.append(Candidate(node_id=node.id, answer=patch, reward=node.reward or 0.0,
+                                        note=node.explanation))
+    if candidates:
+        decision = await ctx.discriminator(ctx.task, candidates, seed=ctx.seed("discriminate"))
+    else:
+        decision = Decision(node_id=None, strategy="fallback", reason="no finished candidate")
+        ranked = sorted((n for n in tree if n.parent_id and n.state_id and n.state_id != tree.root.state_id),
+                        key=lambda n: (-(n.value or 0.0), -(n.reward or 0.0), n.id))
+        patch_of = getattr(world, "patch", None)
+        for node in ranked:
+            patch = await patch_of(node.state_id) if patch_of else ""
+            if patch.strip():
+                decision = Decision(node_id=node.id, strategy="fallback",
+                                    reason="no finished candidate; the highest-valued changed state was taken")
+                break
+    final_patch = ""
+    if decision.node_id is not None:
+        node = tree.get(decision.node_id)
+        data = node.step.observation.data if node.step and node.step.observation else {}
+        final_patch = str(data.get("patch") or "")
+        if not final_patch and getattr(world, "patch", None) is not None:
+            final_patch = await world.patch(node.state_id)  # type: ignore[attr-defined]
+    tree.meta["decision"] = decision.model_dump(mode="json")
+    tree.meta["final"] = {"node": decision.node_id, "patch": final_patch}
+    if decision.usage.calls:
+        tree.meta["discriminator_usage"] = decision.usage.model_dump()
+    ctx.save([], meta=True)
+    ctx.event("decided", node=decision.node_id, strategy=decision.strategy, reason=decision.reason)
+    return decision
+
+
+def _brief(node: Node) -> dict[str, Any]:
+    return {
+        "id": node.id, "parent": node.parent_id, "depth": node.depth,
+        "action": node.action.summary(80) if node.action else (node.step.error if node.step else None),
+        "reward": node.reward, "visits": node.visits, "value": round(node.value, 4), "terminal": node.terminal_reason,
+        "duplicate_of": node.duplicate_of, "count": node.count,
+    }
+
+
+def summarize(tree: Tree) -> str:
+    """One paragraph on the path to the best node, for logs."""
+    best = tree.best_path()[-1]
+    return trajectory_summary(tree.path(best))

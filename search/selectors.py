@@ -1,0 +1,164 @@
+"""Choosing which nodes to expand next.
+
+Selection walks down from the root, at each node taking the child with the best score among those
+whose subtree still holds an open node, and stops at the first open node. Scores come from one of:
+
+- `uct`: Q + C * sqrt(ln N / n), unvisited children first;
+- `depth_uct` (SWE-Search): UCT + alpha * e^(-beta (d - 1)) - gamma * sqrt(d);
+- `puct`: Q + C * P * sqrt(N) / (1 + n), P = how often the solver proposed the action (sample counts);
+- `hgm` (Huxley-Goedel Machine): a Thompson sample of Beta(1 + successes, 1 + failures) over the
+  child's clade (itself and its descendants).
+
+Q is the mean backed-up value in [0, 1]. For parallel expansion each pick adds a virtual loss (a
+visit worth 0) along its path, so the next pick of the same batch goes elsewhere.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections import defaultdict
+from collections.abc import Callable
+
+from trellis.search.config import BudgetConfig, SelectorConfig
+from trellis.tree import Node, NodeId, Tree
+
+
+def expansions(node: Node) -> int:
+    return len(node.meta.get("expansions", []))
+
+
+def is_open(node: Node, budget: BudgetConfig) -> bool:
+    """Can this node be expanded (again)?"""
+    return (
+        not node.terminal
+        and node.duplicate_of is None
+        and node.depth < budget.max_depth
+        and expansions(node) < budget.max_expansions_per_node
+    )
+
+
+class _Stats:
+    """Visits and values with the batch's virtual losses added."""
+
+    def __init__(self, tree: Tree, virtual: dict[NodeId, float]) -> None:
+        self.tree = tree
+        self.virtual = virtual
+
+    def visits(self, node: Node) -> float:
+        return node.visits + self.virtual.get(node.id, 0.0)
+
+    def q(self, node: Node) -> float:
+        visits = self.visits(node)
+        return node.value_sum / visits if visits else 0.0
+
+
+Score = Callable[[Node, Node, _Stats, random.Random], float]
+
+
+def _uct(config: SelectorConfig) -> Score:
+    def score(parent: Node, child: Node, stats: _Stats, rng: random.Random) -> float:
+        n = stats.visits(child)
+        if n == 0:
+            return math.inf
+        big_n = max(stats.visits(parent), 1.0)
+        return stats.q(child) + config.exploration * math.sqrt(math.log(big_n) / n)
+
+    return score
+
+
+def _depth_uct(config: SelectorConfig) -> Score:
+    uct = _uct(config)
+
+    def score(parent: Node, child: Node, stats: _Stats, rng: random.Random) -> float:
+        base = uct(parent, child, stats, rng)
+        d = child.depth
+        return base + config.depth_alpha * math.exp(-config.depth_beta * (d - 1)) - config.depth_gamma * math.sqrt(d)
+
+    return score
+
+
+def _puct(config: SelectorConfig) -> Score:
+    def score(parent: Node, child: Node, stats: _Stats, rng: random.Random) -> float:
+        siblings = stats.tree.children(parent.id)
+        total = sum(max(s.count, 1) for s in siblings) or 1
+        prior = max(child.count, 1) / total
+        return stats.q(child) + config.exploration * prior * math.sqrt(max(stats.visits(parent), 1.0)) / (
+            1 + stats.visits(child)
+        )
+
+    return score
+
+
+def _hgm(config: SelectorConfig) -> Score:
+    clade: dict[NodeId, tuple[int, int]] = {}
+
+    def counts(tree: Tree, node: Node) -> tuple[int, int]:
+        if node.id not in clade:
+            wins = losses = 0
+            for member in [node, *tree.descendants(node.id)]:
+                if member.reward is None:
+                    continue
+                if member.reward >= config.success_threshold:
+                    wins += 1
+                else:
+                    losses += 1
+            clade[node.id] = (wins, losses)  # fresh numbers per node, never a shared list
+        return clade[node.id]
+
+    def score(parent: Node, child: Node, stats: _Stats, rng: random.Random) -> float:
+        wins, losses = counts(stats.tree, child)
+        return rng.betavariate(1 + wins, 1 + losses)
+
+    return score
+
+
+SCORES: dict[str, Callable[[SelectorConfig], Score]] = {
+    "uct": _uct, "depth_uct": _depth_uct, "puct": _puct, "hgm": _hgm,
+}
+
+
+def select_nodes(
+    tree: Tree, config: SelectorConfig, budget: BudgetConfig, rng: random.Random, *, k: int = 1,
+    virtual_loss: float = 1.0,
+) -> list[NodeId]:
+    """Up to `k` distinct open nodes to expand; fewer (or none) when the tree has no more."""
+    score = SCORES[config.name](config)
+    open_below: dict[NodeId, bool] = {}
+
+    def compute(node_id: NodeId) -> bool:
+        # iterative post-order, so deep trees do not hit the recursion limit
+        order, stack = [], [node_id]
+        while stack:
+            current = stack.pop()
+            order.append(current)
+            stack.extend(c.id for c in tree.children(current))
+        for current in reversed(order):
+            node = tree.nodes[current]
+            open_below[current] = is_open(node, budget) or any(open_below[c.id] for c in tree.children(current))
+        return open_below[node_id]
+
+    compute(tree.root_id)
+    virtual: dict[NodeId, float] = defaultdict(float)
+    stats = _Stats(tree, virtual)
+    chosen: list[NodeId] = []
+    taken: set[NodeId] = set()
+    while len(chosen) < k and open_below[tree.root_id]:
+        node = tree.root
+        while not (is_open(node, budget) and node.id not in taken):
+            candidates = [c for c in tree.children(node.id) if open_below[c.id]]
+            if not candidates:
+                break
+            node = max(candidates, key=lambda c: (score(node, c, stats, rng), -c.index))
+        else:
+            chosen.append(node.id)
+            taken.add(node.id)
+            for ancestor in tree.ancestors(node.id):
+                virtual[ancestor.id] += virtual_loss
+            # the chosen node is no longer open for this batch: update the flags above it
+            for ancestor in reversed(tree.ancestors(node.id)):
+                own = is_open(ancestor, budget) and ancestor.id not in taken
+                open_below[ancestor.id] = own or any(open_below[c.id] for c in tree.children(ancestor.id))
+            continue
+        open_below[node.id] = False  # a dead end (should not happen); do not walk into it again
+    return chosen

@@ -1,0 +1,52 @@
+"""A scripted model that plays every role for a code task, deterministically from the request.
+
+The solver's moves depend on how many steps the trajectory has and on the sample's seed, so a
+search grows a real tree: some branches view the file, some fix it, some fix it wrongly, some finish.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+
+from trellis.models import CompletionRequest, ScriptedModel
+from trellis.envs.tasks.catalog import CodeTask
+
+
+def _pick(request: CompletionRequest, i: int, options: int) -> int:
+    key = f"{request.seed}:{i}:{request.messages[-1].content}:{len(request.messages)}"
+    return zlib.crc32(key.encode()) % options
+
+
+def code_task_model(task: CodeTask, *, wrong: str = "    return None\n", delay: float = 0.0) -> ScriptedModel:
+    stub_end = task.prompt.rstrip("\n").splitlines()[-1] + "\n"
+    fixed = task.solution
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        if delay:
+            import time
+
+            time.sleep(delay)
+        system = request.messages[0].content
+        if system.startswith("You are a careful software engineer"):
+            steps = sum(1 for m in request.messages if m.role == "assistant")
+            choice = _pick(request, i, 4)
+            if steps == 0 and choice == 0:
+                return json.dumps({"thought": "look", "tool": "view_file", "args": {"path": "solution.py"}})
+            if steps <= 1:
+                content = fixed if choice != 3 else task.prompt + wrong
+                return json.dumps({"thought": "write it", "tool": "create_file" if False else "shell",
+                                   "args": {"command": f"cat > solution.py <<'EOF'\n{content}EOF"}})
+            if choice == 3:
+                return "I am not sure what to do."
+            return json.dumps({"thought": "done", "tool": "finish", "args": {}})
+        if system.startswith("You review"):
+            text = request.messages[-1].content
+            score = 80 if "return s[::-1]" in text or "finish" in text else 10
+            return json.dumps({"explanation": "scripted review", "score": score, "feedback": "check the edge cases"})
+        if system.startswith("An attempt"):
+            return "Lesson: test the function before finishing."
+        return 'I prefer the first one. {"choice": 0, "reason": "it is simpler"}'
+
+    del stub_end
+    return ScriptedModel(respond, name="scripted-agents")

@@ -1,0 +1,87 @@
+"""`trellis tree ...`: look at a run's search tree."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from trellis.agents.prompts import solver_messages
+from trellis.render import TreeView, node_detail, summary, to_dot, to_mermaid
+from trellis.run import RunDir
+
+app = typer.Typer(help="Show, inspect and export a run's search tree.", no_args_is_help=True)
+console = Console()
+
+RunArg = Annotated[Path, typer.Argument(help="The run folder (holds tree.db).")]
+
+
+@app.command()
+def show(
+    run: RunArg,
+    depth: Annotated[int | None, typer.Option(help="Show this many levels.")] = None,
+    top: Annotated[int | None, typer.Option(help="Show the N most visited children of each node.")] = None,
+) -> None:
+    """The tree with rewards, visits and values; the best path is highlighted. Then the run summary."""
+    folder = RunDir(run)
+    tree = folder.load_tree()
+    console.print(TreeView(tree, depth=depth, top=top))
+    console.print(summary(tree, folder.read_info()))
+
+
+@app.command("summary")
+def summary_command(run: RunArg) -> None:
+    """Nodes, tokens, cached tokens, time, best reward and outcome."""
+    folder = RunDir(run)
+    console.print(summary(folder.load_tree(), folder.read_info()))
+
+
+@app.command()
+def node(run: RunArg, node_id: Annotated[str, typer.Argument(help="A node id such as 0.1.0.")]) -> None:
+    """One whole step: prompt, completion, action, observation, critic explanation and feedback."""
+    tree = RunDir(run).load_tree()
+    target = tree.get(node_id)
+    prompt = None
+    if target.step is not None and target.step.prompt is None and target.parent_id is not None:
+        # prompts are not stored by default; the solver's layout rebuilds them from the path
+        from trellis.envs.code.tools import CODE_TOOLS
+
+        tools = [spec for spec, _ in CODE_TOOLS.values() if spec.name in tree.meta.get("tools", list(CODE_TOOLS))]
+        messages = solver_messages(str(tree.meta.get("task", "")), tools, tree.path(target.parent_id))
+        prompt = [m.model_dump() for m in messages]
+    console.print(node_detail(tree, node_id, prompt))
+
+
+@app.command()
+def export(
+    run: RunArg,
+    format: Annotated[str, typer.Option("--format", "-f", help="dot, mermaid or json.")] = "json",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+) -> None:
+    """The tree as Graphviz dot, a Mermaid diagram, or JSON (the lossless format)."""
+    tree = RunDir(run).load_tree()
+    writers = {"dot": to_dot, "mermaid": to_mermaid, "json": lambda t: t.to_json(indent=1) + "\n"}
+    if format not in writers:
+        from trellis.errors import UserError
+
+        raise UserError(f"unknown format {format!r}; use one of {', '.join(writers)}")
+    text = writers[format](tree)
+    if output is None:
+        print(text, end="")
+    else:
+        output.write_text(text)
+        console.print(f"wrote {output}")
+
+
+@app.command()
+def events(run: RunArg, last: Annotated[int, typer.Option(help="Show the last N events.")] = 20) -> None:
+    """The run's event log (node created, evaluated, backed up)."""
+    lines = RunDir(run).events.read_text().splitlines() if RunDir(run).events.exists() else []
+    for line in lines[-last:]:
+        event = json.loads(line)
+        brief = event.get("node") or {}
+        console.print(f"{event['event']:<15} {brief.get('id', '') if isinstance(brief, dict) else brief}",
+                      highlight=False)

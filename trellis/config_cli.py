@@ -1,0 +1,56 @@
+"""Building a `SearchConfig` from a YAML file, command-line flags and `--set a.b=c` overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from trellis.errors import UserError
+from trellis.search.config import SearchConfig
+
+
+def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
+    keys = dotted.split(".")
+    current = data
+    for key in keys[:-1]:
+        current = current.setdefault(key, {})
+        if not isinstance(current, dict):
+            raise UserError(f"--set {dotted}: {key} is not a section")
+    current[keys[-1]] = value
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def build_config(path: Path | None, sets: list[str], flags: dict[str, Any],
+                 defaults: dict[str, Any] | None = None) -> SearchConfig:
+    """Defaults, then the YAML file, then flags, then `--set` overrides: later ones win."""
+    data: dict[str, Any] = _merge({}, defaults or {})
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise UserError(f"{path} must hold a mapping of settings")
+        data = _merge(data, loaded)
+    for dotted, value in flags.items():
+        if value is not None:
+            _assign(data, dotted, value)
+    for item in sets:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise UserError(f"--set takes key=value (for example budget.max_nodes=30), got {item!r}")
+        _assign(data, key.strip(), yaml.safe_load(raw))
+    try:
+        return SearchConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
+        raise UserError(f"invalid search settings: {problems}") from exc

@@ -1,0 +1,160 @@
+"""A search run on disk: the tree store, LangGraph checkpoints, the event log and the outcome.
+
+    RUN/run.json          what was searched and with which configuration
+    RUN/tree.db           every node, written as it is made (SQLite, WAL)
+    RUN/checkpoints.db    the graph's checkpoints (resume)
+    RUN/events.jsonl      one line per node created, evaluated and backed up
+    RUN/decision.json     the discriminator's choice and its debate transcript
+    RUN/final.patch       the chosen patch
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from pydantic import BaseModel
+
+from trellis.agents.critic import Critic
+from trellis.agents.discriminator import Discriminator
+from trellis.agents.reflection import Reflector
+from trellis.agents.solver import Solver
+from trellis.errors import UserError
+from trellis.graph import build_search_graph, recursion_limit
+from trellis.models.base import ChatModel
+from trellis.search.config import SearchConfig
+from trellis.search.engine import SearchContext, WorldPool
+from trellis.store import TreeStore
+from trellis.tree import Tree, Usage
+from trellis.world import World
+
+
+class SearchOutcome(BaseModel):
+    run_dir: str
+    final_node: str | None
+    patch: str
+    stop_reason: str
+    nodes: int
+    usage: Usage
+    resumed: bool = False
+
+
+class RunDir:
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+
+    @property
+    def tree_db(self) -> Path:
+        return self.path / "tree.db"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.path / "checkpoints.db"
+
+    @property
+    def events(self) -> Path:
+        return self.path / "events.jsonl"
+
+    @property
+    def info(self) -> Path:
+        return self.path / "run.json"
+
+    def exists(self) -> bool:
+        return self.tree_db.exists()
+
+    def load_tree(self) -> Tree:
+        if not self.exists():
+            raise UserError(f"{self.path} is not a run directory (no tree.db); give the folder a run wrote")
+        with TreeStore(self.tree_db, readonly=True) as store:
+            return store.load_tree()
+
+    def read_info(self) -> dict[str, Any]:
+        return json.loads(self.info.read_text()) if self.info.exists() else {}
+
+
+class _EventLog:
+    def __init__(self, path: Path, listeners: Sequence[Callable[[dict[str, Any]], None]]) -> None:
+        self.file = path.open("a", encoding="utf-8")
+        self.listeners = list(listeners)
+
+    def __call__(self, event: dict[str, Any]) -> None:
+        self.file.write(json.dumps(event, default=str) + "\n")
+        self.file.flush()
+        for listener in self.listeners:
+            listener(event)
+
+    def close(self) -> None:
+        self.file.close()
+
+
+async def run_search(
+    *,
+    task: str,
+    worlds: Sequence[World],
+    model: ChatModel,
+    config: SearchConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    info: dict[str, Any] | None = None,
+    critic_model: ChatModel | None = None,
+    listeners: Sequence[Callable[[dict[str, Any]], None]] = (),
+    on_context: Callable[[SearchContext], None] | None = None,
+) -> SearchOutcome:
+    """Run (or resume) a search to its end; everything it makes is kept in `run_dir`."""
+    run = RunDir(run_dir)
+    run.path.mkdir(parents=True, exist_ok=True)
+    if resume and not run.exists():
+        raise UserError(f"nothing to resume in {run.path}: it holds no tree.db")
+    if not resume and run.exists():
+        raise UserError(f"{run.path} already holds a run; resume it with --resume or choose another run folder")
+    store = TreeStore(run.tree_db)
+    try:
+        if resume:
+            tree = store.load_tree()
+            saved = SearchConfig.model_validate(tree.meta.get("config", {}))
+            if saved != config:
+                config = saved  # a resumed run keeps the configuration it started with
+        else:
+            tools = [spec.name for spec in worlds[0].tools] if worlds else []
+            tree = Tree.new(task=task, config=config.model_dump(mode="json"), tools=tools, **(info or {}))
+            store.save_tree(tree)
+            run.info.write_text(json.dumps({"task": task, "config": config.model_dump(mode="json"), **(info or {})},
+                                           indent=1, default=str))
+        events = _EventLog(run.events, listeners)
+        critic_llm = critic_model or model
+        ctx = SearchContext(
+            task=task, tree=tree, worlds=WorldPool(worlds), solver=Solver(model, config.solver),
+            critic=Critic(critic_llm, config.critic), discriminator=Discriminator(critic_llm, config.discriminator),
+            reflector=Reflector(critic_llm) if config.reflection else None, config=config, store=store, emit=events,
+        )
+        if on_context is not None:
+            on_context(ctx)
+        try:
+            async with AsyncSqliteSaver.from_conn_string(str(run.checkpoints)) as saver:
+                app = build_search_graph(ctx).compile(checkpointer=saver)
+                settings: dict[str, Any] = {"configurable": {"thread_id": "search"},
+                                            "recursion_limit": recursion_limit(ctx)}
+                snapshot = await app.aget_state(settings)  # type: ignore[arg-type]
+                if snapshot.next:
+                    state = await app.ainvoke(None, settings)  # type: ignore[arg-type]
+                elif snapshot.values.get("stop_reason"):
+                    state = snapshot.values
+                else:
+                    state = await app.ainvoke({"iteration": 0, "created": 0}, settings)  # type: ignore[arg-type]
+        finally:
+            events.close()
+        final = tree.meta.get("final", {})
+        decision = tree.meta.get("decision")
+        if decision is not None:
+            (run.path / "decision.json").write_text(json.dumps(decision, indent=1))
+        patch = str(final.get("patch") or "")
+        (run.path / "final.patch").write_text(patch)
+        return SearchOutcome(
+            run_dir=str(run.path), final_node=final.get("node"), patch=patch,
+            stop_reason=str(state.get("stop_reason", "")), nodes=len(tree), usage=tree.total_usage(), resumed=resume,
+        )
+    finally:
+        store.close()
