@@ -8,8 +8,8 @@ value = lambda * LM + (1 - lambda) * SC, SC being the share of samples that prop
 from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from trellis.agents.prompts import CRITIC_SCHEMA, critic_messages
+
 from trellis.errors import FormatError, ModelError
 from trellis.models.base import ChatModel
 from trellis.parsing import _candidate_groups
@@ -57,8 +57,14 @@ class Critic:
         self.config = config or CriticConfig()
 
     async def __call__(
-        self, task: str, trajectory: Trajectory, *, signals: list[str], hard: float | None = None,
-        consistency: float | None = None, seed: int | None = None,
+        self,
+        task: str,
+        trajectory: Trajectory,
+        *,
+        signals: list[str],
+        hard: float | None = None,
+        consistency: float | None = None,
+        seed: int | None = None,
     ) -> Evaluation:
         config = self.config
         messages = critic_messages(task, trajectory, signals)
@@ -68,7 +74,10 @@ class Critic:
         for attempt in range(config.retries + 1):
             try:
                 (reply,) = await self.model.complete(
-                    messages, n=1, temperature=config.temperature, max_tokens=config.max_tokens,
+                    messages,
+                    n=1,
+                    temperature=config.temperature,
+                    max_tokens=config.max_tokens,
                     seed=None if seed is None else seed + attempt,
                     json_schema=CRITIC_SCHEMA if config.constrained else None,
                 )
@@ -82,8 +91,11 @@ class Critic:
                 break
             except FormatError as exc:
                 error = str(exc)
-                messages = [*messages, Message(role="assistant", content=reply.text[:500]),
-                            Message(role="user", content=str(exc))]
+                messages = [
+                    *messages,
+                    Message(role="assistant", content=reply.text[:500]),
+                    Message(role="user", content=str(exc)),
+                ]
         # Without a verdict the LM term is neutral; the hard signals still count.
         lm = 0.5 if verdict is None else (verdict[0] + 100) / 200
         value = lm

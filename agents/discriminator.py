@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from trellis.agents.prompts import debate_messages
+
 from trellis.errors import ModelError
 from trellis.models.base import ChatModel
 from trellis.parsing import _candidate_groups
@@ -102,17 +102,28 @@ class Discriminator:
             return Decision(node_id=_best(by_mean).node_id, strategy=strategy, groups=ids, reason=reason)
         if strategy == "majority":
             top = max(groups, key=lambda g: (len(g), _mean(g)))
-            return Decision(node_id=_best(top).node_id, strategy=strategy, groups=ids,
-                            reason=f"{len(top)} of {len(candidates)} candidates reached this answer")
+            return Decision(
+                node_id=_best(top).node_id,
+                strategy=strategy,
+                groups=ids,
+                reason=f"{len(top)} of {len(candidates)} candidates reached this answer",
+            )
         return await self._debate(task, groups, ids, by_mean, seed)
 
-    async def _debate(self, task: str, groups: list[list[Candidate]], ids: list[list[str]],
-                      fallback: list[Candidate], seed: int | None) -> Decision:
+    async def _debate(
+        self,
+        task: str,
+        groups: list[list[Candidate]],
+        ids: list[list[str]],
+        fallback: list[Candidate],
+        seed: int | None,
+    ) -> Decision:
         if self.model is None:
             raise ValueError("the debate strategy needs a model")
         config = self.config
-        shown = [f"{_best(g).answer[:1500]}\n(reached by {len(g)} branches; critic: {_best(g).note[:200]})"
-                 for g in groups]
+        shown = [
+            f"{_best(g).answer[:1500]}\n(reached by {len(g)} branches; critic: {_best(g).note[:200]})" for g in groups
+        ]
         transcript: list[Turn] = []
         usage = Usage()
         votes: list[int] = []
@@ -122,7 +133,9 @@ class Discriminator:
                 history = [(t.speaker, t.text) for t in transcript]
                 try:
                     (reply,) = await self.model.complete(
-                        debate_messages(task, shown, history, agent), n=1, temperature=config.temperature,
+                        debate_messages(task, shown, history, agent),
+                        n=1,
+                        temperature=config.temperature,
                         max_tokens=config.max_tokens,
                         seed=None if seed is None else seed + round_index * config.agents + agent,
                     )
@@ -135,11 +148,23 @@ class Discriminator:
                 if choice is not None:
                     votes.append(choice)
         if not votes:
-            return Decision(node_id=_best(fallback).node_id, strategy="debate", groups=ids, transcript=transcript,
-                            usage=usage, reason="no reviewer gave a usable choice; highest mean reward taken")
+            return Decision(
+                node_id=_best(fallback).node_id,
+                strategy="debate",
+                groups=ids,
+                transcript=transcript,
+                usage=usage,
+                reason="no reviewer gave a usable choice; highest mean reward taken",
+            )
         tally = Counter(votes)
         top = max(tally.values())
         tied = [groups[i] for i, count in tally.items() if count == top]
         winner = max(tied, key=lambda g: (_mean(g), len(g)))
-        return Decision(node_id=_best(winner).node_id, strategy="debate", groups=ids, transcript=transcript,
-                        usage=usage, reason=f"votes {dict(sorted(tally.items()))} in the last round")
+        return Decision(
+            node_id=_best(winner).node_id,
+            strategy="debate",
+            groups=ids,
+            transcript=transcript,
+            usage=usage,
+            reason=f"votes {dict(sorted(tally.items()))} in the last round",
+        )

@@ -27,9 +27,9 @@ def action_text(thought: str, tool: str, args: dict[str, object]) -> str:
     return json.dumps({"thought": thought, "tool": tool, "args": args}, ensure_ascii=False)
 
 
-def solver_messages(task: str, tools: Sequence[ToolSpec], trajectory: Trajectory, hints: Sequence[str] = ()) -> list[
-    Message
-]:
+def solver_messages(
+    task: str, tools: Sequence[ToolSpec], trajectory: Trajectory, hints: Sequence[str] = ()
+) -> list[Message]:
     """The solver's chat for the node at the end of `trajectory`."""
     messages = [
         Message(role="system", content=f"{SOLVER_SYSTEM}\n\n{action_format_help(tools)}"),
@@ -37,8 +37,9 @@ def solver_messages(task: str, tools: Sequence[ToolSpec], trajectory: Trajectory
     ]
     for step in trajectory.steps:
         if step.action is not None:
-            messages.append(Message(role="assistant", content=action_text(step.action.thought, step.action.tool,
-                                                                          step.action.args)))
+            messages.append(
+                Message(role="assistant", content=action_text(step.action.thought, step.action.tool, step.action.args))
+            )
         else:
             messages.append(Message(role="assistant", content=step.completion[:500]))
         if step.judge is not None and not step.judge.keep:
@@ -96,8 +97,11 @@ def critic_messages(task: str, trajectory: Trajectory, signals: Sequence[str]) -
     facts = "\n".join(f"- {s}" for s in signals) or "- none"
     return [
         Message(role="system", content=CRITIC_SYSTEM),
-        Message(role="user", content=f"Task:\n{task}\n\nSteps so far:\n{trajectory_summary(trajectory)}\n\n"
-                                     f"Checked facts:\n{facts}\n\nScore the latest step."),
+        Message(
+            role="user",
+            content=f"Task:\n{task}\n\nSteps so far:\n{trajectory_summary(trajectory)}\n\n"
+            f"Checked facts:\n{facts}\n\nScore the latest step.",
+        ),
     ]
 
 
@@ -110,8 +114,9 @@ REFLECTION_SYSTEM = (
 def reflection_messages(task: str, trajectory: Trajectory, outcome: str) -> list[Message]:
     return [
         Message(role="system", content=REFLECTION_SYSTEM),
-        Message(role="user", content=f"Task:\n{task}\n\nAttempt:\n{trajectory_summary(trajectory)}\n\n"
-                                     f"Outcome: {outcome}"),
+        Message(
+            role="user", content=f"Task:\n{task}\n\nAttempt:\n{trajectory_summary(trajectory)}\n\nOutcome: {outcome}"
+        ),
     ]
 
 
@@ -122,12 +127,16 @@ DEBATE_SYSTEM = (
 )
 
 
-def debate_messages(task: str, candidates: Sequence[str], transcript: Sequence[tuple[str, str]],
-                    agent: int) -> list[Message]:
+def debate_messages(
+    task: str, candidates: Sequence[str], transcript: Sequence[tuple[str, str]], agent: int
+) -> list[Message]:
     listing = "\n\n".join(f"Candidate {i}:\n{text}" for i, text in enumerate(candidates))
     history = "\n\n".join(f"{speaker}: {text}" for speaker, text in transcript) or "(nobody has spoken yet)"
     return [
         Message(role="system", content=DEBATE_SYSTEM),
-        Message(role="user", content=f"Task:\n{task}\n\n{listing}\n\nDiscussion so far:\n{history}\n\n"
-                                     f"You are reviewer {agent}. Give your argument and choice."),
+        Message(
+            role="user",
+            content=f"Task:\n{task}\n\n{listing}\n\nDiscussion so far:\n{history}\n\n"
+            f"You are reviewer {agent}. Give your argument and choice.",
+        ),
     ]

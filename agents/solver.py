@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from trellis.agents.prompts import solver_messages
+
 from trellis.errors import FormatError, ModelError
 from trellis.models.base import ChatModel, Completion
 from trellis.parsing import parse_action
@@ -45,7 +45,13 @@ class Solver:
         self.config = config or SolverConfig()
 
     async def __call__(
-        self, task: str, tools: Sequence[ToolSpec], trajectory: Trajectory, *, n: int, seed: int | None = None,
+        self,
+        task: str,
+        tools: Sequence[ToolSpec],
+        trajectory: Trajectory,
+        *,
+        n: int,
+        seed: int | None = None,
         hints: Sequence[str] = (),
     ) -> list[Proposal]:
         config = self.config
@@ -53,7 +59,11 @@ class Solver:
         schema = action_json_schema(tools) if config.constrained else None
         try:
             completions = await self.model.complete(
-                messages, n=n, temperature=config.temperature, max_tokens=config.max_tokens, seed=seed,
+                messages,
+                n=n,
+                temperature=config.temperature,
+                max_tokens=config.max_tokens,
+                seed=seed,
                 json_schema=schema,
             )
         except ModelError as exc:
@@ -67,8 +77,13 @@ class Solver:
         return proposals
 
     async def _parse_or_retry(
-        self, messages: list[Message], completion: Completion, tools: Sequence[ToolSpec],
-        schema: dict[str, object] | None, seed: int | None, index: int,
+        self,
+        messages: list[Message],
+        completion: Completion,
+        tools: Sequence[ToolSpec],
+        schema: dict[str, object] | None,
+        seed: int | None,
+        index: int,
     ) -> Proposal:
         usage = completion.usage
         text = completion.text
@@ -80,12 +95,19 @@ class Solver:
                 error = str(exc)
             if attempt == self.config.retries:
                 break
-            retry = [*messages, Message(role="assistant", content=text[:1000]),
-                     Message(role="user", content=f"Your reply could not be used: {error}\nReply again.")]
+            retry = [
+                *messages,
+                Message(role="assistant", content=text[:1000]),
+                Message(role="user", content=f"Your reply could not be used: {error}\nReply again."),
+            ]
             try:
                 (again,) = await self.model.complete(
-                    retry, n=1, temperature=self.config.temperature, max_tokens=self.config.max_tokens,
-                    seed=None if seed is None else seed + 1000 * (attempt + 1) + index, json_schema=schema,
+                    retry,
+                    n=1,
+                    temperature=self.config.temperature,
+                    max_tokens=self.config.max_tokens,
+                    seed=None if seed is None else seed + 1000 * (attempt + 1) + index,
+                    json_schema=schema,
                 )
             except ModelError as exc:
                 return Proposal(action=None, completion=text, error=f"{error}; retry failed: {exc}", usage=usage)

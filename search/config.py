@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-
 from trellis.agents.critic import CriticConfig
 from trellis.agents.discriminator import DiscriminatorConfig
 from trellis.agents.solver import SolverConfig
@@ -34,6 +33,8 @@ class BudgetConfig(BaseModel):
     max_nodes: int = Field(default=40, ge=2)
     max_depth: int = Field(default=12, ge=1)
     max_expansions_per_node: int = Field(default=1, ge=1)
+    widen_after: int = Field(default=3, ge=0)
+    """Progressive widening: a node is expanded again only after this many visits per expansion so far."""
     max_iterations: int = Field(default=60, ge=1)
     max_tokens: int | None = Field(default=None, ge=1)
     """Model tokens (prompt + completion) for the whole search."""

@@ -26,6 +26,7 @@ from trellis.agents.reflection import Reflector
 from trellis.agents.solver import Proposal, Solver
 from trellis.search.config import SearchConfig
 from trellis.search.selectors import expansions, is_open, select_nodes
+
 from trellis.store import TreeStore
 from trellis.tree import Node, NodeId, StateId, Step, Tree, Usage
 from trellis.world import World
@@ -143,8 +144,14 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
 
 def select(ctx: SearchContext, iteration: int) -> list[NodeId]:
     rng = random.Random(ctx.seed("select", iteration))
-    chosen = select_nodes(ctx.tree, ctx.config.selector, ctx.config.budget, rng, k=ctx.config.parallel,
-                          virtual_loss=ctx.config.virtual_loss)
+    chosen = select_nodes(
+        ctx.tree,
+        ctx.config.selector,
+        ctx.config.budget,
+        rng,
+        k=ctx.config.parallel,
+        virtual_loss=ctx.config.virtual_loss,
+    )
     ctx.event("selected", iteration=iteration, nodes=chosen)
     return chosen
 
@@ -194,7 +201,11 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
     base = expansions(node) * (samples + 1)
     async with ctx.worlds.acquire() as world:
         proposals = await ctx.solver(
-            ctx.task, world.tools, tree.path(node_id), n=samples, seed=ctx.seed("solve", node_id, len(done)),
+            ctx.task,
+            world.tools,
+            tree.path(node_id),
+            n=samples,
+            seed=ctx.seed("solve", node_id, len(done)),
             hints=hints_for(ctx, node),
         )
         created: list[Node] = []
@@ -202,18 +213,27 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
         for position, (proposal, count, usage) in enumerate(_group(proposals)):
             index = base + position
             if proposal.action is None:
-                created.append(tree.add_child(
-                    node_id, index, Step(completion=proposal.completion, error=proposal.error, prompt=proposal.prompt),
-                    terminal=True, terminal_reason="format error", reward=0.0, count=count, usage=usage,
-                    explanation="the model's output could not be parsed into an action",
-                    meta={"expansion": iteration},
-                ))
+                created.append(
+                    tree.add_child(
+                        node_id,
+                        index,
+                        Step(completion=proposal.completion, error=proposal.error, prompt=proposal.prompt),
+                        terminal=True,
+                        terminal_reason="format error",
+                        reward=0.0,
+                        count=count,
+                        usage=usage,
+                        explanation="the model's output could not be parsed into an action",
+                        meta={"expansion": iteration},
+                    )
+                )
                 continue
             await world.restore(node.state_id or "")
             observation = await world.step(proposal.action)
             state = await world.snapshot()
-            step = Step(action=proposal.action, observation=observation, completion=proposal.completion,
-                        prompt=proposal.prompt)
+            step = Step(
+                action=proposal.action, observation=observation, completion=proposal.completion, prompt=proposal.prompt
+            )
             # Different edits that produce the same files are one state: count them on the first.
             same = next((c for c in created if c.state_id == state and state != node.state_id), None)
             if same is not None:
@@ -223,8 +243,14 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
             terminal = observation.data.get("terminal")
             original = ctx.states.get(state) if state != node.state_id else None
             child = tree.add_child(
-                node_id, index, step, state_id=state, count=count, usage=usage,
-                terminal=bool(terminal), terminal_reason=str(terminal or ""),
+                node_id,
+                index,
+                step,
+                state_id=state,
+                count=count,
+                usage=usage,
+                terminal=bool(terminal),
+                terminal_reason=str(terminal or ""),
                 duplicate_of=original if original and original not in {a.id for a in tree.ancestors(node_id)} else None,
                 meta={"expansion": iteration},
             )
@@ -242,9 +268,9 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
 # --- evaluate ----------------------------------------------------------------------------------
 
 
-def _signals(tree: Tree, node: Node) -> tuple[list[str], float | None]:
-    """Facts the world established for this step, and a hard score (0 for a failed or repeated
-    step, the share of passing tests when tests ran)."""
+def _signals(node: Node) -> tuple[list[str], float | None]:
+    """Facts the world established for this step, and a hard score (0 for a failed step, the share
+    of passing tests when tests ran)."""
     signals: list[str] = []
     hard = None
     step = node.step
@@ -254,12 +280,7 @@ def _signals(tree: Tree, node: Node) -> tuple[list[str], float | None]:
     if step.observation.is_error:
         signals.append("the last action failed: " + step.observation.text[:200])
         hard = 0.0
-    parent = tree.parent(node.id)
-    if parent is not None and parent.action is not None and step.action is not None and (
-        parent.action.key() == step.action.key() and parent.state_id == node.state_id
-    ):
-        signals.append("the last action repeats the one before it and changed nothing")
-        hard = 0.0
+
     tests = data.get("tests")
     if isinstance(tests, dict) and tests:
         passed = sum(1 for s in tests.values() if s in ("PASSED", "XFAIL"))
@@ -279,11 +300,22 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
             node.reward = original.reward
             node.explanation = f"same files as node {original.id}"
             return node
+    parent = tree.parent(node.id)
+    repeated = (
+        parent is not None
+        and parent.action is not None
+        and node.action is not None
+        and parent.action.key() == node.action.key()
+        and parent.state_id == node.state_id
+    )
     if node.terminal_reason == "rejected":
         node.reward = 0.0
         node.explanation = "the solver abandoned this branch"
+    elif repeated:  # a step that repeats its parent's and changes nothing is worth nothing; no need to ask
+        node.reward = 0.0
+        node.explanation = "repeats the previous step without effect"
     else:
-        signals, hard = _signals(tree, node)
+        signals, hard = _signals(node)
         if node.terminal_reason == "finished" and ctx.config.use_world_reward:
             async with ctx.worlds.acquire() as world:
                 await world.restore(node.state_id or "")
@@ -293,8 +325,12 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
                 signals.append(f"checked: {checked.summary}")
                 node.meta["world_reward"] = checked.model_dump(mode="json")
         evaluation = await ctx.critic(
-            ctx.task, tree.path(node.id), signals=signals, hard=hard,
-            consistency=node.count / ctx.config.samples, seed=ctx.seed("critic", node.id),
+            ctx.task,
+            tree.path(node.id),
+            signals=signals,
+            hard=hard,
+            consistency=node.count / ctx.config.samples,
+            seed=ctx.seed("critic", node.id),
         )
         node.reward = evaluation.value
         node.explanation = evaluation.explanation
@@ -360,20 +396,26 @@ async def discriminate(ctx: SearchContext) -> Decision:
     for node in finished_nodes(tree):
         patch = str(node.step.observation.data.get("patch", "")) if node.step and node.step.observation else ""
         if patch.strip():
-            candidates.append(Candidate(node_id=node.id, answer=patch, reward=node.reward or 0.0,
-                                        note=node.explanation))
+            candidates.append(
+                Candidate(node_id=node.id, answer=patch, reward=node.reward or 0.0, note=node.explanation)
+            )
     if candidates:
         decision = await ctx.discriminator(ctx.task, candidates, seed=ctx.seed("discriminate"))
     else:
         decision = Decision(node_id=None, strategy="fallback", reason="no finished candidate")
-        ranked = sorted((n for n in tree if n.parent_id and n.state_id and n.state_id != tree.root.state_id),
-                        key=lambda n: (-(n.value or 0.0), -(n.reward or 0.0), n.id))
+        ranked = sorted(
+            (n for n in tree if n.parent_id and n.state_id and n.state_id != tree.root.state_id),
+            key=lambda n: (-(n.value or 0.0), -(n.reward or 0.0), n.id),
+        )
         patch_of = getattr(world, "patch", None)
         for node in ranked:
             patch = await patch_of(node.state_id) if patch_of else ""
             if patch.strip():
-                decision = Decision(node_id=node.id, strategy="fallback",
-                                    reason="no finished candidate; the highest-valued changed state was taken")
+                decision = Decision(
+                    node_id=node.id,
+                    strategy="fallback",
+                    reason="no finished candidate; the highest-valued changed state was taken",
+                )
                 break
     final_patch = ""
     if decision.node_id is not None:
@@ -393,10 +435,16 @@ async def discriminate(ctx: SearchContext) -> Decision:
 
 def _brief(node: Node) -> dict[str, Any]:
     return {
-        "id": node.id, "parent": node.parent_id, "depth": node.depth,
+        "id": node.id,
+        "parent": node.parent_id,
+        "depth": node.depth,
         "action": node.action.summary(80) if node.action else (node.step.error if node.step else None),
-        "reward": node.reward, "visits": node.visits, "value": round(node.value, 4), "terminal": node.terminal_reason,
-        "duplicate_of": node.duplicate_of, "count": node.count,
+        "reward": node.reward,
+        "visits": node.visits,
+        "value": round(node.value, 4),
+        "terminal": node.terminal_reason,
+        "duplicate_of": node.duplicate_of,
+        "count": node.count,
     }
 
 

@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable
 
 from trellis.search.config import BudgetConfig, SelectorConfig
+
 from trellis.tree import Node, NodeId, Tree
 
 
@@ -35,6 +36,7 @@ def is_open(node: Node, budget: BudgetConfig) -> bool:
         and node.duplicate_of is None
         and node.depth < budget.max_depth
         and expansions(node) < budget.max_expansions_per_node
+        and (expansions(node) == 0 or node.visits >= budget.widen_after * expansions(node))
     )
 
 
@@ -114,12 +116,20 @@ def _hgm(config: SelectorConfig) -> Score:
 
 
 SCORES: dict[str, Callable[[SelectorConfig], Score]] = {
-    "uct": _uct, "depth_uct": _depth_uct, "puct": _puct, "hgm": _hgm,
+    "uct": _uct,
+    "depth_uct": _depth_uct,
+    "puct": _puct,
+    "hgm": _hgm,
 }
 
 
 def select_nodes(
-    tree: Tree, config: SelectorConfig, budget: BudgetConfig, rng: random.Random, *, k: int = 1,
+    tree: Tree,
+    config: SelectorConfig,
+    budget: BudgetConfig,
+    rng: random.Random,
+    *,
+    k: int = 1,
     virtual_loss: float = 1.0,
 ) -> list[NodeId]:
     """Up to `k` distinct open nodes to expand; fewer (or none) when the tree has no more."""

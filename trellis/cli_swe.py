@@ -11,7 +11,10 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from trellis.envs.swebench.instance import SWEInstance
 from trellis.errors import UserError
+from trellis.models.base import ChatModel
+from trellis.search.config import SearchConfig
 
 app = typer.Typer(help="SWE-bench: prepare instance environments, grade predictions.", no_args_is_help=True)
 console = Console()
@@ -201,18 +204,40 @@ def evaluate(
             console.print(f"[yellow]{r.instance_id}: {r.error}[/]", highlight=False)
 
 
-def _search_flags(samples: int | None, parallel: int | None, max_nodes: int | None, max_depth: int | None,
-                  max_tokens: int | None, max_seconds: float | None, selector: str | None, discriminator: str | None,
-                  feedback: bool | None, reflection: bool | None, seed: int | None) -> dict[str, object]:
+def _search_flags(
+    samples: int | None,
+    parallel: int | None,
+    max_nodes: int | None,
+    max_depth: int | None,
+    max_tokens: int | None,
+    max_seconds: float | None,
+    selector: str | None,
+    discriminator: str | None,
+    feedback: bool | None,
+    reflection: bool | None,
+    seed: int | None,
+) -> dict[str, object]:
     return {
-        "samples": samples, "parallel": parallel, "budget.max_nodes": max_nodes, "budget.max_depth": max_depth,
-        "budget.max_tokens": max_tokens, "budget.max_seconds": max_seconds, "selector.name": selector,
-        "discriminator.strategy": discriminator, "feedback": feedback, "reflection": reflection, "seed": seed,
+        "samples": samples,
+        "parallel": parallel,
+        "budget.max_nodes": max_nodes,
+        "budget.max_depth": max_depth,
+        "budget.max_tokens": max_tokens,
+        "budget.max_seconds": max_seconds,
+        "selector.name": selector,
+        "discriminator.strategy": discriminator,
+        "feedback": feedback,
+        "reflection": reflection,
+        "seed": seed,
     }
 
 
 # The main job's defaults: small enough for the embedded model on two cores to finish in minutes.
-SOLVE_DEFAULTS = {"budget": {"max_nodes": 16, "max_depth": 8, "enough_finished": 2}}
+SOLVE_DEFAULTS = {
+    "samples": 3,
+    "budget": {"max_nodes": 20, "max_depth": 8, "enough_finished": 2, "max_expansions_per_node": 2},
+    "solver": {"temperature": 1.0},
+}
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
 SamplesOpt = Annotated[int | None, typer.Option(help="Solver samples per expansion.")]
@@ -230,20 +255,20 @@ ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of s
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set budget.max_nodes=30.")]
 
 
-def _critic_model(spec: str, solver: object) -> object:
+def _critic_model(spec: str, solver: ChatModel) -> ChatModel:
     """A second in-process model for the critic, so the two roles keep their own prefix caches."""
     from trellis.models import load_model
 
     return load_model(spec) if spec.split(":")[0] in ("embedded", "gguf") else solver
 
 
-def _config(config_file: Path | None, sets: list[str] | None, flags: dict[str, object]) -> object:
+def _config(config_file: Path | None, sets: list[str] | None, flags: dict[str, object]) -> SearchConfig:
     from trellis.config_cli import build_config
 
     return build_config(config_file, list(sets or []), flags, defaults=SOLVE_DEFAULTS)
 
 
-def _find_instance(instance_id: str, instances: Path | None) -> tuple[object, Path]:
+def _find_instance(instance_id: str, instances: Path | None) -> tuple[SWEInstance, Path]:
     from trellis.envs.swebench.instance import load_instances, select
     from trellis.solve import EXAMPLES
 
@@ -256,8 +281,10 @@ def _find_instance(instance_id: str, instances: Path | None) -> tuple[object, Pa
 @app.command()
 def solve(
     instance_id: Annotated[str, typer.Argument(help="Instance id (in --instances, or a shipped example).")],
-    instances: Annotated[Path | None, typer.Option("--instances", "-i", help="Instances file; default: the "
-                                                   "shipped examples/swe/instances.jsonl.")] = None,
+    instances: Annotated[
+        Path | None,
+        typer.Option("--instances", "-i", help="Instances file; default: the shipped examples/swe/instances.jsonl."),
+    ] = None,
     model: ModelOpt = "embedded",
     run: Annotated[Path | None, typer.Option(help="Run folder; default runs/<instance_id>.")] = None,
     resume: Annotated[Path | None, typer.Option(help="Continue the run in this folder.")] = None,
@@ -267,10 +294,19 @@ def solve(
     offline: OfflineOpt = False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Draw the tree while it grows.")] = True,
     grade: Annotated[bool, typer.Option("--grade/--no-grade", help="Grade the chosen patch.")] = True,
-    samples: SamplesOpt = None, parallel: ParallelOpt = None, max_nodes: MaxNodesOpt = None,
-    max_depth: MaxDepthOpt = None, max_tokens: MaxTokensOpt = None, max_seconds: MaxSecondsOpt = None,
-    selector: SelectorOpt = None, discriminator: DiscriminatorOpt = None, feedback: FeedbackOpt = None,
-    reflection: ReflectionOpt = None, seed: SeedOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+    samples: SamplesOpt = None,
+    parallel: ParallelOpt = None,
+    max_nodes: MaxNodesOpt = None,
+    max_depth: MaxDepthOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    max_seconds: MaxSecondsOpt = None,
+    selector: SelectorOpt = None,
+    discriminator: DiscriminatorOpt = None,
+    feedback: FeedbackOpt = None,
+    reflection: ReflectionOpt = None,
+    seed: SeedOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Solve one instance: prepare it, search with a live tree, write the run folder, grade the patch."""
     from trellis.envs.swebench.environment import SWEEnvironment
@@ -280,15 +316,34 @@ def solve(
 
     instance, path = _find_instance(instance_id, instances)
     repos, locks = _defaults(path, repos, locks)
-    settings = _config(config, set_, _search_flags(samples, parallel, max_nodes, max_depth, max_tokens, max_seconds,
-                                                   selector, discriminator, feedback, reflection, seed))
+    settings = _config(
+        config,
+        set_,
+        _search_flags(
+            samples,
+            parallel,
+            max_nodes,
+            max_depth,
+            max_tokens,
+            max_seconds,
+            selector,
+            discriminator,
+            feedback,
+            reflection,
+            seed,
+        ),
+    )
     run_dir = resume or run or Path("runs") / instance_id
 
     async def main() -> object:
-        env = SWEEnvironment(instance, sandbox=sandbox)  # type: ignore[arg-type]
+        env = SWEEnvironment(instance, sandbox=sandbox)
         with console.status(f"preparing {instance_id}…") as status:
-            await env.prepare(_source(instance, None, repos), _lock(instance_id, locks),
-                              progress=lambda m: status.update(f"{instance_id}: {m}"), offline=offline)
+            await env.prepare(
+                _source(instance, None, repos),
+                _lock(instance_id, locks),
+                progress=lambda m: status.update(f"{instance_id}: {m}"),
+                offline=offline,
+            )
         chat = load_model(model)
         critic = _critic_model(model, chat)
         holder: dict[str, object] = {}
@@ -298,16 +353,33 @@ def solve(
 
                 with Live(console=console, auto_refresh=False, vertical_overflow="crop") as screen:
                     view = LiveTree(screen, lambda: getattr(holder.get("ctx"), "tree", None), title=instance_id)
-                    return await solve_instance(env, chat, settings, run_dir, resume=resume is not None, grade=grade,
-                                                model_name=chat.name, listeners=(view,), critic_model=critic,
-                                                on_context=lambda ctx: holder.update(ctx=ctx))  # type: ignore[arg-type]
+                    return await solve_instance(
+                        env,
+                        chat,
+                        settings,
+                        run_dir,
+                        resume=resume is not None,
+                        grade=grade,
+                        model_name=chat.name,
+                        listeners=(view,),
+                        critic_model=critic,
+                        on_context=lambda ctx: holder.update(ctx=ctx),
+                    )
             with console.status("searching…"):
-                return await solve_instance(env, chat, settings, run_dir, resume=resume is not None, grade=grade,
-                                            model_name=chat.name, critic_model=critic)  # type: ignore[arg-type]
+                return await solve_instance(
+                    env,
+                    chat,
+                    settings,
+                    run_dir,
+                    resume=resume is not None,
+                    grade=grade,
+                    model_name=chat.name,
+                    critic_model=critic,
+                )
         finally:
             await chat.aclose()
             if critic is not chat:
-                await critic.aclose()  # type: ignore[attr-defined]
+                await critic.aclose()
 
     result = asyncio.run(main())
     from trellis.run import RunDir
@@ -345,10 +417,19 @@ def batch(
     locks: LocksOpt = None,
     sandbox: SandboxOpt = "bwrap",
     offline: OfflineOpt = False,
-    samples: SamplesOpt = None, parallel: ParallelOpt = None, max_nodes: MaxNodesOpt = None,
-    max_depth: MaxDepthOpt = None, max_tokens: MaxTokensOpt = None, max_seconds: MaxSecondsOpt = None,
-    selector: SelectorOpt = None, discriminator: DiscriminatorOpt = None, feedback: FeedbackOpt = None,
-    reflection: ReflectionOpt = None, seed: SeedOpt = None, config: ConfigOpt = None, set_: SetOpt = None,
+    samples: SamplesOpt = None,
+    parallel: ParallelOpt = None,
+    max_nodes: MaxNodesOpt = None,
+    max_depth: MaxDepthOpt = None,
+    max_tokens: MaxTokensOpt = None,
+    max_seconds: MaxSecondsOpt = None,
+    selector: SelectorOpt = None,
+    discriminator: DiscriminatorOpt = None,
+    feedback: FeedbackOpt = None,
+    reflection: ReflectionOpt = None,
+    seed: SeedOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
 ) -> None:
     """Solve many instances; finished ones are skipped and interrupted ones resumed when run again."""
     from trellis.envs.swebench.environment import SWEEnvironment
@@ -360,8 +441,23 @@ def batch(
     everything = load_instances(instances)
     chosen = select(everything, ids) if ids else everything
     repos, locks = _defaults(instances, repos, locks)
-    settings = _config(config, set_, _search_flags(samples, parallel, max_nodes, max_depth, max_tokens, max_seconds,
-                                                   selector, discriminator, feedback, reflection, seed))
+    settings = _config(
+        config,
+        set_,
+        _search_flags(
+            samples,
+            parallel,
+            max_nodes,
+            max_depth,
+            max_tokens,
+            max_seconds,
+            selector,
+            discriminator,
+            feedback,
+            reflection,
+            seed,
+        ),
+    )
     if workers < 1:
         raise UserError("--workers must be at least 1")
 
@@ -379,11 +475,18 @@ def batch(
                 if (run_dir / "predictions.jsonl").exists():
                     rows.append((instance_id, "done earlier", None))
                     return
-                env = SWEEnvironment(instance, sandbox=sandbox)  # type: ignore[arg-type]
+                env = SWEEnvironment(instance, sandbox=sandbox)
                 await env.prepare(_source(instance, None, repos), _lock(instance_id, locks), offline=offline)
                 resumed = folder.exists()
-                result = await solve_instance(env, chat, settings, run_dir, resume=resumed,  # type: ignore[arg-type]
-                                              model_name=chat.name, critic_model=critic)  # type: ignore[arg-type]
+                result = await solve_instance(
+                    env,
+                    chat,
+                    settings,
+                    run_dir,
+                    resume=resumed,
+                    model_name=chat.name,
+                    critic_model=critic,
+                )
                 rows.append((instance_id, "resumed" if resumed else "solved", result.report))
 
         try:
@@ -392,7 +495,7 @@ def batch(
         finally:
             await chat.aclose()
             if critic is not chat:
-                await critic.aclose()  # type: ignore[attr-defined]
+                await critic.aclose()
         return rows
 
     rows = asyncio.run(main())

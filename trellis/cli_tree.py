@@ -83,5 +83,6 @@ def events(run: RunArg, last: Annotated[int, typer.Option(help="Show the last N 
     for line in lines[-last:]:
         event = json.loads(line)
         brief = event.get("node") or {}
-        console.print(f"{event['event']:<15} {brief.get('id', '') if isinstance(brief, dict) else brief}",
-                      highlight=False)
+        console.print(
+            f"{event['event']:<15} {brief.get('id', '') if isinstance(brief, dict) else brief}", highlight=False
+        )

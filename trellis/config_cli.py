@@ -29,8 +29,9 @@ def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_config(path: Path | None, sets: list[str], flags: dict[str, Any],
-                 defaults: dict[str, Any] | None = None) -> SearchConfig:
+def build_config(
+    path: Path | None, sets: list[str], flags: dict[str, Any], defaults: dict[str, Any] | None = None
+) -> SearchConfig:
     """Defaults, then the YAML file, then flags, then `--set` overrides: later ones win."""
     data: dict[str, Any] = _merge({}, defaults or {})
     if path is not None:

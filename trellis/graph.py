@@ -51,8 +51,10 @@ def build_search_graph(ctx: SearchContext) -> StateGraph:
         if state.get("stop_reason"):
             return "discriminate"
         # the iteration counter was already advanced by select; expansions belong to the one it started
-        return [Send("expand", ExpandTask(node_id=node_id, iteration=state["iteration"] - 1))
-                for node_id in state["selected"]]
+        return [
+            Send("expand", ExpandTask(node_id=node_id, iteration=state["iteration"] - 1))
+            for node_id in state["selected"]
+        ]
 
     async def expand(task: ExpandTask) -> dict[str, Any]:
         created = await engine.expand(ctx, task["node_id"], task["iteration"])
@@ -72,7 +74,7 @@ def build_search_graph(ctx: SearchContext) -> StateGraph:
 
     graph = StateGraph(SearchState)
     graph.add_node("select", select)
-    graph.add_node("expand", expand)
+    graph.add_node("expand", expand)  # type: ignore[arg-type]  # takes a Send payload, not the state
     graph.add_node("evaluate", evaluate)
     graph.add_node("backpropagate", backpropagate)
     graph.add_node("discriminate", discriminate)

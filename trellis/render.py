@@ -84,16 +84,27 @@ def summary(tree: Tree, info: dict[str, Any] | None = None) -> Table:
     table.add_column()
     rows = [
         ("task", str((info or {}).get("instance_id") or tree.meta.get("instance_id") or "")[:70]),
-        ("nodes", f"{len(tree)} ({len(finished)} finished, {sum(n.duplicate_of is not None for n in tree)} "
-                  f"duplicates, max depth {max(n.depth for n in tree)})"),
+        (
+            "nodes",
+            f"{len(tree)} ({len(finished)} finished, {sum(n.duplicate_of is not None for n in tree)} "
+            f"duplicates, max depth {max(n.depth for n in tree)})",
+        ),
         ("model calls", str(usage.calls)),
-        ("tokens", f"{usage.prompt_tokens} prompt ({usage.cached_tokens} cached, "
-                   f"{usage.cached_tokens / usage.prompt_tokens:.0%}) + {usage.completion_tokens} completion"
-         if usage.prompt_tokens else "0"),
+        (
+            "tokens",
+            f"{usage.prompt_tokens} prompt ({usage.cached_tokens} cached, "
+            f"{usage.cached_tokens / usage.prompt_tokens:.0%}) + {usage.completion_tokens} completion"
+            if usage.prompt_tokens
+            else "0",
+        ),
         ("model time", f"{usage.seconds:.1f} s"),
         ("best reward", f"{max(rewards):.2f}" if rewards else "-"),
-        ("outcome", f"node {final.get('node')} chosen by {decision.get('strategy')}: {decision.get('reason')}"
-         if final.get("node") else (f"no answer: {decision.get('reason')}" if decision else "running")),
+        (
+            "outcome",
+            f"node {final.get('node')} chosen by {decision.get('strategy')}: {decision.get('reason')}"
+            if final.get("node")
+            else (f"no answer: {decision.get('reason')}" if decision else "running"),
+        ),
     ]
     if (info or {}).get("resolved") is not None:
         rows.append(("graded", "resolved" if info["resolved"] else "not resolved"))  # type: ignore[index]
@@ -107,17 +118,19 @@ def node_detail(tree: Tree, node_id: str, prompt: list[dict[str, str]] | None = 
     """Everything about one step: prompt, completion, action, observation, critic verdict, stats."""
     node = tree.get(node_id)
     parts: list[RenderableType] = []
-    stats = (f"depth {node.depth}  visits {node.visits}  value {node.value:.3f}  reward "
-             f"{'-' if node.reward is None else f'{node.reward:.3f}'}  samples {node.count}  "
-             f"tokens {node.usage.prompt_tokens}+{node.usage.completion_tokens} "
-             f"({node.usage.cached_tokens} cached)")
+    stats = (
+        f"depth {node.depth}  visits {node.visits}  value {node.value:.3f}  reward "
+        f"{'-' if node.reward is None else f'{node.reward:.3f}'}  samples {node.count}  "
+        f"tokens {node.usage.prompt_tokens}+{node.usage.completion_tokens} "
+        f"({node.usage.cached_tokens} cached)"
+    )
     parts.append(Text(f"node {node.id}  (parent {node.parent_id})", style="bold"))
     parts.append(Text(stats))
     if node.terminal or node.duplicate_of:
         parts.append(Text(f"terminal: {node.terminal_reason or '-'}   duplicate of: {node.duplicate_of or '-'}"))
     step = node.step
-    messages = prompt if prompt is not None else (
-        [m.model_dump() for m in step.prompt] if step and step.prompt else None
+    messages = (
+        prompt if prompt is not None else ([m.model_dump() for m in step.prompt] if step and step.prompt else None)
     )
     if messages:
         body = "\n\n".join(f"[{m['role']}]\n{m['content']}" for m in messages)
@@ -134,8 +147,11 @@ def node_detail(tree: Tree, node_id: str, prompt: list[dict[str, str]] | None = 
             style = "red" if step.observation.is_error else ""
             parts.append(Panel(Text(step.observation.text, style=style), title="observation", title_align="left"))
     if node.explanation or node.feedback:
-        parts.append(Panel(Text(f"explanation: {node.explanation}\nfeedback: {node.feedback}"), title="critic",
-                           title_align="left"))
+        parts.append(
+            Panel(
+                Text(f"explanation: {node.explanation}\nfeedback: {node.feedback}"), title="critic", title_align="left"
+            )
+        )
     if node.reflection:
         parts.append(Panel(Text(node.reflection), title="reflection", title_align="left"))
     return Group(*parts)

@@ -1,11 +1,11 @@
 """A search run on disk: the tree store, LangGraph checkpoints, the event log and the outcome.
 
-    RUN/run.json          what was searched and with which configuration
-    RUN/tree.db           every node, written as it is made (SQLite, WAL)
-    RUN/checkpoints.db    the graph's checkpoints (resume)
-    RUN/events.jsonl      one line per node created, evaluated and backed up
-    RUN/decision.json     the discriminator's choice and its debate transcript
-    RUN/final.patch       the chosen patch
+RUN/run.json          what was searched and with which configuration
+RUN/tree.db           every node, written as it is made (SQLite, WAL)
+RUN/checkpoints.db    the graph's checkpoints (resume)
+RUN/events.jsonl      one line per node created, evaluated and backed up
+RUN/decision.json     the discriminator's choice and its debate transcript
+RUN/final.patch       the chosen patch
 """
 
 from __future__ import annotations
@@ -121,29 +121,41 @@ async def run_search(
             tools = [spec.name for spec in worlds[0].tools] if worlds else []
             tree = Tree.new(task=task, config=config.model_dump(mode="json"), tools=tools, **(info or {}))
             store.save_tree(tree)
-            run.info.write_text(json.dumps({"task": task, "config": config.model_dump(mode="json"), **(info or {})},
-                                           indent=1, default=str))
+            run.info.write_text(
+                json.dumps(
+                    {"task": task, "config": config.model_dump(mode="json"), **(info or {})}, indent=1, default=str
+                )
+            )
         events = _EventLog(run.events, listeners)
         critic_llm = critic_model or model
         ctx = SearchContext(
-            task=task, tree=tree, worlds=WorldPool(worlds), solver=Solver(model, config.solver),
-            critic=Critic(critic_llm, config.critic), discriminator=Discriminator(critic_llm, config.discriminator),
-            reflector=Reflector(critic_llm) if config.reflection else None, config=config, store=store, emit=events,
+            task=task,
+            tree=tree,
+            worlds=WorldPool(worlds),
+            solver=Solver(model, config.solver),
+            critic=Critic(critic_llm, config.critic),
+            discriminator=Discriminator(critic_llm, config.discriminator),
+            reflector=Reflector(critic_llm) if config.reflection else None,
+            config=config,
+            store=store,
+            emit=events,
         )
         if on_context is not None:
             on_context(ctx)
         try:
             async with AsyncSqliteSaver.from_conn_string(str(run.checkpoints)) as saver:
-                app = build_search_graph(ctx).compile(checkpointer=saver)
-                settings: dict[str, Any] = {"configurable": {"thread_id": "search"},
-                                            "recursion_limit": recursion_limit(ctx)}
-                snapshot = await app.aget_state(settings)  # type: ignore[arg-type]
+                app: Any = build_search_graph(ctx).compile(checkpointer=saver)
+                settings: dict[str, Any] = {
+                    "configurable": {"thread_id": "search"},
+                    "recursion_limit": recursion_limit(ctx),
+                }
+                snapshot = await app.aget_state(settings)
                 if snapshot.next:
-                    state = await app.ainvoke(None, settings)  # type: ignore[arg-type]
+                    state = await app.ainvoke(None, settings)
                 elif snapshot.values.get("stop_reason"):
                     state = snapshot.values
                 else:
-                    state = await app.ainvoke({"iteration": 0, "created": 0}, settings)  # type: ignore[arg-type]
+                    state = await app.ainvoke({"iteration": 0, "created": 0}, settings)
         finally:
             events.close()
         final = tree.meta.get("final", {})
@@ -153,8 +165,13 @@ async def run_search(
         patch = str(final.get("patch") or "")
         (run.path / "final.patch").write_text(patch)
         return SearchOutcome(
-            run_dir=str(run.path), final_node=final.get("node"), patch=patch,
-            stop_reason=str(state.get("stop_reason", "")), nodes=len(tree), usage=tree.total_usage(), resumed=resume,
+            run_dir=str(run.path),
+            final_node=final.get("node"),
+            patch=patch,
+            stop_reason=str(state.get("stop_reason", "")),
+            nodes=len(tree),
+            usage=tree.total_usage(),
+            resumed=resume,
         )
     finally:
         store.close()

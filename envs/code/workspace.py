@@ -125,3 +125,16 @@ def init_repository(root: str | Path, files: dict[str, str], message: str = "bas
     repo.git.execute(["git", "add", "--all"], env=_GIT_ENV)
     repo.git.execute(["git", "commit", "-q", "-m", message], env=_GIT_ENV)
     return repo.head.commit.hexsha
+
+
+def add_worktree(repo: str | Path, path: str | Path, commit: str = "HEAD") -> Path:
+    """A git worktree of `repo` at `commit`: its own folder and index, the same object store, so
+    states written in one worktree can be restored in the other (for parallel expansion)."""
+    target = Path(path)
+    if (target / ".git").exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    repository = git.Repo(repo)
+    repository.git.execute(["git", "worktree", "prune"], env=_GIT_ENV)
+    repository.git.execute(["git", "worktree", "add", "-q", "--detach", str(target), commit], env=_GIT_ENV)
+    return target

@@ -194,8 +194,7 @@ class SWEEnvironment:
         if offline and sys.prefix != sys.base_prefix:
             # trellis itself runs in a venv: expose that venv's packages too, not only the base's
             inherited = sysconfig.get_path("purelib")
-            steps.append(("linking this Python's packages",
-                          f"python -c {shlex.quote(_LINK.format(path=inherited))}"))
+            steps.append(("linking this Python's packages", f"python -c {shlex.quote(_LINK.format(path=inherited))}"))
         if lock_text.strip():
             steps.append(("installing pinned dependencies", f"pip install -q{pip_flags} -r {self.env_path}/lock.txt"))
         steps.append(("installing the repository", f"pip install -q{pip_flags}{build_flags} --no-deps -e ."))

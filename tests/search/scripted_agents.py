@@ -9,8 +9,9 @@ from __future__ import annotations
 import json
 import zlib
 
-from trellis.models import CompletionRequest, ScriptedModel
 from trellis.envs.tasks.catalog import CodeTask
+
+from trellis.models import CompletionRequest, ScriptedModel
 
 
 def _pick(request: CompletionRequest, i: int, options: int) -> int:
@@ -19,7 +20,6 @@ def _pick(request: CompletionRequest, i: int, options: int) -> int:
 
 
 def code_task_model(task: CodeTask, *, wrong: str = "    return None\n", delay: float = 0.0) -> ScriptedModel:
-    stub_end = task.prompt.rstrip("\n").splitlines()[-1] + "\n"
     fixed = task.solution
 
     def respond(request: CompletionRequest, i: int) -> str:
@@ -35,8 +35,13 @@ def code_task_model(task: CodeTask, *, wrong: str = "    return None\n", delay: 
                 return json.dumps({"thought": "look", "tool": "view_file", "args": {"path": "solution.py"}})
             if steps <= 1:
                 content = fixed if choice != 3 else task.prompt + wrong
-                return json.dumps({"thought": "write it", "tool": "create_file" if False else "shell",
-                                   "args": {"command": f"cat > solution.py <<'EOF'\n{content}EOF"}})
+                return json.dumps(
+                    {
+                        "thought": "write it",
+                        "tool": "shell",
+                        "args": {"command": f"cat > solution.py <<'EOF'\n{content}EOF"},
+                    }
+                )
             if choice == 3:
                 return "I am not sure what to do."
             return json.dumps({"thought": "done", "tool": "finish", "args": {}})
@@ -48,5 +53,4 @@ def code_task_model(task: CodeTask, *, wrong: str = "    return None\n", delay: 
             return "Lesson: test the function before finishing."
         return 'I prefer the first one. {"choice": 0, "reason": "it is simpler"}'
 
-    del stub_end
     return ScriptedModel(respond, name="scripted-agents")

@@ -1,0 +1,163 @@
+"""The whole search on a real code-task world (bwrap) with a scripted model playing every role."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from scripted_agents import code_task_model
+from trellis.envs.code.workspace import add_worktree
+from trellis.envs.sandbox import BwrapSandbox
+from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
+from trellis.search.config import BudgetConfig, SearchConfig
+
+from trellis.errors import UserError
+from trellis.models import ScriptedModel
+from trellis.run import RunDir, run_search
+from trellis.store import TreeStore
+
+pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
+
+TASK = get_task("reverse_string")
+
+
+def worlds(root: Path, count: int = 1) -> list[CodeTaskWorld]:
+    repo = make_task_repository(TASK, root / "repo")
+    folders = [repo] + [add_worktree(repo, root / f"worktree{i}") for i in range(1, count)]
+    return [CodeTaskWorld(TASK, BwrapSandbox(folder)) for folder in folders]
+
+
+def config(**changes: object) -> SearchConfig:
+    base = {"samples": 3, "budget": BudgetConfig(max_nodes=25, enough_finished=2, reward_threshold=0.99)}
+    return SearchConfig(**{**base, **changes})  # type: ignore[arg-type]
+
+
+def search(root: Path, model: ScriptedModel, cfg: SearchConfig, count: int = 1) -> object:
+    found = worlds(root, count)
+    return asyncio.run(run_search(task=found[0].task, worlds=found, model=model, config=cfg, run_dir=root / "run"))
+
+
+def test_search_finds_finishes_and_decides(tmp_path: Path) -> None:
+    model = code_task_model(TASK)
+    outcome = search(tmp_path, model, config())
+    tree = RunDir(tmp_path / "run").load_tree()
+    tree.check()
+    finished = [n for n in tree if n.terminal_reason == "finished"]
+    assert len({n.state_id for n in finished}) >= 2
+    assert outcome.stop_reason == "2 distinct finished candidates"  # type: ignore[attr-defined]
+    assert outcome.final_node in {n.id for n in finished}  # type: ignore[attr-defined]
+    assert "return s[::-1]" in outcome.patch  # type: ignore[attr-defined]
+    # the debate is kept, with every reviewer's turn
+    decision = json.loads((tmp_path / "run" / "decision.json").read_text())
+    assert decision["strategy"] == "debate" and len(decision["transcript"]) == 2
+    # every evaluated node was backed up exactly once
+    evaluated = [n for n in tree if n.parent_id is not None and n.reward is not None]
+    assert tree.root.visits == len(evaluated)
+    for node in tree:
+        assert node.visits >= sum(c.visits for c in tree.children(node.id))
+    # branches that reach the same files are marked as duplicates, and are not expanded further
+    duplicates = [n for n in tree if n.duplicate_of]
+    assert duplicates and all(not tree.children(n.id) for n in duplicates)
+    # events cover every node
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    created = {e["node"]["id"] for e in events if e["event"] == "node_created"}
+    assert created == {n.id for n in tree}
+    assert {e["event"] for e in events} >= {"node_created", "node_evaluated", "node_backed_up", "decided"}
+
+
+def test_same_seed_same_tree(tmp_path: Path) -> None:
+    search(tmp_path / "a", code_task_model(TASK), config())
+    search(tmp_path / "b", code_task_model(TASK), config())
+    a = RunDir(tmp_path / "a" / "run").load_tree()
+    b = RunDir(tmp_path / "b" / "run").load_tree()
+    assert {k: v.model_dump(exclude={"usage"}) for k, v in a.nodes.items()} == {
+        k: v.model_dump(exclude={"usage"}) for k, v in b.nodes.items()
+    }
+    search(tmp_path / "c", code_task_model(TASK), config(seed=7))
+    c = RunDir(tmp_path / "c" / "run").load_tree()
+    assert {k: n.action for k, n in c.nodes.items()} != {k: n.action for k, n in a.nodes.items()}
+
+
+def test_parallel_expansion_uses_several_worlds(tmp_path: Path) -> None:
+    model = code_task_model(TASK)
+    search(tmp_path, model, config(parallel=2), count=2)
+    tree = RunDir(tmp_path / "run").load_tree()
+    tree.check()
+    events = [json.loads(line) for line in (tmp_path / "run" / "events.jsonl").read_text().splitlines()]
+    batches = [e["nodes"] for e in events if e["event"] == "selected"]
+    assert any(len(batch) == 2 and len(set(batch)) == 2 for batch in batches)
+
+
+def test_feedback_and_reflections_reach_later_prompts(tmp_path: Path) -> None:
+    model = code_task_model(TASK, wrong="    return s\n")
+    search(tmp_path, model, config(budget=BudgetConfig(max_nodes=30, enough_finished=5, reward_threshold=0.99)))
+    solver_prompts = [
+        r.messages[-1].content for r in model.requests if r.messages[0].content.startswith("You are a careful")
+    ]
+    assert any("Notes from other attempts" in p and "check the edge cases" in p for p in solver_prompts)
+    tree = RunDir(tmp_path / "run").load_tree()
+    if tree.meta.get("reflections"):
+        assert any("Lesson: test the function" in p for p in solver_prompts)
+
+
+def test_switching_agents_off(tmp_path: Path) -> None:
+    model = code_task_model(TASK)
+    search(tmp_path, model, config(feedback=False, reflection=False))
+    prompts = [r.messages[-1].content for r in model.requests if r.messages[0].content.startswith("You are a careful")]
+    assert not any("Notes from other attempts" in p for p in prompts)
+    assert not any(r.messages[0].content.startswith("An attempt") for r in model.requests)
+
+
+def test_a_failing_model_is_recorded_not_fatal(tmp_path: Path) -> None:
+    model = ScriptedModel([])  # every call fails: "ran out of responses"
+    outcome = search(tmp_path, model, config(budget=BudgetConfig(max_nodes=6, max_iterations=3)))
+    tree = RunDir(tmp_path / "run").load_tree()
+    assert any("model error" in (n.step.error or "") for n in tree if n.step)
+    assert outcome.final_node is None and outcome.patch == ""  # type: ignore[attr-defined]
+
+
+def test_run_folder_guards(tmp_path: Path) -> None:
+    search(tmp_path, code_task_model(TASK), config())
+    found = worlds(tmp_path / "again")
+    with pytest.raises(UserError, match="already holds a run"):
+        asyncio.run(
+            run_search(task="x", worlds=found, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "run")
+        )
+    with pytest.raises(UserError, match="nothing to resume"):
+        asyncio.run(
+            run_search(
+                task="x",
+                worlds=found,
+                model=code_task_model(TASK),
+                config=config(),
+                run_dir=tmp_path / "empty",
+                resume=True,
+            )
+        )
+    # a finished run resumed is simply reported again
+    outcome = asyncio.run(
+        run_search(
+            task="x", worlds=found, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "run", resume=True
+        )
+    )
+    with TreeStore(tmp_path / "run" / "tree.db", readonly=True) as store:
+        assert outcome.nodes == store.count()
+
+
+def test_malformed_output_is_retried_with_the_error_then_recorded(tmp_path: Path) -> None:
+    def respond(request: object, i: int) -> str:
+        messages = request.messages  # type: ignore[attr-defined]
+        if messages[0].content.startswith("You are a careful"):
+            return "I would look at the file first."
+        return '{"explanation": "x", "score": 0, "feedback": ""}'
+
+    model = ScriptedModel(respond)
+    search(tmp_path, model, config(samples=1, budget=BudgetConfig(max_nodes=4, max_iterations=2)))
+    tree = RunDir(tmp_path / "run").load_tree()
+    errors = [n for n in tree if n.terminal_reason == "format error"]
+    assert errors and "no tool call found" in (errors[0].step.error or "")  # type: ignore[union-attr]
+    retries = [r for r in model.requests if r.messages[-1].content.startswith("Your reply could not be used")]
+    assert retries and "no tool call found" in retries[0].messages[-1].content

@@ -1,0 +1,90 @@
+from __future__ import annotations
+
+import math
+import random
+
+import pytest
+from trellis.search.config import BudgetConfig, SelectorConfig
+from trellis.search.selectors import SCORES, _Stats, is_open, select_nodes
+
+from trellis.tree import Tree
+
+
+def grown(values: dict[str, list[float]]) -> Tree:
+    """Root expanded once into children 0.0, 0.1, ...; each child backed up with the given values."""
+    tree = Tree.new()
+    tree.root.meta["expansions"] = [0]
+    for index, child_values in enumerate(values.values()):
+        child = tree.add_child("0", index)
+        for value in child_values:
+            tree.backpropagate(child.id, value)
+    return tree
+
+
+def score(name: str, tree: Tree, child: str, **config: float) -> float:
+    fn = SCORES[name](SelectorConfig(name=name, **config))  # type: ignore[arg-type]
+    return fn(tree.root, tree.get(child), _Stats(tree, {}), random.Random(0))
+
+
+def test_uct_formula_and_unvisited_first() -> None:
+    tree = grown({"a": [1.0, 0.0], "b": [0.5], "c": []})
+    n_parent = tree.root.visits
+    assert score("uct", tree, "0.0") == pytest.approx(0.5 + math.sqrt(math.log(n_parent) / 2))
+    assert score("uct", tree, "0.2") == math.inf
+    assert select_nodes(tree, SelectorConfig(name="uct"), BudgetConfig(), random.Random(0)) == ["0.2"]
+
+
+def test_depth_uct_adds_swe_search_terms() -> None:
+    tree = grown({"a": [0.5]})
+    plain = score("uct", tree, "0.0")
+    cfg = {"depth_alpha": 0.2, "depth_beta": 1.0, "depth_gamma": 0.05}
+    assert score("depth_uct", tree, "0.0", **cfg) == pytest.approx(plain + 0.2 * math.exp(0) - 0.05 * math.sqrt(1))
+    # the bonus stays small next to the exploration term
+    assert math.sqrt(math.log(2) / 1) > 0.2
+
+
+def test_puct_prior_follows_sample_counts() -> None:
+    tree = grown({"a": [0.5], "b": [0.5]})
+    tree.get("0.0").count = 3
+    assert score("puct", tree, "0.0") > score("puct", tree, "0.1")
+    assert select_nodes(tree, SelectorConfig(name="puct"), BudgetConfig(), random.Random(0)) == ["0.0"]
+
+
+def test_hgm_samples_from_the_clade() -> None:
+    tree = grown({"a": [], "b": []})
+    for i, reward in enumerate([0.9, 0.9, 0.8]):
+        tree.add_child("0.0", i, reward=reward)
+    for i, reward in enumerate([0.1, 0.2, 0.0]):
+        tree.add_child("0.1", i, reward=reward)
+    picks = [
+        select_nodes(tree, SelectorConfig(name="hgm"), BudgetConfig(), random.Random(seed))[0] for seed in range(60)
+    ]
+    strong = sum(p.startswith("0.0") for p in picks)
+    assert strong > 45  # Beta(4, 1) beats Beta(1, 4) most of the time
+    assert picks == [
+        select_nodes(tree, SelectorConfig(name="hgm"), BudgetConfig(), random.Random(seed))[0] for seed in range(60)
+    ]
+
+
+def test_virtual_loss_spreads_a_parallel_batch() -> None:
+    tree = grown({"a": [0.9], "b": [0.8], "c": [0.7]})
+    chosen = select_nodes(tree, SelectorConfig(name="uct"), BudgetConfig(), random.Random(0), k=3)
+    assert sorted(chosen) == ["0.0", "0.1", "0.2"]
+    assert len(set(chosen)) == 3
+
+
+def test_closed_nodes_are_never_selected() -> None:
+    tree = grown({"a": [0.9], "b": [0.1]})
+    tree.get("0.0").terminal = True
+    tree.get("0.1").duplicate_of = "0.0"
+    budget = BudgetConfig()
+    assert not is_open(tree.get("0.0"), budget) and not is_open(tree.get("0.1"), budget)
+    assert select_nodes(tree, SelectorConfig(), budget, random.Random(0), k=2) == []
+    deep = grown({"a": [0.5]})
+    assert select_nodes(deep, SelectorConfig(), BudgetConfig(max_depth=1), random.Random(0)) == []
+    # progressive widening: the root is expanded again only once it has been visited enough
+    again = grown({"a": [0.5]})
+    widening = BudgetConfig(max_expansions_per_node=2, widen_after=2)
+    assert select_nodes(again, SelectorConfig(), widening, random.Random(0), k=2) == ["0.0"]
+    again.backpropagate("0.0", 0.5)
+    assert select_nodes(again, SelectorConfig(), widening, random.Random(0), k=2) == ["0", "0.0"]
