@@ -294,6 +294,7 @@ def solve(
     offline: OfflineOpt = False,
     live: Annotated[bool, typer.Option("--live/--no-live", help="Draw the tree while it grows.")] = True,
     grade: Annotated[bool, typer.Option("--grade/--no-grade", help="Grade the chosen patch.")] = True,
+    record: Annotated[Path | None, typer.Option(help="Record every model call into this replay cassette.")] = None,
     samples: SamplesOpt = None,
     parallel: ParallelOpt = None,
     max_nodes: MaxNodesOpt = None,
@@ -344,8 +345,14 @@ def solve(
                 progress=lambda m: status.update(f"{instance_id}: {m}"),
                 offline=offline,
             )
-        chat = load_model(model)
+        chat: ChatModel = load_model(model)
         critic = _critic_model(model, chat)
+        if record is not None:
+            from trellis.models import ReplayModel
+
+            recorded_chat = ReplayModel.record(chat, record)
+            critic = recorded_chat if critic is chat else ReplayModel.record(critic, record)
+            chat = recorded_chat
         holder: dict[str, object] = {}
         try:
             if live:

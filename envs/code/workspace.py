@@ -130,7 +130,7 @@ def init_repository(root: str | Path, files: dict[str, str], message: str = "bas
 def add_worktree(repo: str | Path, path: str | Path, commit: str = "HEAD") -> Path:
     """A git worktree of `repo` at `commit`: its own folder and index, the same object store, so
     states written in one worktree can be restored in the other (for parallel expansion)."""
-    target = Path(path)
+    target = Path(path).resolve()
     if (target / ".git").exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
