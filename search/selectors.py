@@ -124,51 +124,34 @@ SCORES: dict[str, Callable[[SelectorConfig], Score]] = {
 
 
 def select_nodes(
-    tree: Tree,
-    config: SelectorConfig,
-    budget: BudgetConfig,
-    rng: random.Random,
-    *,
-    k: int = 1,
+    tree: Tree, config: SelectorConfig, budget: BudgetConfig, rng: random.Random, *, k: int = 1,
     virtual_loss: float = 1.0,
 ) -> list[NodeId]:
-    """Up to `k` distinct open nodes to expand; fewer (or none) when the tree has no more."""
+    """Up to `k` distinct open nodes to expand; fewer (or none) when the tree has no more.
+
+    The walk only looks at the children along its way, so a selection costs O(depth x branching)
+    rather than O(tree); a subtree found to hold no open node is remembered as dead for the rest of
+    the call and the walk starts again from the root.
+    """
     score = SCORES[config.name](config)
-    open_below: dict[NodeId, bool] = {}
-
-    def compute(node_id: NodeId) -> bool:
-        # iterative post-order, so deep trees do not hit the recursion limit
-        order, stack = [], [node_id]
-        while stack:
-            current = stack.pop()
-            order.append(current)
-            stack.extend(c.id for c in tree.children(current))
-        for current in reversed(order):
-            node = tree.nodes[current]
-            open_below[current] = is_open(node, budget) or any(open_below[c.id] for c in tree.children(current))
-        return open_below[node_id]
-
-    compute(tree.root_id)
     virtual: dict[NodeId, float] = defaultdict(float)
     stats = _Stats(tree, virtual)
     chosen: list[NodeId] = []
     taken: set[NodeId] = set()
-    while len(chosen) < k and open_below[tree.root_id]:
+    dead: set[NodeId] = set()
+    while len(chosen) < k and tree.root_id not in dead:
         node = tree.root
-        while not (is_open(node, budget) and node.id not in taken):
-            candidates = [c for c in tree.children(node.id) if open_below[c.id]]
-            if not candidates:
+        while True:
+            if node.id not in taken and is_open(node, budget):
+                chosen.append(node.id)
+                taken.add(node.id)
+                for ancestor in tree.ancestors(node.id):
+                    virtual[ancestor.id] += virtual_loss
                 break
-            node = max(candidates, key=lambda c: (score(node, c, stats, rng), -c.index))
-        else:
-            chosen.append(node.id)
-            taken.add(node.id)
-            for ancestor in tree.ancestors(node.id):
-                virtual[ancestor.id] += virtual_loss
-            # the chosen node is no longer open for this batch: update the flags above it
-            for ancestor in reversed(tree.ancestors(node.id)):
-                own = is_open(ancestor, budget) and ancestor.id not in taken
-                open_below[ancestor.id] = own or any(open_below[c.id] for c in tree.children(ancestor.id))
-            continue
-        open_below[node.id] = False  # a dead end (should not happen); do not walk into it again
+            candidates = [c for c in tree.children(node.id) if c.id not in dead]
+            if not candidates:
+                dead.add(node.id)  # nothing open below: never walk into it again in this call
+                break
+            parent = node
+            node = max(candidates, key=lambda c: (score(parent, c, stats, rng), -c.index))
     return chosen

@@ -243,6 +243,14 @@ async def create_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
     return Observation(text=f"created {args.path} ({len(args.content.splitlines())} lines)", data={"path": args.path})
 
 
+async def write_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
+    path = world.sandbox.host_path(args.path)
+    existed = path.exists()
+    await world.sandbox.write_file(args.path, args.content if args.content.endswith("\n") else args.content + "\n")
+    verb = "rewrote" if existed else "created"
+    return Observation(text=f"{verb} {args.path} ({len(args.content.splitlines())} lines)", data={"path": args.path})
+
+
 async def insert(world: CodeWorld, args: InsertArgs) -> Observation:
     path = world.sandbox.host_path(args.path)
     text = _read(path) if path.is_file() else None
@@ -331,6 +339,8 @@ CODE_TOOLS: dict[str, tuple[ToolSpec, ToolFn]] = {
             replace,
         ),
         (ToolSpec(name="create_file", description="Create a new file", args=CreateFileArgs), create_file),
+        (ToolSpec(name="write_file", description="Replace a whole file with new content", args=CreateFileArgs),
+         write_file),
         (ToolSpec(name="insert", description="Insert lines after a line number", args=InsertArgs), insert),
         (
             ToolSpec(name="run_tests", description="Run the tests and report each test's result", args=RunTestsArgs),

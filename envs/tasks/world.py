@@ -15,7 +15,7 @@ from trellis.errors import UserError
 from trellis.world import Reward
 
 HIDDEN_TEST = "_hidden_test.py"
-TASK_TOOLS = ["view_file", "replace", "insert", "create_file", "shell", "run_tests", "diff", "finish", "reject"]
+TASK_TOOLS = ["view_file", "write_file", "replace", "shell", "run_tests", "finish", "reject"]
 
 
 def get_task(task_id: str) -> CodeTask:
