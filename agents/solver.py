@@ -53,7 +53,9 @@ class Solver:
         n: int,
         seed: int | None = None,
         hints: Sequence[str] = (),
+        avoid: Sequence[str] = (),
     ) -> list[Proposal]:
+        """`n` proposals; a sample repeating an action in `avoid` (by key) is retried like a malformed one."""
         config = self.config
         messages = solver_messages(task, tools, trajectory, hints)
         schema = action_json_schema(tools) if config.constrained else None
@@ -70,7 +72,7 @@ class Solver:
             return [Proposal(action=None, completion="", error=f"model error: {exc}")]
         proposals = []
         for i, completion in enumerate(completions):
-            proposal = await self._parse_or_retry(messages, completion, tools, schema, seed, i)
+            proposal = await self._parse_or_retry(messages, completion, tools, schema, seed, i, set(avoid))
             if config.keep_prompts:
                 proposal.prompt = messages
             proposals.append(proposal)
@@ -84,22 +86,35 @@ class Solver:
         schema: dict[str, object] | None,
         seed: int | None,
         index: int,
+        avoid: set[str],
     ) -> Proposal:
         usage = completion.usage
         text = completion.text
+        action: Action | None = None
         for attempt in range(self.config.retries + 1):
             try:
                 action = parse_action(text, tools)
-                return Proposal(action=action, completion=text, usage=usage)
+                if action.key() not in avoid:
+                    return Proposal(action=action, completion=text, usage=usage)
+                error = (
+                    f"you just ran {action.summary(120)} and its result is above; repeating it changes "
+                    "nothing. Choose a different action"
+                )
             except FormatError as exc:
-                error = str(exc)
+                action, error = None, str(exc)
             if attempt == self.config.retries:
+                if action is not None:  # still a repeat after the retries: keep it, the critic judges it
+                    return Proposal(action=action, completion=text, usage=usage)
                 break
             retry = [
                 *messages,
                 Message(role="assistant", content=text[:1000]),
                 Message(role="user", content=f"Your reply could not be used: {error}\nReply again."),
             ]
+            retry_schema = schema
+            if action is not None and schema is not None and len(tools) > 1:
+                # a repeat: constrain the retry to the other tools, so it cannot repeat again
+                retry_schema = action_json_schema([t for t in tools if t.name != action.tool])
             try:
                 (again,) = await self.model.complete(
                     retry,
@@ -107,7 +122,7 @@ class Solver:
                     temperature=self.config.temperature,
                     max_tokens=self.config.max_tokens,
                     seed=None if seed is None else seed + 1000 * (attempt + 1) + index,
-                    json_schema=schema,
+                    json_schema=retry_schema,
                 )
             except ModelError as exc:
                 return Proposal(action=None, completion=text, error=f"{error}; retry failed: {exc}", usage=usage)

@@ -28,23 +28,34 @@ from pathlib import Path
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
 from trellis.envs.tasks.world import CodeTaskWorld, make_task_repository
+from trellis.search.config import BudgetConfig, SearchConfig, SelectorConfig
+from trellis.search.selectors import select_nodes
+
 from trellis.models import load_model
 from trellis.models.base import ChatModel
 from trellis.run import run_search
-from trellis.search.config import BudgetConfig, SearchConfig, SelectorConfig
-from trellis.search.selectors import select_nodes
 from trellis.tree import Tree, Usage
 
 
 def method_config(name: str, budget: int, seed: int) -> SearchConfig:
     common = {"seed": seed, "use_world_reward": False}
     if name == "linear":
-        return SearchConfig(samples=1, feedback=False, reflection=False,
-                            budget=BudgetConfig(max_tokens=budget, max_nodes=200, enough_finished=1, max_depth=12),
-                            discriminator={"strategy": "mean"}, **common)  # type: ignore[arg-type]
-    mcts = {"samples": 2, "budget": BudgetConfig(max_tokens=budget, max_nodes=200, max_depth=10, enough_finished=3,
-                                                 max_expansions_per_node=2, widen_after=2),
-            "selector": SelectorConfig(name="depth_uct"), **common}
+        return SearchConfig(
+            samples=1,
+            feedback=False,
+            reflection=False,
+            budget=BudgetConfig(max_tokens=budget, max_nodes=200, enough_finished=1, max_depth=12),
+            discriminator={"strategy": "mean"},
+            **common,
+        )  # type: ignore[arg-type]
+    mcts = {
+        "samples": 2,
+        "budget": BudgetConfig(
+            max_tokens=budget, max_nodes=200, max_depth=10, enough_finished=3, max_expansions_per_node=2, widen_after=2
+        ),
+        "selector": SelectorConfig(name="depth_uct"),
+        **common,
+    }
     if name == "mcts":
         return SearchConfig(**mcts)  # type: ignore[arg-type]
     if name == "mcts-no-feedback":
@@ -56,11 +67,13 @@ def method_config(name: str, budget: int, seed: int) -> SearchConfig:
     raise SystemExit(f"unknown method {name}")
 
 
-async def one_search(task: CodeTask, model: ChatModel, critic: ChatModel, config: SearchConfig,
-                     folder: Path) -> tuple[float, str | None, Usage, CodeTaskWorld, Tree]:
+async def one_search(
+    task: CodeTask, model: ChatModel, critic: ChatModel, config: SearchConfig, folder: Path
+) -> tuple[float, str | None, Usage, CodeTaskWorld, Tree]:
     world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, folder / "repo")))
-    outcome = await run_search(task=world.task, worlds=[world], model=model, config=config, run_dir=folder / "run",
-                               critic_model=critic)
+    outcome = await run_search(
+        task=world.task, worlds=[world], model=model, config=config, run_dir=folder / "run", critic_model=critic
+    )
     from trellis.run import RunDir
 
     tree = RunDir(folder / "run").load_tree()
@@ -68,8 +81,9 @@ async def one_search(task: CodeTask, model: ChatModel, critic: ChatModel, config
     return (tree.get(final).reward or 0.0) if final else 0.0, final, outcome.usage, world, tree
 
 
-async def solve(task: CodeTask, method: str, model: ChatModel, critic: ChatModel, budget: int,
-                root: Path) -> tuple[bool, Usage, float]:
+async def solve(
+    task: CodeTask, method: str, model: ChatModel, critic: ChatModel, budget: int, root: Path
+) -> tuple[bool, Usage, float]:
     started = time.perf_counter()
     runs = 3 if method == "best-of-3" else 1
     best: tuple[float, str | None, CodeTaskWorld, Tree] | None = None
@@ -126,8 +140,10 @@ async def main() -> None:
     args = parser.parse_args()
 
     single, batched = bookkeeping()
-    print(f"bookkeeping on a 10,000-node tree: {single:.0f} select+backpropagate iterations/s "
-          f"({batched:.0f}/s picking 4 nodes per batch with virtual loss)")
+    print(
+        f"bookkeeping on a 10,000-node tree: {single:.0f} select+backpropagate iterations/s "
+        f"({batched:.0f}/s picking 4 nodes per batch with virtual loss)"
+    )
     if args.bookkeeping_only:
         return
     tasks = sorted(TASKS, key=lambda t: (t.level, t.id))[: args.tasks]
@@ -145,15 +161,27 @@ async def main() -> None:
                 cached += usage.cached_tokens
                 prompt += usage.prompt_tokens
                 seconds.append(wall)
-                print(f"  {method:<20} {task.id:<22} solved={ok!s:<5} tokens={usage.total_tokens:>6} "
-                      f"wall={wall:6.1f}s", flush=True)
-            rows.append((method, solved, len(tasks), statistics.mean(tokens), cached / prompt if prompt else 0.0,
-                         statistics.mean(seconds)))
+                print(
+                    f"  {method:<20} {task.id:<22} solved={ok!s:<5} tokens={usage.total_tokens:>6} wall={wall:6.1f}s",
+                    flush=True,
+                )
+            rows.append(
+                (
+                    method,
+                    solved,
+                    len(tasks),
+                    statistics.mean(tokens),
+                    cached / prompt if prompt else 0.0,
+                    statistics.mean(seconds),
+                )
+            )
     await model.aclose()
     if critic is not model:
         await critic.aclose()
-    print(f"\nmodel {model.name}; {len(tasks)} tasks ({', '.join(t.id for t in tasks)}); "
-          f"budget {args.budget} tokens per task")
+    print(
+        f"\nmodel {model.name}; {len(tasks)} tasks ({', '.join(t.id for t in tasks)}); "
+        f"budget {args.budget} tokens per task"
+    )
     print(f"{'method':<20}{'solved':>8}{'tokens/task':>13}{'cached':>8}{'wall s/task':>13}")
     for method, ok, total, mean_tokens, share, wall in rows:
         print(f"{method:<20}{f'{ok}/{total}':>8}{mean_tokens:>13.0f}{share:>8.0%}{wall:>13.1f}")

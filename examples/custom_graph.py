@@ -20,15 +20,15 @@ from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from rich.console import Console
-
 from trellis.agents import Critic, Discriminator, Reflector, Solver
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
-from trellis.models import load_model
-from trellis.render import TreeView, summary
 from trellis.search import engine
 from trellis.search.config import BudgetConfig, SearchConfig
 from trellis.search.engine import SearchContext, WorldPool
+
+from trellis.models import load_model
+from trellis.render import TreeView, summary
 from trellis.tree import Tree
 
 
@@ -46,8 +46,12 @@ def build_refine_search(ctx: SearchContext, *, attempts: int = 3, accept: float 
         iteration = state.get("iteration", 0)
         reason = engine.stop_reason(ctx, iteration)
         chosen = [] if reason else engine.select(ctx, iteration)
-        return {"iteration": iteration + 1, "node": chosen[0] if chosen else "", "attempt": 0,
-                "stop": reason or ("" if chosen else "nothing to expand")}
+        return {
+            "iteration": iteration + 1,
+            "node": chosen[0] if chosen else "",
+            "attempt": 0,
+            "stop": reason or ("" if chosen else "nothing to expand"),
+        }
 
     async def propose(state: RefineState) -> dict[str, Any]:
         # each refinement is another expansion of the same node; the critic's feedback on the
@@ -72,12 +76,18 @@ def build_refine_search(ctx: SearchContext, *, attempts: int = 3, accept: float 
         return {}
 
     graph = StateGraph(RefineState)
-    for name, fn in [("select", select), ("propose", propose), ("critique", critique),
-                     ("backpropagate", backpropagate), ("discriminate", discriminate)]:
+    for name, fn in [
+        ("select", select),
+        ("propose", propose),
+        ("critique", critique),
+        ("backpropagate", backpropagate),
+        ("discriminate", discriminate),
+    ]:
         graph.add_node(name, fn)  # type: ignore[call-overload]
     graph.add_edge(START, "select")
-    graph.add_conditional_edges("select", lambda s: "discriminate" if s["stop"] else "propose",
-                                ["propose", "discriminate"])
+    graph.add_conditional_edges(
+        "select", lambda s: "discriminate" if s["stop"] else "propose", ["propose", "discriminate"]
+    )
     graph.add_edge("propose", "critique")
     graph.add_conditional_edges("critique", after_critique, ["propose", "backpropagate"])
     graph.add_edge("backpropagate", "select")
@@ -95,12 +105,22 @@ async def main() -> None:
     world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, Path(tempfile.mkdtemp()) / "repo")))
     model = load_model(args.model)
     attempts = 3
-    config = SearchConfig(samples=1, budget=BudgetConfig(max_nodes=args.nodes, max_expansions_per_node=attempts,
-                                                         widen_after=0, enough_finished=1, max_depth=6))
-    ctx = SearchContext(task=world.task, tree=Tree.new(task=world.task), worlds=WorldPool([world]),
-                        solver=Solver(model, config.solver), critic=Critic(model, config.critic),
-                        discriminator=Discriminator(model, config.discriminator), reflector=Reflector(model),
-                        config=config)
+    config = SearchConfig(
+        samples=1,
+        budget=BudgetConfig(
+            max_nodes=args.nodes, max_expansions_per_node=attempts, widen_after=0, enough_finished=1, max_depth=6
+        ),
+    )
+    ctx = SearchContext(
+        task=world.task,
+        tree=Tree.new(task=world.task),
+        worlds=WorldPool([world]),
+        solver=Solver(model, config.solver),
+        critic=Critic(model, config.critic),
+        discriminator=Discriminator(model, config.discriminator),
+        reflector=Reflector(model),
+        config=config,
+    )
     app = build_refine_search(ctx, attempts=attempts).compile()
     await app.ainvoke({}, {"recursion_limit": 20 * args.nodes})
     console = Console()

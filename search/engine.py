@@ -207,6 +207,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
             n=samples,
             seed=ctx.seed("solve", node_id, len(done)),
             hints=hints_for(ctx, node),
+            avoid=[node.action.key()] if node.action else [],
         )
         created: list[Node] = []
         touched: list[Node] = []

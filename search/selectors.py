@@ -124,7 +124,12 @@ SCORES: dict[str, Callable[[SelectorConfig], Score]] = {
 
 
 def select_nodes(
-    tree: Tree, config: SelectorConfig, budget: BudgetConfig, rng: random.Random, *, k: int = 1,
+    tree: Tree,
+    config: SelectorConfig,
+    budget: BudgetConfig,
+    rng: random.Random,
+    *,
+    k: int = 1,
     virtual_loss: float = 1.0,
 ) -> list[NodeId]:
     """Up to `k` distinct open nodes to expand; fewer (or none) when the tree has no more.

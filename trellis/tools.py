@@ -6,7 +6,6 @@ Worlds publish their tools as `ToolSpec`s; the parser validates model output aga
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -69,8 +68,9 @@ def action_json_schema(tools: Sequence[ToolSpec], *, max_thought: int = 200) -> 
 
 def action_format_help(tools: Sequence[ToolSpec]) -> str:
     """The instruction text that tells a model how to call one of `tools`."""
-    example_tool = tools[0].name if tools else "tool_name"
-    example = json.dumps({"thought": "why this step", "tool": example_tool, "args": {}})
+    # a neutral example: naming a real tool here makes small models call that tool first, every time
+    example = '{"thought": "why this step", "tool": "<one tool name>", "args": {<its arguments>}}'
+
     listing = "\n".join(tool.describe() for tool in tools)
     return (
         f"Reply with exactly one JSON object and nothing else, of the form\n{example}\nwhere tool is one of:\n{listing}"

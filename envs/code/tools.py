@@ -339,8 +339,10 @@ CODE_TOOLS: dict[str, tuple[ToolSpec, ToolFn]] = {
             replace,
         ),
         (ToolSpec(name="create_file", description="Create a new file", args=CreateFileArgs), create_file),
-        (ToolSpec(name="write_file", description="Replace a whole file with new content", args=CreateFileArgs),
-         write_file),
+        (
+            ToolSpec(name="write_file", description="Replace a whole file with new content", args=CreateFileArgs),
+            write_file,
+        ),
         (ToolSpec(name="insert", description="Insert lines after a line number", args=InsertArgs), insert),
         (
             ToolSpec(name="run_tests", description="Run the tests and report each test's result", args=RunTestsArgs),

@@ -28,7 +28,9 @@ def get_task(task_id: str) -> CodeTask:
 def task_statement(task: CodeTask) -> str:
     return (
         f"Implement `{task.entry_point}` in solution.py so that it does what its docstring says.\n\n"
-        f"solution.py:\n```python\n{task.prompt}```"
+        f"solution.py now holds:\n```python\n{task.prompt}```\n"
+        "Write the complete new solution.py with write_file, check it (for example with shell: "
+        "python -c 'from solution import ...'), then call finish."
     )
 
 

@@ -72,4 +72,11 @@ async def test_world_flow_and_patch_excludes_hidden_tests(tmp_path: Path) -> Non
     patch = await world.patch()
     assert "return s[::-1]" in patch and HIDDEN_TEST not in patch
     assert [t.name for t in world.tools] == [
-        "view_file", "write_file", "replace", "shell", "run_tests", "finish", "reject"]
+        "view_file",
+        "write_file",
+        "replace",
+        "shell",
+        "run_tests",
+        "finish",
+        "reject",
+    ]

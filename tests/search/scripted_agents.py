@@ -51,6 +51,10 @@ def code_task_model(task: CodeTask, *, wrong: str = "    return None\n", delay: 
             return json.dumps({"explanation": "scripted review", "score": score, "feedback": "check the edge cases"})
         if system.startswith("An attempt"):
             return "Lesson: test the function before finishing."
-        return 'I prefer the first one. {"choice": 0, "reason": "it is simpler"}'
+        # the debater argues for the first candidate that holds the reference line
+        text = request.messages[-1].content
+        parts = text.split("Candidate ")[1:]
+        good = next((i for i, part in enumerate(parts) if fixed.strip().splitlines()[-1].strip() in part), 0)
+        return f'Candidate {good} is right. {{"choice": {good}, "reason": "it holds the fix"}}'
 
     return ScriptedModel(respond, name="scripted-agents")
