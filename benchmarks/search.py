@@ -117,13 +117,13 @@ def bookkeeping(nodes: int = 10_000, iterations: int = 200) -> tuple[float, floa
         tree.backpropagate(node_id, rng.random())
     budget = BudgetConfig(max_depth=10_000, max_nodes=10**9)
     started = time.perf_counter()
-    for i in range(iterations):
+    for _ in range(iterations):
         chosen = select_nodes(tree, SelectorConfig(name="depth_uct"), budget, rng, k=1)
         for node_id in chosen:
             tree.backpropagate(node_id, rng.random())
     single = iterations / (time.perf_counter() - started)
     started = time.perf_counter()
-    for i in range(iterations // 4):
+    for _ in range(iterations // 4):
         for node_id in select_nodes(tree, SelectorConfig(name="depth_uct"), budget, rng, k=4):
             tree.backpropagate(node_id, rng.random())
     batched = (iterations // 4) / (time.perf_counter() - started)
