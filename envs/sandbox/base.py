@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from pathlib import Path, PurePosixPath
 from typing import Literal, Protocol, runtime_checkable
 
@@ -81,6 +82,21 @@ class RunResult(BaseModel):
         if self.stdout and self.stderr:
             return f"{self.stdout.rstrip()}\n{self.stderr}"
         return self.stdout or self.stderr
+
+
+def finished(
+    request: RunRequest, code: int | None, out: CappedBuffer, err: CappedBuffer, timed_out: bool, started: float
+) -> RunResult:
+    """The result of a command whose output was read into `out` and `err` since `started`."""
+    return RunResult(
+        exit_code=None if timed_out else code,
+        stdout=out.text(),
+        stderr=err.text() + (f"\n[killed after {request.timeout:g} s timeout]" if timed_out else ""),
+        stdout_cut=out.cut,
+        stderr_cut=err.cut,
+        duration=time.perf_counter() - started,
+        timed_out=timed_out,
+    )
 
 
 @runtime_checkable

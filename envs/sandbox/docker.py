@@ -15,7 +15,7 @@ import time
 from pathlib import PurePosixPath
 from typing import Any
 
-from trellis.envs.sandbox.base import CappedBuffer, RunRequest, RunResult
+from trellis.envs.sandbox.base import CappedBuffer, RunRequest, RunResult, finished
 
 from trellis.errors import UserError
 
@@ -108,15 +108,7 @@ class DockerSandbox:
                 err.feed(stderr)
         code = api.exec_inspect(exec_id)["ExitCode"]
         timed_out = code in (124, 137) and time.perf_counter() - started >= seconds
-        return RunResult(
-            exit_code=None if timed_out else code,
-            stdout=out.text(),
-            stderr=err.text() + (f"\n[killed after {request.timeout:g} s timeout]" if timed_out else ""),
-            stdout_cut=out.cut,
-            stderr_cut=err.cut,
-            duration=time.perf_counter() - started,
-            timed_out=timed_out,
-        )
+        return finished(request, code, out, err, timed_out, started)
 
     async def run(self, request: RunRequest) -> RunResult:
         return await asyncio.to_thread(self._run_sync, request)

@@ -13,7 +13,7 @@ import warnings
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from trellis.envs.sandbox.base import RunRequest, RunResult, SandboxLimits, communicate, inside, list_tree
+from trellis.envs.sandbox.base import RunRequest, RunResult, SandboxLimits, communicate, finished, inside, list_tree
 
 from trellis.errors import UserError
 
@@ -110,15 +110,7 @@ class HostSandbox:
                 os.killpg(process.pid, signal.SIGKILL)
 
         out, err, timed_out = await communicate(process, request, kill)
-        return RunResult(
-            exit_code=None if timed_out else process.returncode,
-            stdout=out.text(),
-            stderr=err.text() + (f"\n[killed after {request.timeout:g} s timeout]" if timed_out else ""),
-            stdout_cut=out.cut,
-            stderr_cut=err.cut,
-            duration=time.perf_counter() - started,
-            timed_out=timed_out,
-        )
+        return finished(request, process.returncode, out, err, timed_out, started)
 
     async def close(self) -> None:
         """Nothing to release: the workspace folder belongs to whoever made it."""
