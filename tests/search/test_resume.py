@@ -30,6 +30,16 @@ def run(root: Path, mode: str, delay: float) -> subprocess.Popen[str]:
     )
 
 
+def _has_nodes(path: Path) -> bool:
+    if not path.exists():
+        return False
+    try:
+        with TreeStore(path, readonly=True) as store:
+            return store.count() > 0
+    except Exception:  # the writer may be creating the schema right now
+        return False
+
+
 def finish(process: subprocess.Popen[str]) -> str:
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-3000:]
@@ -43,20 +53,20 @@ def test_sigkill_then_resume(tmp_path: Path, attempt: int) -> None:
     expected = RunDir(reference / "run").load_tree()
 
     interrupted = tmp_path / "interrupted"
-    process = run(interrupted, "new", 0.02)
+    process = run(interrupted, "new", 0.03)
     rng = random.Random(attempt)
     store_path = interrupted / "run" / "tree.db"
     # wait until the search is under way, then kill it at a random moment
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not store_path.exists():
+    while time.monotonic() < deadline and not _has_nodes(store_path):
         time.sleep(0.02)
-    time.sleep(rng.uniform(0.2, 2.5))
+    time.sleep(rng.uniform(0.1, 2.5))
     process.send_signal(signal.SIGKILL)
     process.wait()
     with TreeStore(store_path, readonly=True) as store:
         before = {n.id: n for n in store.nodes()}
     assert before, "the search was killed before it wrote anything"
-    print(f"killed with {len(before)} nodes written")
+    print(f"killed with {len(before)} of {len(expected)} nodes written")
 
     out = finish(run(interrupted, "resume", 0.0))
     assert out.startswith("DONE")
