@@ -91,3 +91,14 @@ def test_replay_bad_cassettes(tmp_path: Path) -> None:
     bad.write_text(json.dumps({"key": "k"}) + "\n")
     with pytest.raises(UserError, match=r"bad\.jsonl:1"):
         ReplayModel(bad)
+
+
+async def test_replay_ignores_wall_clock_durations(tmp_path: Path) -> None:
+    cassette = tmp_path / "run.jsonl"
+    await ReplayModel.record(ScriptedModel(["ok"]), cassette).complete(
+        [{"role": "user", "content": "1 passed in 0.45s"}]
+    )
+    out = await ReplayModel(cassette).complete([{"role": "user", "content": "1 passed in 0.52s"}])
+    assert out[0].text == "ok"
+    with pytest.raises(ReplayMissError):
+        await ReplayModel(cassette).complete([{"role": "user", "content": "2 passed in 0.45s"}])
