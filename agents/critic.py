@@ -12,7 +12,7 @@ from trellis.agents.prompts import CRITIC_SCHEMA, critic_messages
 
 from trellis.errors import FormatError, ModelError
 from trellis.models.base import ChatModel
-from trellis.parsing import _candidate_groups
+from trellis.parsing import json_objects
 from trellis.tree import Message, Trajectory, Usage
 
 
@@ -40,14 +40,13 @@ class Evaluation(BaseModel):
 
 def parse_verdict(text: str) -> tuple[int, str, str]:
     """(score, explanation, feedback) from the critic's reply; FormatError when there is none."""
-    for group in _candidate_groups(text):
-        for value in group:
-            if isinstance(value, dict) and "score" in value:
-                try:
-                    score = max(-100, min(100, int(float(value["score"]))))
-                except (TypeError, ValueError):
-                    continue
-                return score, str(value.get("explanation", "")), str(value.get("feedback", ""))
+    for value in json_objects(text):
+        if "score" in value:
+            try:
+                score = max(-100, min(100, int(float(value["score"]))))
+            except (TypeError, ValueError):
+                continue
+            return score, str(value.get("explanation", "")), str(value.get("feedback", ""))
     raise FormatError('no score found; reply with {"explanation": "...", "score": <-100..100>, "feedback": "..."}')
 
 

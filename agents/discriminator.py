@@ -16,7 +16,7 @@ from trellis.agents.prompts import debate_messages
 
 from trellis.errors import ModelError
 from trellis.models.base import ChatModel
-from trellis.parsing import _candidate_groups
+from trellis.parsing import json_objects
 from trellis.tree import Usage
 
 Strategy = Literal["mean", "majority", "debate"]
@@ -73,15 +73,14 @@ def _best(group: list[Candidate]) -> Candidate:
 
 
 def parse_choice(text: str, count: int) -> int | None:
-    for group in _candidate_groups(text):
-        for value in group:
-            if isinstance(value, dict) and "choice" in value:
-                try:
-                    choice = int(value["choice"])
-                except (TypeError, ValueError):
-                    continue
-                if 0 <= choice < count:
-                    return choice
+    for value in json_objects(text):
+        if "choice" in value:
+            try:
+                choice = int(value["choice"])
+            except (TypeError, ValueError):
+                continue
+            if 0 <= choice < count:
+                return choice
     return None
 
 

@@ -21,7 +21,6 @@ from typing import Any
 
 from trellis.agents.critic import Critic
 from trellis.agents.discriminator import Candidate, Decision, Discriminator
-from trellis.agents.prompts import trajectory_summary
 from trellis.agents.reflection import Reflector
 from trellis.agents.solver import Proposal, Solver
 from trellis.search.config import SearchConfig
@@ -447,9 +446,3 @@ def _brief(node: Node) -> dict[str, Any]:
         "duplicate_of": node.duplicate_of,
         "count": node.count,
     }
-
-
-def summarize(tree: Tree) -> str:
-    """One paragraph on the path to the best node, for logs."""
-    best = tree.best_path()[-1]
-    return trajectory_summary(tree.path(best))

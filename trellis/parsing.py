@@ -101,6 +101,14 @@ def _candidate_groups(text: str) -> Iterator[list[Any]]:
         yield [value]
 
 
+def json_objects(text: str) -> Iterator[dict[str, Any]]:
+    """Every JSON (or Python-literal) object found in `text`, most explicit places first."""
+    for group in _candidate_groups(text):
+        for value in group:
+            if isinstance(value, dict):
+                yield value
+
+
 def _first(obj: dict[str, Any], keys: Sequence[str]) -> tuple[str | None, Any]:
     for key in keys:
         if key in obj:

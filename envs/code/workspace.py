@@ -69,10 +69,6 @@ class GitWorkspace:
         text = self._git("diff", "--no-color", "--no-ext-diff", "--binary", self.base_commit, tree, *pathspec)
         return text + "\n" if text else ""
 
-    def changed_files_sync(self, state: StateId | None = None) -> list[str]:
-        tree = state or self.snapshot_sync()
-        return self._git("diff", "--name-only", self.base_commit, tree).splitlines()
-
     async def snapshot(self) -> StateId:
         return await asyncio.to_thread(self.snapshot_sync)
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
@@ -12,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trellis.errors import UserError
 from trellis.tree import Message, Usage
+
+_DURATION = re.compile(r"\b\d+(?:\.\d+)?\s?(?:s|ms|sec|seconds)\b")
 
 
 class Completion(BaseModel):
@@ -46,9 +49,13 @@ class CompletionRequest(BaseModel):
         return value
 
     def key(self) -> str:
-        """A stable hash of the request (same request, same key, across processes)."""
+        """A stable hash of the request (same request, same key, across processes).
+
+        Wall-clock durations in the messages (pytest's "passed in 0.45s") are masked: they differ
+        between a run and its replay while the request is the same.
+        """
         canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()
+        return hashlib.sha256(_DURATION.sub("<duration>", canonical).encode()).hexdigest()
 
 
 def total_usage(completions: Sequence[Completion]) -> Usage:

@@ -8,23 +8,12 @@ showing that request.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
 from collections import defaultdict
 from pathlib import Path
 
 from trellis.errors import ReplayMissError, UserError
 from trellis.models.base import BaseChatModel, ChatModel, Completion, CompletionRequest
-
-# Wall-clock durations in prompts (pytest's "passed in 0.45s") differ between a run and its replay.
-_DURATION = re.compile(r"\b\d+(?:\.\d+)?\s?(?:s|ms|sec|seconds)\b")
-
-
-def replay_key(request: CompletionRequest) -> str:
-    """The request's key with durations masked, so a replay matches a recording of the same run."""
-    canonical = json.dumps(request.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
-    return hashlib.sha256(_DURATION.sub("<duration>", canonical).encode()).hexdigest()
 
 
 class ReplayModel(BaseChatModel):
@@ -61,7 +50,7 @@ class ReplayModel(BaseChatModel):
         return sum(len(v) for v in self._entries.values())
 
     async def generate(self, request: CompletionRequest) -> list[Completion]:
-        key = replay_key(request)
+        key = request.key()
         if self.inner is not None:
             completions = await self.inner.complete(
                 request.messages,
