@@ -1,32 +1,51 @@
-"""The critic (value agent): a score with an explanation and feedback, mapped to [0, 1].
+"""The critic (value agent): a value in [0, 1] with an explanation and feedback.
 
-The LM score (-100..100) is combined with hard signals from the world when there are any (tests
-that ran, a patch that was submitted) and, optionally, a self-consistency term (LATS):
-value = lambda * LM + (1 - lambda) * SC, SC being the share of samples that proposed the action.
+The value rests on execution first: hard signals from the world (the share of visible tests that
+pass, a failed action). The model's judgement adds to it in one of two modes:
+
+- `verifier` (default, for small models): P(Yes) for "are these changes correct?", read from the
+  token log-probabilities of one output token (`trellis.agents.verifier`);
+- `score` (for big models): a free-text JSON verdict, a score from -100 to 100 with an explanation
+  and feedback for other branches.
+
+value = w * hard + (1 - w) * LM where there is a hard signal, else LM; optionally mixed with a
+self-consistency term (LATS): (1 - s) * value + s * SC, SC being the share of samples that proposed
+the action. Steps that change nothing and establish nothing, and failed actions, are valued without
+a model call. Feedback is real content or nothing: in verifier mode it names what failed; in score
+mode, placeholder text a small model copies from the instructions is dropped.
 """
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 from trellis.agents.prompts import CRITIC_SCHEMA, critic_messages
+from trellis.agents.verifier import Verifier
 
 from trellis.errors import FormatError, ModelError
 from trellis.models.base import ChatModel
-from trellis.parsing import json_objects
+from trellis.parsing import finite_number, json_objects
 from trellis.tree import Message, Trajectory, Usage
 
 
 class CriticConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    mode: Literal["verifier", "score"] = "verifier"
+    """`verifier`: P(Yes) from log-probabilities (small models); `score`: a JSON verdict (big models)."""
     temperature: float = Field(default=0.2, ge=0, le=2)
     max_tokens: int = Field(default=200, ge=16)
     constrained: bool = True
     sc_weight: float = Field(default=0.2, ge=0, le=1)
     """1 - lambda: the weight of self-consistency (0 turns it off)."""
-    hard_weight: float = Field(default=0.5, ge=0, le=1)
+    hard_weight: float = Field(default=0.6, ge=0, le=1)
     """Weight of the world's hard signal (share of tests passing) when the step produced one."""
     retries: int = Field(default=1, ge=0)
+    failed_value: float = Field(default=0.1, ge=0, le=1)
+    """The value of a step whose action failed (no model call)."""
+    neutral_value: float = Field(default=0.5, ge=0, le=1)
+    """The value of a step that changed nothing and established nothing (no model call)."""
 
 
 class Evaluation(BaseModel):
@@ -41,19 +60,36 @@ class Evaluation(BaseModel):
 def parse_verdict(text: str) -> tuple[int, str, str]:
     """(score, explanation, feedback) from the critic's reply; FormatError when there is none."""
     for value in json_objects(text):
-        if "score" in value:
-            try:
-                score = max(-100, min(100, int(float(value["score"]))))
-            except (TypeError, ValueError):
-                continue
-            return score, str(value.get("explanation", "")), str(value.get("feedback", ""))
+        score = finite_number(value.get("score"), low=-100, high=100)
+        if score is not None:
+            return int(score), str(value.get("explanation", "")), str(value.get("feedback", ""))
     raise FormatError('no score found; reply with {"explanation": "...", "score": <-100..100>, "feedback": "..."}')
+
+
+_PLACEHOLDERS = (
+    "advice for the next attempt",
+    "one concrete thing a next attempt should do differently",
+    "or an empty string",
+    "...",
+    "none",
+    "n/a",
+)
+
+
+def real_feedback(text: str) -> str:
+    """The feedback, or "" when it is empty or instruction text copied back."""
+    cleaned = " ".join(str(text).split()).strip()
+    lowered = cleaned.lower().strip(" .<>\"'")
+    if len(lowered) < 8 or any(lowered == p or lowered.startswith(p) for p in _PLACEHOLDERS):
+        return ""
+    return cleaned[:400]
 
 
 class Critic:
     def __init__(self, model: ChatModel, config: CriticConfig | None = None) -> None:
         self.model = model
         self.config = config or CriticConfig()
+        self.verifier = Verifier(model)
 
     async def __call__(
         self,
@@ -64,6 +100,59 @@ class Critic:
         hard: float | None = None,
         consistency: float | None = None,
         seed: int | None = None,
+        changes: str = "",
+        failed: bool = False,
+        failure: str = "",
+    ) -> Evaluation:
+        """Value the node at the end of `trajectory`.
+
+        `changes` is the node's patch against the task's start ("" when nothing changed), `failed`
+        says the step's action failed, `failure` describes what failed (it becomes the feedback).
+        """
+        config = self.config
+        if failed and hard in (None, 0.0):
+            return self._mix(
+                Evaluation(value=config.failed_value, explanation="the action failed"),
+                None,
+                consistency,
+                feedback=failure,
+            )
+        if config.mode == "verifier":
+            if not changes.strip() and hard is None:
+                return self._mix(
+                    Evaluation(value=config.neutral_value, explanation="nothing changed yet"), None, consistency
+                )
+            probability, usage, error = await self.verifier(
+                task, trajectory, signals=signals, changes=changes, seed=seed
+            )
+            lm = 0.5 if probability is None else probability
+            explanation = "verifier: " + ("no answer" if probability is None else f"P(correct) = {probability:.2f}")
+            evaluation = Evaluation(value=lm, explanation=explanation, usage=usage, error=error)
+            return self._mix(evaluation, hard, consistency, feedback=failure)
+        return await self._score(task, trajectory, signals, hard, consistency, seed, failure)
+
+    def _mix(
+        self, evaluation: Evaluation, hard: float | None, consistency: float | None, feedback: str = ""
+    ) -> Evaluation:
+        config = self.config
+        value = evaluation.value
+        if hard is not None:
+            value = config.hard_weight * hard + (1 - config.hard_weight) * value
+        if consistency is not None and config.sc_weight:
+            value = (1 - config.sc_weight) * value + config.sc_weight * consistency
+        return evaluation.model_copy(
+            update={"value": min(max(value, 0.0), 1.0), "feedback": evaluation.feedback or real_feedback(feedback)}
+        )
+
+    async def _score(
+        self,
+        task: str,
+        trajectory: Trajectory,
+        signals: list[str],
+        hard: float | None,
+        consistency: float | None,
+        seed: int | None,
+        failure: str,
     ) -> Evaluation:
         config = self.config
         messages = critic_messages(task, trajectory, signals)
@@ -96,17 +185,12 @@ class Critic:
                     Message(role="user", content=str(exc)),
                 ]
         # Without a verdict the LM term is neutral; the hard signals still count.
-        lm = 0.5 if verdict is None else (verdict[0] + 100) / 200
-        value = lm
-        if hard is not None:
-            value = config.hard_weight * hard + (1 - config.hard_weight) * value
-        if consistency is not None and config.sc_weight:
-            value = (1 - config.sc_weight) * value + config.sc_weight * consistency
-        return Evaluation(
-            value=min(max(value, 0.0), 1.0),
+        evaluation = Evaluation(
+            value=0.5 if verdict is None else (verdict[0] + 100) / 200,
             lm_score=verdict[0] if verdict else None,
             explanation=verdict[1] if verdict else "",
-            feedback=verdict[2] if verdict else "",
+            feedback=real_feedback(verdict[2]) if verdict else "",
             usage=usage,
             error=error,
         )
+        return self._mix(evaluation, hard, consistency, feedback=failure)

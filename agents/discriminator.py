@@ -16,7 +16,7 @@ from trellis.agents.prompts import debate_messages
 
 from trellis.errors import ModelError
 from trellis.models.base import ChatModel
-from trellis.parsing import json_objects
+from trellis.parsing import finite_number, json_objects
 from trellis.tree import Usage
 
 Strategy = Literal["mean", "majority", "debate"]
@@ -30,6 +30,9 @@ class DiscriminatorConfig(BaseModel):
     rounds: int = Field(default=1, ge=1, le=5)
     max_tokens: int = Field(default=200, ge=16)
     temperature: float = Field(default=0.5, ge=0, le=2)
+    margin: float = Field(default=0.1, ge=0, le=1)
+    """Debate and majority only among answers whose mean reward is within this margin of the best:
+    reviewers settle close calls, they do not overrule clear evidence (tests that pass)."""
 
 
 class Candidate(BaseModel):
@@ -73,14 +76,12 @@ def _best(group: list[Candidate]) -> Candidate:
 
 
 def parse_choice(text: str, count: int) -> int | None:
+    """The first whole-number `choice` in [0, count) found in a reviewer's reply; None when there is none."""
     for value in json_objects(text):
-        if "choice" in value:
-            try:
-                choice = int(value["choice"])
-            except (TypeError, ValueError):
-                continue
-            if 0 <= choice < count:
-                return choice
+        # Clamped just outside the range, so a huge or out-of-range number is rejected, never converted.
+        choice = finite_number(value.get("choice"), low=-1, high=count)
+        if choice is not None and choice.is_integer() and 0 <= choice < count:
+            return int(choice)
     return None
 
 
@@ -94,10 +95,14 @@ class Discriminator:
         if not candidates:
             return Decision(node_id=None, strategy=strategy, reason="no finished candidates")
         groups = _groups(candidates)
-        ids = [[c.node_id for c in g] for g in groups]
         by_mean = max(groups, key=lambda g: (_mean(g), len(g)))
+        if strategy != "mean":
+            groups = [g for g in groups if _mean(g) >= _mean(by_mean) - self.config.margin]
+        ids = [[c.node_id for c in g] for g in groups]
         if strategy == "mean" or len(groups) == 1:
-            reason = "one distinct answer" if len(groups) == 1 else f"highest mean reward {_mean(by_mean):.2f}"
+            reason = (
+                "one distinct answer" if len(_groups(candidates)) == 1 else f"highest mean reward {_mean(by_mean):.2f}"
+            )
             return Decision(node_id=_best(by_mean).node_id, strategy=strategy, groups=ids, reason=reason)
         if strategy == "majority":
             top = max(groups, key=lambda g: (len(g), _mean(g)))

@@ -10,47 +10,70 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Literal
 
+from trellis.markdown import markdown_format_help, render_markdown_action
 from trellis.tools import ToolSpec, action_format_help
-from trellis.tree import Message, Trajectory
+from trellis.tree import Action, Message, Step, Trajectory
 
 SOLVER_SYSTEM = (
-    "You are a careful software engineer working in a repository through tools. "
-    "Take one small step at a time: look before you edit, keep edits minimal, and check your change. "
-    "When the task is done, call finish; if your approach cannot work, call reject."
+    "You are a careful software engineer working in a repository. "
+    "Take one step at a time: look before you edit, keep edits small, and check your change. "
+    "When the task is done, finish; if your approach cannot work, reject it."
 )
 MAX_OBSERVATION_CHARS = 2500
+ActionFormat = Literal["markdown", "json"]
 
 
 def action_text(thought: str, tool: str, args: dict[str, object]) -> str:
-    """The canonical form of an action in the transcript (what the model is shown it said)."""
+    """The canonical JSON form of an action in the transcript (what the model is shown it said)."""
     return json.dumps({"thought": thought, "tool": tool, "args": args}, ensure_ascii=False)
 
 
+def _said(action: Action, action_format: ActionFormat) -> str:
+    if action_format == "markdown":
+        return render_markdown_action(action)
+    return action_text(action.thought, action.tool, action.args)
+
+
+def observation_text(step: Step) -> str:
+    """What the model sees of a step's outcome; an observation the judge rejected is a stub."""
+    if step.judge is not None and not step.judge.keep:
+        return f"(observation dropped: {step.judge.reason})"
+    text = step.observation.text if step.observation is not None else f"Error: {step.error}"
+    if len(text) > MAX_OBSERVATION_CHARS:
+        text = text[: MAX_OBSERVATION_CHARS // 2] + "\n[...]\n" + text[-MAX_OBSERVATION_CHARS // 2 :]
+    return text
+
+
 def solver_messages(
-    task: str, tools: Sequence[ToolSpec], trajectory: Trajectory, hints: Sequence[str] = ()
+    task: str,
+    tools: Sequence[ToolSpec],
+    trajectory: Trajectory,
+    hints: Sequence[str] = (),
+    *,
+    action_format: ActionFormat = "markdown",
+    default_path: str | None = None,
 ) -> list[Message]:
-    """The solver's chat for the node at the end of `trajectory`."""
+    """The solver's chat for the node at the end of `trajectory`.
+
+    Each earlier step is the action as the assistant said it (in the chosen format) and the
+    observation as the user's reply; hints come last, where they cost the shared prefix nothing.
+    """
+    if action_format == "markdown":
+        help_text = markdown_format_help(tools, example_path=default_path or "path/to/file.py")
+    else:
+        help_text = action_format_help(tools)
     messages = [
-        Message(role="system", content=f"{SOLVER_SYSTEM}\n\n{action_format_help(tools)}"),
+        Message(role="system", content=f"{SOLVER_SYSTEM}\n\n{help_text}"),
         Message(role="user", content=f"Task:\n{task}"),
     ]
     for step in trajectory.steps:
         if step.action is not None:
-            messages.append(
-                Message(role="assistant", content=action_text(step.action.thought, step.action.tool, step.action.args))
-            )
+            messages.append(Message(role="assistant", content=_said(step.action, action_format)))
         else:
             messages.append(Message(role="assistant", content=step.completion[:500]))
-        if step.judge is not None and not step.judge.keep:
-            text = f"(observation dropped: {step.judge.reason})"
-        elif step.observation is not None:
-            text = step.observation.text
-        else:
-            text = f"Error: {step.error}"
-        if len(text) > MAX_OBSERVATION_CHARS:
-            text = text[: MAX_OBSERVATION_CHARS // 2] + "\n[...]\n" + text[-MAX_OBSERVATION_CHARS // 2 :]
-        messages.append(Message(role="user", content=f"Observation:\n{text}"))
+        messages.append(Message(role="user", content=f"Observation:\n{observation_text(step)}"))
     if hints:
         notes = "\n".join(f"- {hint}" for hint in hints)
         last = messages[-1]
@@ -78,7 +101,7 @@ CRITIC_SYSTEM = (
     "You review an engineer's progress on a task. Judge whether the latest step moves the work toward a "
     "correct solution. Answer with JSON: "
     '{"explanation": "...", "score": <integer from -100 (clearly wrong) to 100 (clearly right)>, '
-    '"feedback": "advice for the next attempt"}.'
+    '"feedback": <one concrete thing a next attempt should do differently, or an empty string>}.'
 )
 
 CRITIC_SCHEMA = {
@@ -138,5 +161,25 @@ def debate_messages(
             role="user",
             content=f"Task:\n{task}\n\n{listing}\n\nDiscussion so far:\n{history}\n\n"
             f"You are reviewer {agent}. Give your argument and choice.",
+        ),
+    ]
+
+
+VERIFIER_SYSTEM = "You check a software engineer's work. Answer with one word: Yes or No."
+MAX_CHANGES_CHARS = 3000
+
+
+def verifier_messages(task: str, trajectory: Trajectory, signals: Sequence[str], changes: str) -> list[Message]:
+    """Ask whether the work so far is correct; the answer's first token is read as a probability."""
+    facts = "\n".join(f"- {s}" for s in signals) or "- none"
+    if len(changes) > MAX_CHANGES_CHARS:
+        changes = changes[: MAX_CHANGES_CHARS // 2] + "\n[...]\n" + changes[-MAX_CHANGES_CHARS // 2 :]
+    shown = f"\n\nThe changes so far:\n```diff\n{changes.strip()}\n```" if changes.strip() else ""
+    return [
+        Message(role="system", content=VERIFIER_SYSTEM),
+        Message(
+            role="user",
+            content=f"Task:\n{task}\n\nLatest steps:\n{trajectory_summary(trajectory, limit=3)}{shown}\n\n"
+            f"Checked facts:\n{facts}\n\nAre these changes a correct solution of the task? Answer Yes or No.",
         ),
     ]

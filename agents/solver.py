@@ -1,13 +1,21 @@
-"""The solver: proposes the next actions for a node as typed tool calls."""
+"""The solver: proposes the next actions for a node as typed tool calls.
+
+Actions come in the markdown format by default (a thought, then code in fenced blocks; see
+`trellis.markdown`), or as JSON tool calls constrained to the tools' schema (`action_format="json"`).
+The first of a node's samples can be greedy (`greedy_first`): a search then never does worse at its
+first step than one plain call of the model, and the other samples explore around it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from trellis.agents.prompts import solver_messages
+from trellis.agents.prompts import ActionFormat, solver_messages
 
 from trellis.errors import FormatError, ModelError
+from trellis.markdown import parse_markdown_action
 from trellis.models.base import ChatModel, Completion
 from trellis.parsing import parse_action
 from trellis.tools import ToolSpec, action_json_schema
@@ -17,12 +25,18 @@ from trellis.tree import Action, Message, Trajectory, Usage
 class SolverConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    action_format: ActionFormat = "markdown"
+    """`markdown` (code in fenced blocks, what small models write well) or `json` tool calls."""
     temperature: float = Field(default=0.8, ge=0, le=2)
-    max_tokens: int = Field(default=384, ge=16)
+    greedy_first: bool = True
+    """Sample a node's first proposal at temperature 0 (only the first expansion of a node)."""
+    max_tokens: int = Field(default=512, ge=16)
     constrained: bool = True
-    """Constrain outputs to the tools' JSON schema where the backend supports it."""
+    """JSON format only: constrain outputs to the tools' JSON schema where the backend supports it."""
     retries: int = Field(default=1, ge=0)
     """How often a malformed sample is retried with the parse error shown to the model."""
+    model_retries: int = Field(default=2, ge=0)
+    """How often a failed model call (a transient server error) is tried again before giving up."""
     keep_prompts: bool = False
     """Store each node's full prompt on its step (large; `trellis tree node` can rebuild it)."""
 
@@ -54,29 +68,73 @@ class Solver:
         seed: int | None = None,
         hints: Sequence[str] = (),
         avoid: Sequence[str] = (),
+        default_path: str | None = None,
+        greedy: bool | None = None,
     ) -> list[Proposal]:
-        """`n` proposals; a sample repeating an action in `avoid` (by key) is retried like a malformed one."""
+        """`n` proposals; a sample repeating an action in `avoid` (by key) is retried like a malformed one.
+
+        `greedy` (default: the config's `greedy_first`) makes the first sample a temperature-0 one.
+        A model call that fails after `model_retries` tries raises `ModelError`: the caller decides
+        (the search leaves the node open instead of storing a failed child).
+        """
         config = self.config
-        messages = solver_messages(task, tools, trajectory, hints)
-        schema = action_json_schema(tools) if config.constrained else None
-        try:
-            completions = await self.model.complete(
+        messages = solver_messages(
+            task, tools, trajectory, hints, action_format=config.action_format, default_path=default_path
+        )
+        schema = action_json_schema(tools) if config.constrained and config.action_format == "json" else None
+        greedy = config.greedy_first if greedy is None else greedy
+        completions: list[Completion] = []
+        if greedy and config.temperature > 0:
+            completions += await self._complete(messages, n=1, temperature=0.0, seed=seed, schema=schema)
+        if len(completions) < n:
+            completions += await self._complete(
                 messages,
-                n=n,
+                n=n - len(completions),
                 temperature=config.temperature,
-                max_tokens=config.max_tokens,
-                seed=seed,
-                json_schema=schema,
+                seed=None if seed is None else seed + len(completions),
+                schema=schema,
             )
-        except ModelError as exc:
-            return [Proposal(action=None, completion="", error=f"model error: {exc}")]
         proposals = []
         for i, completion in enumerate(completions):
-            proposal = await self._parse_or_retry(messages, completion, tools, schema, seed, i, set(avoid))
+            proposal = await self._parse_or_retry(
+                messages, completion, tools, schema, seed, i, set(avoid), default_path
+            )
             if config.keep_prompts:
                 proposal.prompt = messages
             proposals.append(proposal)
         return proposals
+
+    async def _complete(
+        self,
+        messages: list[Message],
+        *,
+        n: int,
+        temperature: float,
+        seed: int | None,
+        schema: dict[str, object] | None,
+    ) -> list[Completion]:
+        def call(attempt: int) -> Any:
+            return self.model.complete(
+                messages,
+                n=n,
+                temperature=temperature,
+                max_tokens=self.config.max_tokens,
+                seed=None if seed is None else seed + 7919 * attempt,
+                json_schema=schema,
+            )
+
+        for attempt in range(self.config.model_retries):
+            try:
+                return await call(attempt)
+            except ModelError:
+                continue  # transient: try again; the last attempt below lets the error through
+        return await call(self.config.model_retries)
+
+    def parse(self, text: str, tools: Sequence[ToolSpec], default_path: str | None = None) -> Action:
+        """One action from a reply in the configured format (FormatError when there is none)."""
+        if self.config.action_format == "markdown":
+            return parse_markdown_action(text, tools, default_path=default_path)
+        return parse_action(text, tools)
 
     async def _parse_or_retry(
         self,
@@ -87,13 +145,14 @@ class Solver:
         seed: int | None,
         index: int,
         avoid: set[str],
+        default_path: str | None = None,
     ) -> Proposal:
         usage = completion.usage
         text = completion.text
         action: Action | None = None
         for attempt in range(self.config.retries + 1):
             try:
-                action = parse_action(text, tools)
+                action = self.parse(text, tools, default_path)
                 if action.key() not in avoid:
                     return Proposal(action=action, completion=text, usage=usage)
                 error = (

@@ -1,17 +1,25 @@
-"""Search methods compared on the shipped code tasks at an equal model-token budget, plus the
-bookkeeping speed of the search itself.
+"""The yardstick for agents and search: solve rates on the shipped code tasks at an equal token budget.
 
-Methods (all with the same model, critic and tools; solve rate = the chosen answer passes the
-task's hidden tests, which no method sees during the search):
+Every method uses the same model; solved = the chosen answer passes the task's hidden tests, which no
+method sees. Methods:
 
-- linear:       one trajectory (one sample per step) until it finishes or the budget is spent
-- best-of-3:    three independent linear trajectories with a third of the budget each; the
-                finished one the critic scores highest is the answer
-- mcts:         depth-aware UCT, 2 samples per expansion, progressive widening, critic feedback,
-                reflections, debate among finished candidates
-- mcts-no-feedback, mcts-no-reflection, mcts-no-debate: the same with one part switched off
+- direct:          the model alone: one greedy call, the function in a fenced code block, no tools
+- direct-best-of-N: N sampled answers (the first greedy), the value function picks one (visible
+                   examples run, then the verifier)
+- linear:          the agent, one trajectory (one greedy sample per step) until it finishes
+- best-of-N:       N independent agent trajectories (the first greedy, the rest sampled), the
+                   budget split evenly; the finished one with the highest value is the answer
+- mcts:            depth-aware UCT, 2 samples per expansion (first greedy), progressive widening,
+                   feedback, reflections, the discriminator
+- mcts-no-feedback, mcts-no-reflection, mcts-no-debate, mcts-no-verifier, mcts-no-examples:
+                   the same with one part switched off
 
-Run:  python benchmarks/search.py [--tasks 4] [--budget 6000] [--model embedded] [--methods linear,mcts]
+Each (task, seed) is a trial; rates come with a 95% Wilson interval. Tokens are prompt + completion
+tokens of every model call (the prompt counted once per request, cached or not), the same on every
+backend. JSON with every trial goes to --json.
+
+Run:  python benchmarks/search.py [--tasks 35] [--seeds 3] [--budget 8000] [--model embedded]
+                                  [--methods direct,linear,mcts] [--json results.json]
       python benchmarks/search.py --bookkeeping-only
 """
 
@@ -19,12 +27,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
+import math
 import random
+import re
 import statistics
 import tempfile
 import time
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
+from trellis.agents.critic import Critic, CriticConfig
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
 from trellis.envs.tasks.world import CodeTaskWorld, make_task_repository
@@ -33,74 +47,192 @@ from trellis.search.selectors import select_nodes
 
 from trellis.models import load_model
 from trellis.models.base import ChatModel
-from trellis.run import run_search
-from trellis.tree import Tree, Usage
+from trellis.run import RunDir, run_search
+from trellis.tree import Action, Message, Step, Tree, Usage
+
+DIRECT_PROMPT = (
+    "Complete the following Python function. Reply with the complete function in one ```python code block.\n\n"
+    "```python\n{prompt}```"
+)
+ABLATIONS = ("mcts-no-feedback", "mcts-no-reflection", "mcts-no-debate", "mcts-no-verifier", "mcts-no-examples")
+DEFAULT_METHODS = ("direct", "direct-best-of-4", "linear", "best-of-3", "mcts", *ABLATIONS)
 
 
-def method_config(name: str, budget: int, seed: int) -> SearchConfig:
-    common = {"seed": seed, "use_world_reward": False}
+@dataclass
+class Trial:
+    method: str
+    task: str
+    level: int
+    seed: int
+    solved: bool
+    tokens: int
+    seconds: float
+    nodes: int = 0
+
+
+def method_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> SearchConfig:
+    common: dict[str, Any] = {"seed": seed, "use_world_reward": False}
     if name == "linear":
         return SearchConfig(
             samples=1,
             feedback=False,
             reflection=False,
-            budget=BudgetConfig(max_tokens=budget, max_nodes=200, enough_finished=1, max_depth=12),
+            solver={"greedy_first": greedy},
+            # one trajectory; a dead end (unparsable output, a rejection) is sampled again
+            budget=BudgetConfig(
+                max_tokens=budget,
+                max_nodes=200,
+                enough_finished=1,
+                max_depth=12,
+                max_expansions_per_node=3,
+                widen_after=10**6,
+            ),
             discriminator={"strategy": "mean"},
             **common,
-        )  # type: ignore[arg-type]
-    mcts = {
+        )
+    mcts: dict[str, Any] = {
         "samples": 2,
         "budget": BudgetConfig(
-            max_tokens=budget, max_nodes=200, max_depth=10, enough_finished=3, max_expansions_per_node=2, widen_after=2
+            max_tokens=budget,
+            max_nodes=200,
+            max_depth=10,
+            enough_finished=3,
+            max_expansions_per_node=3,
+            widen_after=2,
+            reward_threshold=0.9,
         ),
         "selector": SelectorConfig(name="depth_uct"),
         **common,
     }
-    if name == "mcts":
-        return SearchConfig(**mcts)  # type: ignore[arg-type]
+    if name in ("mcts", "mcts-no-examples"):
+        return SearchConfig(**mcts)
     if name == "mcts-no-feedback":
-        return SearchConfig(feedback=False, **mcts)  # type: ignore[arg-type]
+        return SearchConfig(feedback=False, **mcts)
     if name == "mcts-no-reflection":
-        return SearchConfig(reflection=False, **mcts)  # type: ignore[arg-type]
+        return SearchConfig(reflection=False, **mcts)
     if name == "mcts-no-debate":
-        return SearchConfig(discriminator={"strategy": "mean"}, **mcts)  # type: ignore[arg-type]
+        return SearchConfig(discriminator={"strategy": "mean"}, **mcts)
+    if name == "mcts-no-verifier":  # execution signals only: the LM term is a constant
+        return SearchConfig(critic={"mode": "verifier", "hard_weight": 1.0, "neutral_value": 0.5}, **mcts)
     raise SystemExit(f"unknown method {name}")
 
 
-async def one_search(
-    task: CodeTask, model: ChatModel, critic: ChatModel, config: SearchConfig, folder: Path
-) -> tuple[float, str | None, Usage, CodeTaskWorld, Tree]:
-    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, folder / "repo")))
-    outcome = await run_search(
-        task=world.task, worlds=[world], model=model, config=config, run_dir=folder / "run", critic_model=critic
-    )
-    from trellis.run import RunDir
-
-    tree = RunDir(folder / "run").load_tree()
-    final = outcome.final_node
-    return (tree.get(final).reward or 0.0) if final else 0.0, final, outcome.usage, world, tree
+def world_for(task: CodeTask, folder: Path, *, examples: bool = True) -> CodeTaskWorld:
+    return CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, folder)), visible_examples=examples)
 
 
-async def solve(
-    task: CodeTask, method: str, model: ChatModel, critic: ChatModel, budget: int, root: Path
-) -> tuple[bool, Usage, float]:
-    started = time.perf_counter()
-    runs = 3 if method == "best-of-3" else 1
-    best: tuple[float, str | None, CodeTaskWorld, Tree] | None = None
+async def hidden_check(world: CodeTaskWorld, state: str | None) -> bool:
+    if state is None:
+        return False
+    await world.restore(state)
+    return (await world.reward()).resolved
+
+
+def code_block(text: str) -> str:
+    """The last fenced code block of a reply (the whole reply when it has none)."""
+    blocks = re.findall(r"```[a-zA-Z0-9_+-]*\s*\n(.*?)(?:```|$)", text, re.S)
+    return blocks[-1] if blocks else text
+
+
+async def direct(task: CodeTask, model: ChatModel, folder: Path, samples: int, seed: int) -> tuple[bool, Usage]:
+    """The model alone: `samples` answers (the first greedy); with more than one, the value picks."""
+    messages = [Message(role="user", content=DIRECT_PROMPT.format(prompt=task.prompt))]
+    (first,) = await model.complete(messages, n=1, temperature=0.0, max_tokens=512, seed=seed)
+    replies = [first]
+    if samples > 1:
+        replies += await model.complete(messages, n=samples - 1, temperature=0.8, max_tokens=512, seed=seed + 1)
     usage = Usage()
-    for seed in range(runs):
-        config = method_config("linear" if method == "best-of-3" else method, budget // runs, seed)
-        reward, final, used, world, tree = await one_search(task, model, critic, config, root / f"{method}-{seed}")
-        usage = usage + used
-        if final and (best is None or reward > best[0]):
-            best = (reward, final, world, tree)
-    solved = False
-    if best is not None:
-        _, final, world, tree = best
-        await world.restore(tree.get(final or "0").state_id or "")
-        checked = await world.reward()
-        solved = checked.resolved
-    return solved, usage, time.perf_counter() - started
+    for reply in replies:
+        usage = usage + reply.usage
+    world = world_for(task, folder)
+    await world.reset()
+    scored: list[tuple[float, int, str]] = []
+    critic = Critic(model, CriticConfig())
+    for index, reply in enumerate(replies):
+        await world.restore(world.workspace.base_tree)
+        code = code_block(reply.text)
+        observation = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": code}))
+        state = await world.snapshot()
+        if samples == 1:
+            return await hidden_check(world, state), usage
+        tests = observation.data.get("tests") or {}
+        hard = sum(1 for s in tests.values() if s == "PASSED") / len(tests) if tests else None
+        tree = Tree.new()
+        written = Action(tool="write_file", args={"path": "solution.py", "content": code})
+        child = tree.add_child("0", 0, Step(action=written, observation=observation))
+        trajectory = tree.path(child.id)
+        evaluation = await critic(
+            task.prompt, trajectory, signals=[], hard=hard, changes=await world.patch(state), seed=seed + index
+        )
+        usage = usage + evaluation.usage
+        scored.append((evaluation.value, -index, state))
+    _, _, best = max(scored)
+    return await hidden_check(world, best), usage
+
+
+async def agent(
+    task: CodeTask, method: str, model: ChatModel, budget: int, seed: int, folder: Path
+) -> tuple[bool, Usage, int]:
+    runs = int(method.split("-")[-1]) if method.startswith("best-of-") else 1
+    best: tuple[float, CodeTaskWorld, str | None] | None = None
+    usage, nodes = Usage(), 0
+    for run in range(runs):
+        base = "linear" if method.startswith("best-of-") else method
+        config = method_config(base, budget // runs, seed * 100 + run, greedy=run == 0)
+        world = world_for(task, folder / f"repo{run}", examples=method != "mcts-no-examples")
+        outcome = await run_search(
+            task=world.task, worlds=[world], model=model, config=config, run_dir=folder / f"run{run}"
+        )
+        tree = RunDir(folder / f"run{run}").load_tree()
+        usage, nodes = usage + outcome.usage, nodes + len(tree)
+        final = outcome.final_node
+        if final is None:
+            continue
+        node = tree.get(final)
+        finished = node.terminal_reason == "finished"
+        score = (1.0 if finished else 0.0) + (node.reward or 0.0)
+        if best is None or score > best[0]:
+            best = (score, world, node.state_id)
+    solved = best is not None and await hidden_check(best[1], best[2])
+    return solved, usage, nodes
+
+
+async def trial(task: CodeTask, method: str, model: ChatModel, budget: int, seed: int, root: Path) -> Trial:
+    started = time.perf_counter()
+    folder = root / f"{method}-{task.id}-{seed}"
+    nodes = 0
+    if method == "direct":
+        solved, usage = await direct(task, model, folder, 1, seed)
+    elif method.startswith("direct-best-of-"):
+        solved, usage = await direct(task, model, folder, int(method.rsplit("-", 1)[1]), seed)
+    else:
+        solved, usage, nodes = await agent(task, method, model, budget, seed, folder)
+    return Trial(method, task.id, task.level, seed, solved, usage.total_tokens, time.perf_counter() - started, nodes)
+
+
+def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
+    """95% Wilson score interval of a success rate."""
+    if trials == 0:
+        return 0.0, 0.0
+    p = successes / trials
+    centre = (p + z * z / (2 * trials)) / (1 + z * z / trials)
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / (1 + z * z / trials)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def table(trials: list[Trial], methods: list[str]) -> str:
+    lines = [f"{'method':<20}{'solved':>9}{'rate':>7}{'95% interval':>16}{'tokens/task':>13}{'wall s/task':>13}"]
+    for method in methods:
+        rows = [t for t in trials if t.method == method]
+        if not rows:
+            continue
+        ok = sum(t.solved for t in rows)
+        low, high = wilson(ok, len(rows))
+        lines.append(
+            f"{method:<20}{f'{ok}/{len(rows)}':>9}{ok / len(rows):>7.0%}{f'{low:.0%}-{high:.0%}':>16}"
+            f"{statistics.mean(t.tokens for t in rows):>13.0f}{statistics.mean(t.seconds for t in rows):>13.1f}"
+        )
+    return "\n".join(lines)
 
 
 def bookkeeping(nodes: int = 10_000, iterations: int = 200) -> tuple[float, float]:
@@ -118,8 +250,7 @@ def bookkeeping(nodes: int = 10_000, iterations: int = 200) -> tuple[float, floa
     budget = BudgetConfig(max_depth=10_000, max_nodes=10**9)
     started = time.perf_counter()
     for _ in range(iterations):
-        chosen = select_nodes(tree, SelectorConfig(name="depth_uct"), budget, rng, k=1)
-        for node_id in chosen:
+        for node_id in select_nodes(tree, SelectorConfig(name="depth_uct"), budget, rng, k=1):
             tree.backpropagate(node_id, rng.random())
     single = iterations / (time.perf_counter() - started)
     started = time.perf_counter()
@@ -130,12 +261,35 @@ def bookkeeping(nodes: int = 10_000, iterations: int = 200) -> tuple[float, floa
     return single, batched
 
 
+def pick_tasks(count: int, ids: str | None) -> list[CodeTask]:
+    if ids:
+        wanted = ids.split(",")
+        unknown = [i for i in wanted if i not in {t.id for t in TASKS}]
+        if unknown:
+            raise SystemExit(f"unknown tasks {unknown}")
+        return [t for t in TASKS if t.id in wanted]
+    # a spread over the levels: round-robin from each level, easiest first
+    by_level: dict[int, list[CodeTask]] = {}
+    for task in sorted(TASKS, key=lambda t: (t.level, t.id)):
+        by_level.setdefault(task.level, []).append(task)
+    order: list[CodeTask] = []
+    while any(by_level.values()):
+        for level in sorted(by_level):
+            if by_level[level]:
+                order.append(by_level[level].pop(0))
+    return order[:count]
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--tasks", type=int, default=4, help="how many tasks, easiest first")
-    parser.add_argument("--budget", type=int, default=6000, help="model tokens per task and method")
+    parser.add_argument("--tasks", type=int, default=len(TASKS), help="how many tasks, spread over the levels")
+    parser.add_argument("--task-ids", default=None, help="comma-separated task ids (instead of --tasks)")
+    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--budget", type=int, default=8000, help="model tokens per task and method")
     parser.add_argument("--model", default="embedded")
-    parser.add_argument("--methods", default="linear,best-of-3,mcts,mcts-no-feedback,mcts-no-reflection,mcts-no-debate")
+    parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
+    parser.add_argument("--json", type=Path, default=None, help="write every trial here")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temp folder)")
     parser.add_argument("--bookkeeping-only", action="store_true")
     args = parser.parse_args()
 
@@ -146,46 +300,33 @@ async def main() -> None:
     )
     if args.bookkeeping_only:
         return
-    tasks = sorted(TASKS, key=lambda t: (t.level, t.id))[: args.tasks]
-    model = load_model(args.model)
-    critic = load_model(args.model) if args.model.split(":")[0] in ("embedded", "gguf") else model
+    tasks = pick_tasks(args.tasks, args.task_ids)
     methods = args.methods.split(",")
-    rows = []
-    with tempfile.TemporaryDirectory() as folder:
-        for method in methods:
-            solved, tokens, cached, prompt, seconds = 0, [], 0, 0, []
+    model = load_model(args.model)
+    trials: list[Trial] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = str(args.keep) if args.keep else scratch
+        for seed in range(args.seeds):
             for task in tasks:
-                ok, usage, wall = await solve(task, method, model, critic, args.budget, Path(folder) / task.id)
-                solved += ok
-                tokens.append(usage.total_tokens)
-                cached += usage.cached_tokens
-                prompt += usage.prompt_tokens
-                seconds.append(wall)
-                print(
-                    f"  {method:<20} {task.id:<22} solved={ok!s:<5} tokens={usage.total_tokens:>6} wall={wall:6.1f}s",
-                    flush=True,
-                )
-            rows.append(
-                (
-                    method,
-                    solved,
-                    len(tasks),
-                    statistics.mean(tokens),
-                    cached / prompt if prompt else 0.0,
-                    statistics.mean(seconds),
-                )
-            )
+                for method in methods:
+                    result = await trial(task, method, model, args.budget, seed, Path(folder))
+                    trials.append(result)
+                    print(
+                        f"  {method:<20} {task.id:<22} seed={seed} solved={result.solved!s:<5} "
+                        f"tokens={result.tokens:>6} nodes={result.nodes:>3} wall={result.seconds:6.1f}s",
+                        flush=True,
+                    )
+                    if args.json:
+                        args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
     await model.aclose()
-    if critic is not model:
-        await critic.aclose()
     print(
-        f"\nmodel {model.name}; {len(tasks)} tasks ({', '.join(t.id for t in tasks)}); "
-        f"budget {args.budget} tokens per task"
+        f"\nmodel {model.name}; {len(tasks)} tasks x {args.seeds} seeds; budget {args.budget} tokens per task; "
+        "solved = the chosen answer passes the hidden tests"
     )
-    print(f"{'method':<20}{'solved':>8}{'tokens/task':>13}{'cached':>8}{'wall s/task':>13}")
-    for method, ok, total, mean_tokens, share, wall in rows:
-        print(f"{method:<20}{f'{ok}/{total}':>8}{mean_tokens:>13.0f}{share:>8.0%}{wall:>13.1f}")
-    print(f"rerun: python benchmarks/search.py --tasks {args.tasks} --budget {args.budget} --model {args.model}")
+    print(table(trials, methods))
+    rerun = f"python benchmarks/search.py --budget {args.budget} --model {args.model} --seeds {args.seeds}"
+    rerun += f" --task-ids {args.task_ids}" if args.task_ids else f" --tasks {args.tasks}"
+    print(f"rerun: {rerun} --methods {args.methods}")
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ class BudgetConfig(BaseModel):
     """Stop once this many distinct finished candidates exist."""
     reward_threshold: float = Field(default=0.95, ge=0, le=1)
     """Stop as soon as a finished candidate reaches this value."""
+    stop_when_checked: bool = True
+    """Stop as soon as a finished candidate passes every visible check the world ran on it (a code
+    task's docstring examples); the hidden tests stay unseen, so this is the search's best evidence."""
 
 
 class SearchConfig(BaseModel):
@@ -67,4 +70,8 @@ class SearchConfig(BaseModel):
     """Draw a lesson from each failed terminal and show it to later expansions."""
     use_world_reward: bool = False
     """Score finished nodes with the world's own check (hidden tests) instead of the critic alone."""
-    max_hints: int = Field(default=3, ge=0)
+    max_hints: int = Field(default=4, ge=0)
+    """Notes shown to the solver: feedback from this node, its children and siblings, and reflections
+    (which always get room: up to half, at least one)."""
+    max_model_errors: int = Field(default=3, ge=1)
+    """Failed model calls at one node before it counts as expanded (each leaves it open for later)."""

@@ -26,6 +26,7 @@ from trellis.agents.solver import Proposal, Solver
 from trellis.search.config import SearchConfig
 from trellis.search.selectors import expansions, is_open, select_nodes
 
+from trellis.errors import ModelError
 from trellis.store import TreeStore
 from trellis.tree import Node, NodeId, StateId, Step, Tree, Usage
 from trellis.world import World
@@ -77,8 +78,10 @@ class SearchContext:
     states: dict[StateId, NodeId] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        # Nodes not yet evaluated are left to `mark_duplicates`, exactly as in a run never stopped.
         for node in sorted(self.tree, key=lambda n: (n.depth, n.id)):
-            if node.state_id and node.duplicate_of is None:
+            settled = node.parent_id is None or node.reward is not None
+            if node.state_id and node.duplicate_of is None and settled:
                 self.states.setdefault(node.state_id, node.id)
 
     def seed(self, *parts: object) -> int:
@@ -87,10 +90,13 @@ class SearchContext:
         return zlib.crc32(key.encode()) & 0x7FFFFFFF
 
     def save(self, nodes: Sequence[Node], *, meta: bool = False) -> None:
+        """Write `nodes` (and with `meta` the tree's metadata) in one transaction, with the search
+        time spent so far (`elapsed_seconds`, which a resumed run's time budget continues from)."""
         if self.store is not None:
-            self.store.put_many(nodes)
+            extra: dict[str, Any] = {"elapsed_seconds": time.monotonic() - self.started}
             if meta:
-                self.store.set_meta("tree", self.tree.meta)
+                extra["tree"] = self.tree.meta
+            self.store.put_many(nodes, meta=extra)
 
     def event(self, kind: str, **data: Any) -> None:
         self.emit({"event": kind, "time": time.time(), **data})
@@ -125,6 +131,8 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     finished = finished_nodes(tree)
     if any((n.reward or 0.0) >= budget.reward_threshold for n in finished):
         return "a finished candidate reached the reward threshold"
+    if budget.stop_when_checked and any(n.meta.get("hard") == 1.0 and _checked(n) for n in finished):
+        return "a finished candidate passes every visible check"
     distinct = {n.state_id for n in finished}
     if len(distinct) >= budget.enough_finished:
         return f"{len(distinct)} distinct finished candidates"
@@ -136,9 +144,15 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
         return f"token budget ({budget.max_tokens}) spent"
     if budget.max_seconds is not None and time.monotonic() - ctx.started >= budget.max_seconds:
         return f"time budget ({budget.max_seconds:g} s) spent"
-    if not any(is_open(n, budget) for n in tree):
+    if not any(is_open(n, budget, patient=True) for n in tree):
         return "no node left to expand"
     return None
+
+
+def _checked(node: Node) -> bool:
+    """Whether the world ran visible checks (tests) at this finished node."""
+    data = node.step.observation.data if node.step and node.step.observation else {}
+    return bool(data.get("tests"))
 
 
 def select(ctx: SearchContext, iteration: int) -> list[NodeId]:
@@ -159,21 +173,31 @@ def select(ctx: SearchContext, iteration: int) -> list[NodeId]:
 
 
 def hints_for(ctx: SearchContext, node: Node) -> list[str]:
-    """Critic feedback on this node and its evaluated siblings, and lessons from failed branches."""
-    hints: list[str] = []
-    if ctx.config.feedback:
-        if node.feedback:
-            hints.append(node.feedback)
+    """What the solver is told at `node` besides the trajectory, at most `max_hints` notes.
+
+    Feedback from the node itself, from its evaluated children (hindsight: a node expanded again
+    learns what its first children ran into), then from its siblings; and lessons drawn from failed
+    branches (reflections), which always get room: up to half the notes, at least one.
+    """
+    config = ctx.config
+    feedback: list[str] = []
+    if config.feedback:
         parent = ctx.tree.parent(node.id)
-        siblings = ctx.tree.children(parent.id) if parent else []
-        for sibling in sorted(siblings, key=lambda s: -(s.reward or 0)):
-            if sibling.id != node.id and sibling.feedback and sibling.feedback not in hints:
-                hints.append(sibling.feedback)
-    if ctx.config.reflection:
+        children = sorted(ctx.tree.children(node.id), key=lambda c: ((c.reward or 0.0), c.id))
+        siblings = sorted(ctx.tree.children(parent.id) if parent else [], key=lambda s: (-(s.reward or 0.0), s.id))
+        for source in ([node], children, [s for s in siblings if s.id != node.id]):
+            for other in source:
+                if other.feedback and other.feedback not in feedback:
+                    feedback.append(other.feedback)
+    lessons: list[str] = []
+    if config.reflection:
         for entry in reversed(ctx.tree.meta.get("reflections", [])):
-            if entry["lesson"] not in hints:
-                hints.append(entry["lesson"])
-    return hints[: ctx.config.max_hints]
+            if entry["lesson"] not in lessons and entry["lesson"] not in feedback:
+                lessons.append(entry["lesson"])
+    room = config.max_hints
+    reserved = min(len(lessons), max(1, room // 2)) if room else 0
+    chosen = feedback[: room - reserved]
+    return chosen + lessons[: room - len(chosen)]
 
 
 def _group(proposals: Sequence[Proposal]) -> list[tuple[Proposal, int, Usage]]:
@@ -189,25 +213,57 @@ def _group(proposals: Sequence[Proposal]) -> list[tuple[Proposal, int, Usage]]:
     return [(p, count, usage) for p, count, usage in groups.values()]
 
 
+def default_path(world: World) -> str | None:
+    """The file a world's code blocks go to when the model names none (a code task's solution.py)."""
+    path = getattr(world, "default_path", None)
+    return path if isinstance(path, str) else None
+
+
+def budget_spent(ctx: SearchContext) -> bool:
+    """Whether the token or time budget is used up (checked before each expansion, so a search
+    overshoots it by at most the expansions already under way)."""
+    budget = ctx.config.budget
+    if budget.max_tokens is not None and ctx.tree.total_usage().total_tokens >= budget.max_tokens:
+        return True
+    return budget.max_seconds is not None and time.monotonic() - ctx.started >= budget.max_seconds
+
+
 async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[NodeId]:
-    """Sample the solver at `node_id`, act out each distinct action in a world, add the children."""
+    """Sample the solver at `node_id`, act out each distinct action in a world, add the children.
+
+    A model call that fails (after the solver's own retries) leaves the node as it was, open for a
+    later iteration; after `max_model_errors` such failures the node counts as expanded.
+    """
     tree = ctx.tree
     node = tree.get(node_id)
     done = node.meta.get("expansions", [])
     if iteration in done:  # this expansion already happened before a restart
         return [c.id for c in tree.children(node_id) if c.meta.get("expansion") == iteration]
+    if budget_spent(ctx):
+        return []
     samples = ctx.config.samples
     base = expansions(node) * (samples + 1)
     async with ctx.worlds.acquire() as world:
-        proposals = await ctx.solver(
-            ctx.task,
-            world.tools,
-            tree.path(node_id),
-            n=samples,
-            seed=ctx.seed("solve", node_id, len(done)),
-            hints=hints_for(ctx, node),
-            avoid=[node.action.key()] if node.action else [],
-        )
+        try:
+            proposals = await ctx.solver(
+                ctx.task,
+                world.tools,
+                tree.path(node_id),
+                n=samples,
+                seed=ctx.seed("solve", node_id, len(done)),
+                hints=hints_for(ctx, node),
+                avoid=[node.action.key()] if node.action else [],
+                default_path=default_path(world),
+                greedy=None if not done else False,
+            )
+        except ModelError as exc:
+            errors = [*node.meta.get("model_errors", []), f"iteration {iteration}: {exc}"[:500]]
+            node.meta["model_errors"] = errors
+            if len(errors) >= ctx.config.max_model_errors:
+                node.meta["expansions"] = [*done, iteration]
+            ctx.save([node])
+            ctx.event("model_error", node=node_id, iteration=iteration, error=str(exc)[:500])
+            return []
         created: list[Node] = []
         touched: list[Node] = []
         for position, (proposal, count, usage) in enumerate(_group(proposals)):
@@ -241,7 +297,8 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                 same.usage = same.usage + usage
                 continue
             terminal = observation.data.get("terminal")
-            original = ctx.states.get(state) if state != node.state_id else None
+            # Whether the state duplicates another branch is settled in `evaluate`, in id order,
+            # so it does not depend on which of two parallel expansions finished first.
             child = tree.add_child(
                 node_id,
                 index,
@@ -251,11 +308,8 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                 usage=usage,
                 terminal=bool(terminal),
                 terminal_reason=str(terminal or ""),
-                duplicate_of=original if original and original not in {a.id for a in tree.ancestors(node_id)} else None,
                 meta={"expansion": iteration},
             )
-            if child.duplicate_of is None:
-                ctx.states.setdefault(state, child.id)
             created.append(child)
     node.meta["expansions"] = [*done, iteration]
     touched.append(node)
@@ -263,6 +317,26 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
     for child in created:
         ctx.event("node_created", node=_brief(child))
     return [c.id for c in created]
+
+
+def mark_duplicates(ctx: SearchContext, nodes: Sequence[Node]) -> None:
+    """Mark each new node whose files another branch reached first, in (depth, id) order.
+
+    The order is the tree's, not the clock's, so a search with parallel expansions builds the same
+    tree for the same seed. An ancestor's state is not a duplicate (a step that changed nothing).
+    """
+    for node in sorted(nodes, key=lambda n: (n.depth, n.id)):
+        if node.state_id is None or node.duplicate_of is not None:
+            continue
+        parent = ctx.tree.parent(node.id)
+        original = ctx.states.get(node.state_id)
+        ancestors = {a.id for a in ctx.tree.ancestors(node.id)}
+        if parent is not None and node.state_id == parent.state_id:
+            continue
+        if original is not None and original != node.id and original not in ancestors:
+            node.duplicate_of = original
+        else:
+            ctx.states.setdefault(node.state_id, node.id)
 
 
 # --- evaluate ----------------------------------------------------------------------------------
@@ -286,10 +360,35 @@ def _signals(node: Node) -> tuple[list[str], float | None]:
         passed = sum(1 for s in tests.values() if s in ("PASSED", "XFAIL"))
         hard = passed / len(tests)
         signals.append(f"tests ran: {passed} of {len(tests)} pass")
+        failing = [name for name, status in tests.items() if status not in ("PASSED", "XFAIL", "SKIPPED")]
+        if failing:
+            signals.append("failing: " + ", ".join(failing[:5]))
     if data.get("terminal") == "finished":
         patch = str(data.get("patch", ""))
         signals.append(f"a patch of {len(patch.splitlines())} lines was submitted")
     return signals, hard
+
+
+def _failure(node: Node, hard: float | None) -> str:
+    """What went wrong at this step, in words another branch can use ("" when nothing did)."""
+    step = node.step
+    if step is None or step.observation is None or step.action is None:
+        return ""
+    if not step.observation.is_error and (hard is None or hard >= 1.0):
+        return ""
+    text = " ".join(step.observation.text.split())
+    return f"{step.action.summary(60)} led to: {text[:300]}"
+
+
+async def _changes(ctx: SearchContext, node: Node) -> str:
+    """The node's changes against the task's start, where the world can tell (a code world's patch)."""
+    if node.state_id is None or node.state_id == ctx.tree.root.state_id:
+        return ""
+    async with ctx.worlds.acquire() as world:
+        patch_of = getattr(world, "patch", None)
+        if patch_of is None:
+            return ""
+        return str(await patch_of(node.state_id))
 
 
 async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
@@ -324,6 +423,7 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
                 hard = checked.value
                 signals.append(f"checked: {checked.summary}")
                 node.meta["world_reward"] = checked.model_dump(mode="json")
+        failed = bool(node.step and node.step.observation and node.step.observation.is_error)
         evaluation = await ctx.critic(
             ctx.task,
             tree.path(node.id),
@@ -331,12 +431,17 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
             hard=hard,
             consistency=node.count / ctx.config.samples,
             seed=ctx.seed("critic", node.id),
+            changes=await _changes(ctx, node),
+            failed=failed,
+            failure=_failure(node, hard),
         )
         node.reward = evaluation.value
         node.explanation = evaluation.explanation
         node.feedback = evaluation.feedback
         node.usage = node.usage + evaluation.usage
         node.meta["lm_score"] = evaluation.lm_score
+        if hard is not None:
+            node.meta["hard"] = hard
         if evaluation.error:
             node.meta["critic_error"] = evaluation.error
     failed = node.terminal and node.terminal_reason in ("rejected", "finished") and (node.reward or 0) < 0.5
@@ -352,6 +457,7 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
 async def evaluate(ctx: SearchContext) -> list[NodeId]:
     """Evaluate every node that has no reward yet (the ones the last expansions made)."""
     pending = [n for n in ctx.tree if n.parent_id is not None and n.reward is None]
+    mark_duplicates(ctx, pending)
     pending.sort(key=lambda n: (n.duplicate_of is not None, n.depth, n.id))
     done = [await evaluate_node(ctx, n) for n in pending]
     reflections = [n for n in done if n.reflection]

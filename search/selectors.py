@@ -29,14 +29,19 @@ def expansions(node: Node) -> int:
     return len(node.meta.get("expansions", []))
 
 
-def is_open(node: Node, budget: BudgetConfig) -> bool:
-    """Can this node be expanded (again)?"""
+def is_open(node: Node, budget: BudgetConfig, *, patient: bool = False) -> bool:
+    """Can this node be expanded (again)?
+
+    Progressive widening holds a node back until it has `widen_after` visits per expansion so far;
+    `patient=True` asks whether the budget allows another expansion at all, visits aside (the walk
+    widens such a node when nothing below it is open, so widening never closes a tree for good).
+    """
     return (
         not node.terminal
         and node.duplicate_of is None
         and node.depth < budget.max_depth
         and expansions(node) < budget.max_expansions_per_node
-        and (expansions(node) == 0 or node.visits >= budget.widen_after * expansions(node))
+        and (patient or expansions(node) == 0 or node.visits >= budget.widen_after * expansions(node))
     )
 
 
@@ -155,7 +160,13 @@ def select_nodes(
                 break
             candidates = [c for c in tree.children(node.id) if c.id not in dead]
             if not candidates:
-                dead.add(node.id)  # nothing open below: never walk into it again in this call
+                if node.id not in taken and is_open(node, budget, patient=True):
+                    # nothing open below, but the node may be expanded again: widen it now
+                    chosen.append(node.id)
+                    taken.add(node.id)
+                    for ancestor in tree.ancestors(node.id):
+                        virtual[ancestor.id] += virtual_loss
+                dead.add(node.id)  # never walk into it again in this call
                 break
             parent = node
             node = max(candidates, key=lambda c: (score(parent, c, stats, rng), -c.index))

@@ -136,3 +136,94 @@ def test_every_committed_node_survives_kill_9(tmp_path: Path) -> None:
     tree.check()
     missing = [node_id for node_id in committed if node_id not in tree]
     assert not missing, f"{len(missing)} committed nodes lost, first {missing[:3]}"
+
+
+META_WRITER = textwrap.dedent(
+    """
+    import sys
+    from trellis.store import TreeStore
+    from trellis.tree import Tree
+    store = TreeStore(sys.argv[1])
+    tree = Tree.new()
+    tree.meta["count"] = 1
+    store.save_tree(tree)
+    for i in range(100000):
+        node = tree.add_child("0", i)
+        tree.meta["count"] = len(tree)
+        store.put_many([node], meta={"tree": tree.meta, "elapsed_seconds": float(i)})
+        print(node.id, flush=True)
+    """
+)
+
+
+def test_nodes_and_metadata_are_one_transaction(tmp_path: Path) -> None:
+    tree = sample_tree()
+    with TreeStore(tmp_path / "tree.db") as store:
+        store.save_tree(tree)
+        node = tree.add_child("0", 7)
+        # a metadata value that cannot be stored fails the whole write: the node is not stored either
+        with pytest.raises(Exception, match="bind"):
+            store.put_many([node], meta={"tree": tree.meta, "bad": 1, ("not", "a", "key"): 1})  # type: ignore[dict-item]
+        assert store.get(node.id) is None
+        store.put_many([node], meta={"tree": {"reflections": ["x"]}, "elapsed_seconds": 2.5})
+        assert store.get(node.id) == node
+        assert store.get_meta("tree") == {"reflections": ["x"]} and store.get_meta("elapsed_seconds") == 2.5
+
+
+def test_a_kill_keeps_nodes_and_metadata_together(tmp_path: Path) -> None:
+    path = tmp_path / "tree.db"
+    writer = subprocess.Popen([sys.executable, "-c", META_WRITER, str(path)], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout is not None
+    for _ in range(200):
+        writer.stdout.readline()
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    with TreeStore(path) as store:
+        tree = store.load_tree()
+        assert tree.meta["count"] == len(tree) > 200
+        assert store.get_meta("elapsed_seconds") == len(tree) - 2
+
+
+def _damage(path: Path, how: str) -> None:
+    for extra in ("-wal", "-shm"):
+        Path(f"{path}{extra}").unlink(missing_ok=True)
+    data = path.read_bytes()
+    path.write_bytes({"truncated": data[: len(data) // 3], "garbage": b"not sqlite " * 100, "empty": b""}[how])
+
+
+@pytest.mark.parametrize("how", ["truncated", "garbage", "empty"])
+def test_a_damaged_store_is_a_user_error_and_stays_as_it_was(tmp_path: Path, how: str) -> None:
+    path = tmp_path / "tree.db"
+    with TreeStore(path) as store:
+        tree = Tree.new()
+        for i in range(300):
+            tree.add_child("0", i)
+        store.save_tree(tree)
+    with TreeStore(path) as store:  # a checkpoint moves the nodes into the main file
+        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    _damage(path, how)
+    before = path.read_bytes()
+    with (
+        pytest.raises(UserError, match="damaged or not a trellis tree store"),
+        TreeStore(path, readonly=True) as reader,
+    ):
+        reader.check()
+        reader.load_tree()
+    if how != "empty":  # an empty file is a new store to a writer
+        with pytest.raises(UserError, match="damaged or not a trellis tree store"):
+            TreeStore(path)
+    assert path.read_bytes() == before
+
+
+def test_a_row_that_is_not_a_node_is_reported(tmp_path: Path) -> None:
+    path = tmp_path / "tree.db"
+    with TreeStore(path) as store:
+        store.save_tree(sample_tree())
+        store._db.execute("UPDATE nodes SET data = '{\"id\": 5' WHERE id = '0.0'")
+        store._db.commit()
+        with pytest.raises(UserError, match="damaged"):
+            store.load_tree()
+    with TreeStore(path, readonly=True) as reader:
+        reader.check()  # the file itself is sound
+    with pytest.raises(UserError, match="is a folder"):
+        TreeStore(tmp_path)

@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from trellis.cli_checks import input_file, output_file
 from trellis.errors import TrellisError, UserError
 from trellis.models import ReplayModel, load_model, total_usage, weights
 from trellis.models.spec import BACKENDS
@@ -85,10 +86,10 @@ def chat(
     prompt: Annotated[str, typer.Argument(help="What to ask the model.")],
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")] = "embedded",
     system: Annotated[str | None, typer.Option(help="A system message.")] = None,
-    max_tokens: Annotated[int, typer.Option(help="Most tokens to generate.")] = 256,
-    temperature: Annotated[float, typer.Option(help="Sampling temperature; 0 is greedy.")] = 0.0,
+    max_tokens: Annotated[int, typer.Option(min=1, help="Most tokens to generate.")] = 256,
+    temperature: Annotated[float, typer.Option(min=0.0, help="Sampling temperature; 0 is greedy.")] = 0.0,
     seed: Annotated[int | None, typer.Option(help="Sampling seed.")] = None,
-    n: Annotated[int, typer.Option("-n", help="Number of samples.")] = 1,
+    n: Annotated[int, typer.Option("-n", min=1, help="Number of samples.")] = 1,
     json_schema: Annotated[
         Path | None, typer.Option(help="A JSON schema file the reply must match (constrained decoding).")
     ] = None,
@@ -98,16 +99,19 @@ def chat(
     schema = None
     if json_schema is not None:
         try:
-            schema = json.loads(json_schema.read_text())
+            schema = json.loads(input_file(json_schema, "JSON schema").read_text())
         except (OSError, ValueError) as exc:
             raise UserError(f"cannot read JSON schema {json_schema}: {exc}") from exc
+        if not isinstance(schema, dict):
+            raise UserError(f"JSON schema {json_schema} must hold a JSON object, not {type(schema).__name__}")
+    if record is not None:
+        output_file(record, "cassette")
     messages = ([{"role": "system", "content": system}] if system else []) + [{"role": "user", "content": prompt}]
+    loaded = load_model(model)  # a bad spec is reported before anything runs
+    chat_model = ReplayModel.record(loaded, record) if record is not None else loaded
 
     async def run() -> None:
-        chat_model = load_model(model)
-        shown_name = chat_model.name
-        if record is not None:
-            chat_model = ReplayModel.record(chat_model, record)
+        shown_name = loaded.name
         try:
             with console.status(f"asking {chat_model.name}…"):
                 completions = await chat_model.complete(
@@ -124,16 +128,24 @@ def chat(
     asyncio.run(run())
 
 
-def main() -> None:
-    """Entry point: run the app, turning trellis errors into a short message and exit code."""
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app, turning trellis errors into a short message and exit code.
+
+    A `UserError` (something the user must fix) exits with 2, any other trellis error with 1, an
+    interrupt with 130; none prints a traceback. `argv` defaults to the process's arguments.
+    """
+    errors = Console(stderr=True, soft_wrap=True)  # unwrapped: paths and commands stay copyable
     try:
-        app()
+        app(args=argv, prog_name="trellis")
     except UserError as exc:
-        Console(stderr=True).print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
+        errors.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         sys.exit(2)
     except TrellisError as exc:
-        Console(stderr=True).print(f"[bold red]{type(exc).__name__}:[/] {escape(str(exc))}", highlight=False)
+        errors.print(f"[bold red]{type(exc).__name__}:[/] {escape(str(exc))}", highlight=False)
         sys.exit(1)
+    except KeyboardInterrupt:
+        errors.print("interrupted; a run folder keeps what was done (continue it with --resume)", highlight=False)
+        sys.exit(130)
 
 
 if __name__ == "__main__":

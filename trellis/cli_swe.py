@@ -3,18 +3,24 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from trellis.cli_checks import input_file, input_folder, output_file, output_folder
 from trellis.envs.swebench.instance import SWEInstance
 from trellis.errors import UserError
 from trellis.models.base import ChatModel
 from trellis.search.config import SearchConfig
+
+if TYPE_CHECKING:
+    from trellis.envs.swebench.harness import InstanceReport
 
 app = typer.Typer(help="SWE-bench: prepare instance environments, grade predictions.", no_args_is_help=True)
 console = Console()
@@ -45,6 +51,28 @@ SandboxOpt = Annotated[
 OfflineOpt = Annotated[
     bool, typer.Option("--offline", help="Build without network: pins must be satisfied by this Python's packages.")
 ]
+
+
+SANDBOXES = ("bwrap", "local", "docker")
+
+
+def _check_sandbox(sandbox: str, allowed: tuple[str, ...] = ("bwrap", "local")) -> None:
+    if sandbox not in allowed:
+        hint = " (docker is for `trellis swe eval` only)" if sandbox == "docker" else ""
+        raise UserError(f"unknown --sandbox {sandbox!r}{hint}; use one of {', '.join(allowed)}")
+
+
+def _check_sources(repos: list[Path] | None, locks: Path | None) -> None:
+    for folder in repos or []:
+        input_folder(folder, "--repos")
+    if locks is not None:
+        input_folder(locks, "--locks")
+
+
+def _load(instances: Path) -> list[SWEInstance]:
+    from trellis.envs.swebench.instance import load_instances
+
+    return load_instances(instances)
 
 
 def _defaults(instances: Path, repos: list[Path] | None, locks: Path | None) -> tuple[list[Path], Path | None]:
@@ -122,9 +150,16 @@ def prepare(
     offline: OfflineOpt = False,
 ) -> None:
     """Build each instance's environment: repository at its base commit, venv, pins, editable install."""
-    from trellis.envs.swebench.instance import load_instances, select
+    from trellis.envs.swebench.instance import select
 
-    chosen = select(load_instances(instances), instance_ids)
+    _check_sandbox(sandbox)
+    _check_sources(repos, locks)
+    chosen = select(_load(instances), instance_ids)
+    if repo is not None:
+        if len(chosen) > 1:
+            raise UserError("--repo is the repository of one instance; give one instance id, or use --repos FOLDER")
+        if "://" not in repo and not repo.startswith("git@") and not Path(repo).exists():
+            raise UserError(f"--repo {repo} does not exist; give a clone, a bundle or a URL")
     repos, locks = _defaults(instances, repos, locks)
     envs = asyncio.run(_prepare_all(chosen, repo, repos, locks, sandbox, force, offline))
     for env in envs:
@@ -139,22 +174,36 @@ def evaluate(
     locks: LocksOpt = None,
     sandbox: SandboxOpt = "bwrap",
     report: Annotated[Path | None, typer.Option(help="Where to write the report JSON.")] = None,
-    timeout: Annotated[float, typer.Option(help="Seconds allowed for each instance's tests.")] = 1800,
+    timeout: Annotated[float, typer.Option(help="Seconds allowed for each instance's tests (more than 0).")] = 1800,
     offline: OfflineOpt = False,
 ) -> None:
     """Grade predictions as the SWE-bench harness does; print a summary table and write a report."""
     from trellis.envs.swebench.harness import empty_predictions, gold_predictions, write_report
     from trellis.envs.swebench.harness import evaluate as grade_one
-    from trellis.envs.swebench.instance import load_instances, read_predictions
+    from trellis.envs.swebench.instance import read_predictions, unique_predictions
 
-    everything = load_instances(instances)
+    _check_sandbox(sandbox, SANDBOXES)
+    if not timeout > 0:
+        raise UserError(f"--timeout {timeout:g}: give the seconds each instance's tests may take, more than 0")
+    _check_sources(repos, locks)
+    name = Path(predictions).stem if predictions not in ("gold", "empty") else predictions
+    out = output_file(report or Path(f"{name}.report.json"), "--report")
+    everything = _load(instances)
     by_id = {i.instance_id: i for i in everything}
     if predictions == "gold":
         preds = gold_predictions(everything)
     elif predictions == "empty":
         preds = empty_predictions(everything)
     else:
-        preds = read_predictions(predictions)
+        preds, twice = unique_predictions(read_predictions(predictions))
+        if twice:
+            console.print(
+                f"[yellow]warning:[/] {predictions} holds more than one prediction for {', '.join(twice[:5])}"
+                f"{' and more' if len(twice) > 5 else ''}; each is graded once, with its last prediction",
+                highlight=False,
+            )
+    if not preds:
+        raise UserError(f"{predictions} holds no predictions; give a JSONL file with one prediction per line")
     unknown = [p.instance_id for p in preds if p.instance_id not in by_id]
     if unknown:
         raise UserError(f"predictions for instances not in {instances}: {unknown[:5]}")
@@ -195,8 +244,7 @@ def evaluate(
     console.print(table)
     resolved = sum(r.resolved for r in reports)
     console.print(f"resolved {resolved} of {len(reports)}")
-    name = Path(predictions).stem if predictions not in ("gold", "empty") else predictions
-    out = report or Path(f"{name}.report.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
     write_report(out, reports, len(reports))
     console.print(f"report: {out}")
     for r in reports:
@@ -269,13 +317,29 @@ def _config(config_file: Path | None, sets: list[str] | None, flags: dict[str, o
 
 
 def _find_instance(instance_id: str, instances: Path | None) -> tuple[SWEInstance, Path]:
-    from trellis.envs.swebench.instance import load_instances, select
+    from trellis.envs.swebench.instance import select
     from trellis.solve import EXAMPLES
 
     path = instances or EXAMPLES / "instances.jsonl"
     if not path.exists():
         raise UserError(f"no instances file {path}; pass --instances FILE")
-    return select(load_instances(path), [instance_id])[0], path
+    return select(_load(path), [instance_id])[0], path
+
+
+def _run_folder(instance_id: str, run: Path | None, resume: Path | None) -> Path:
+    """The run folder to write (checked to be new and writable) or to resume (checked to hold a
+    readable run of this instance); nothing is created or changed."""
+    from trellis.run import RunDir
+
+    if run is not None and resume is not None and run.resolve() != resume.resolve():
+        raise UserError("give either --run (a new run) or --resume (an earlier run's folder), not both")
+    if resume is not None:
+        RunDir(resume).load_tree()  # a missing folder, a folder without a run, a damaged tree.db
+        return resume
+    run_dir = run or Path("runs") / instance_id
+    if RunDir(run_dir).exists():
+        raise UserError(f"{run_dir} already holds a run; continue it with --resume {run_dir}, or give another --run")
+    return output_folder(run_dir, "--run")
 
 
 @app.command()
@@ -309,12 +373,23 @@ def solve(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Solve one instance: prepare it, search with a live tree, write the run folder, grade the patch."""
+    """Solve one instance: prepare it, search with a live tree, write the run folder, grade the patch.
+
+    With --resume, the run continues in the environment it recorded (never rebuilt: its states live
+    there), with the settings it started with and the time it had left."""
     from trellis.envs.swebench.environment import SWEEnvironment
     from trellis.models import load_model
     from trellis.render import LiveTree, TreeView, summary
+    from trellis.run import RunDir
+    from trellis.solve import resume_environment
     from trellis.solve import solve as solve_instance
 
+    _check_sandbox(sandbox)
+    _check_sources(repos, locks)
+    if instances is not None:
+        input_file(instances, "--instances")
+    if record is not None:
+        output_file(record, "--record")
     instance, path = _find_instance(instance_id, instances)
     repos, locks = _defaults(path, repos, locks)
     settings = _config(
@@ -334,27 +409,36 @@ def solve(
             seed,
         ),
     )
-    run_dir = resume or run or Path("runs") / instance_id
+    run_dir = _run_folder(instance_id, run, resume)
+    if resume is not None:
+        env = resume_environment(instance, run_dir, sandbox)
+        saved = RunDir(run_dir).saved_config(RunDir(run_dir).load_tree())
+        if saved != settings:
+            console.print("[dim]a resumed run keeps the settings it started with; new settings are ignored[/]")
+        if env.kind != sandbox:
+            console.print(f"[dim]the run continues in its own {env.kind} sandbox[/]", highlight=False)
+    else:
+        env = SWEEnvironment(instance, sandbox=sandbox)
+    chat: ChatModel = load_model(model)  # a bad model spec is reported before anything is prepared
+    critic = _critic_model(model, chat)
+    if record is not None:
+        from trellis.models import ReplayModel
+
+        recorded_chat = ReplayModel.record(chat, record)
+        critic = recorded_chat if critic is chat else ReplayModel.record(critic, record)
+        chat = recorded_chat
 
     async def main() -> object:
-        env = SWEEnvironment(instance, sandbox=sandbox)
-        with console.status(f"preparing {instance_id}…") as status:
-            await env.prepare(
-                _source(instance, None, repos),
-                _lock(instance_id, locks),
-                progress=lambda m: status.update(f"{instance_id}: {m}"),
-                offline=offline,
-            )
-        chat: ChatModel = load_model(model)
-        critic = _critic_model(model, chat)
-        if record is not None:
-            from trellis.models import ReplayModel
-
-            recorded_chat = ReplayModel.record(chat, record)
-            critic = recorded_chat if critic is chat else ReplayModel.record(critic, record)
-            chat = recorded_chat
         holder: dict[str, object] = {}
         try:
+            if resume is None:  # a resumed run never rebuilds the environment its states live in
+                with console.status(f"preparing {instance_id}…") as status:
+                    await env.prepare(
+                        _source(instance, None, repos),
+                        _lock(instance_id, locks),
+                        progress=lambda m: status.update(f"{instance_id}: {m}"),
+                        offline=offline,
+                    )
             if live:
                 from rich.live import Live
 
@@ -389,8 +473,6 @@ def solve(
                 await critic.aclose()
 
     result = asyncio.run(main())
-    from trellis.run import RunDir
-
     folder = RunDir(run_dir)
     tree = folder.load_tree()
     info = folder.read_info()
@@ -418,7 +500,7 @@ def batch(
     instances: InstancesOpt,
     ids: Annotated[list[str] | None, typer.Option("--id", help="Only these instances (repeatable).")] = None,
     runs: Annotated[Path, typer.Option(help="Folder of run folders, one per instance.")] = Path("runs"),
-    workers: Annotated[int, typer.Option(help="Instances solved at once.")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Instances solved at once.")] = 1,
     model: ModelOpt = "embedded",
     repos: ReposOpt = None,
     locks: LocksOpt = None,
@@ -438,14 +520,22 @@ def batch(
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
-    """Solve many instances; finished ones are skipped and interrupted ones resumed when run again."""
+    """Solve many instances; finished ones are skipped and interrupted ones resumed when run again.
+
+    An instance that fails is reported in the summary (and the command exits with 1); the others go
+    on. Running the same command again retries the failed ones."""
     from trellis.envs.swebench.environment import SWEEnvironment
-    from trellis.envs.swebench.instance import Prediction, load_instances, select, write_predictions
+    from trellis.envs.swebench.instance import Prediction, read_predictions, select, write_predictions
     from trellis.models import load_model
     from trellis.run import RunDir
+    from trellis.solve import resume_environment
     from trellis.solve import solve as solve_instance
 
-    everything = load_instances(instances)
+    _check_sandbox(sandbox)
+    _check_sources(repos, locks)
+    input_file(instances, "--instances")
+    output_folder(runs, "--runs")
+    everything = _load(instances)
     chosen = select(everything, ids) if ids else everything
     repos, locks = _defaults(instances, repos, locks)
     settings = _config(
@@ -465,36 +555,40 @@ def batch(
             seed,
         ),
     )
-    if workers < 1:
-        raise UserError("--workers must be at least 1")
+    chat = load_model(model)  # a bad model spec is reported before anything is prepared
+    critic = _critic_model(model, chat)
 
-    async def main() -> list[tuple[str, str, object]]:
-        chat = load_model(model)
-        critic = _critic_model(model, chat)
+    async def main() -> list[_BatchRow]:
         gate = asyncio.Semaphore(workers)
-        rows: list[tuple[str, str, object]] = []
+        rows: list[_BatchRow] = []
 
-        async def one(instance: object) -> None:
-            instance_id = instance.instance_id  # type: ignore[attr-defined]
+        async def one(instance: SWEInstance) -> None:
+            instance_id = instance.instance_id
             run_dir = runs / instance_id
-            folder = RunDir(run_dir)
             async with gate:
                 if (run_dir / "predictions.jsonl").exists():
-                    rows.append((instance_id, "done earlier", None))
+                    rows.append(_BatchRow(instance_id, "done earlier"))
                     return
-                env = SWEEnvironment(instance, sandbox=sandbox)
-                await env.prepare(_source(instance, None, repos), _lock(instance_id, locks), offline=offline)
-                resumed = folder.exists()
-                result = await solve_instance(
-                    env,
-                    chat,
-                    settings,
-                    run_dir,
-                    resume=resumed,
-                    model_name=chat.name,
-                    critic_model=critic,
-                )
-                rows.append((instance_id, "resumed" if resumed else "solved", result.report))
+                resumed = RunDir(run_dir).exists()
+                try:
+                    if resumed:  # never rebuild the environment an interrupted run's states live in
+                        env = resume_environment(instance, run_dir, sandbox)
+                    else:
+                        env = SWEEnvironment(instance, sandbox=sandbox)
+                        await env.prepare(_source(instance, None, repos), _lock(instance_id, locks), offline=offline)
+                    result = await solve_instance(
+                        env,
+                        chat,
+                        settings,
+                        run_dir,
+                        resume=resumed,
+                        model_name=chat.name,
+                        critic_model=critic,
+                    )
+                except Exception as exc:  # one instance's failure is reported; the others go on
+                    rows.append(_BatchRow(instance_id, "failed", error=f"{type(exc).__name__}: {exc}"))
+                    return
+                rows.append(_BatchRow(instance_id, "resumed" if resumed else "solved", result.report))
 
         try:
             with console.status(f"solving {len(chosen)} instances with {workers} workers…"):
@@ -506,20 +600,40 @@ def batch(
         return rows
 
     rows = asyncio.run(main())
-    predictions = []
+    predictions: list[Prediction] = []
     for instance in chosen:
         path = runs / instance.instance_id / "predictions.jsonl"
         if path.exists():
-            from trellis.envs.swebench.instance import read_predictions
-
-            predictions.extend(read_predictions(path))
-    write_predictions(runs / "predictions.jsonl", [Prediction.model_validate(p) for p in predictions])
+            try:
+                predictions.extend(read_predictions(path))
+            except UserError as exc:
+                rows.append(_BatchRow(instance.instance_id, "failed", error=str(exc)))
+    write_predictions(runs / "predictions.jsonl", predictions)
     table = Table(title="batch")
     table.add_column("instance", no_wrap=True)
     table.add_column("run")
     table.add_column("resolved")
-    for instance_id, state, report in sorted(rows, key=lambda r: r[0]):
-        resolved = "-" if report is None else ("[green]yes[/]" if report.resolved else "[red]no[/]")  # type: ignore[attr-defined]
-        table.add_row(instance_id, state, resolved)
+    for row in sorted(rows, key=lambda r: r.instance_id):
+        report = row.report
+        resolved = "-" if report is None else ("[green]yes[/]" if report.resolved else "[red]no[/]")
+        table.add_row(row.instance_id, "[red]failed[/]" if row.error else row.state, resolved)
     console.print(table)
     console.print(f"predictions: {runs / 'predictions.jsonl'}")
+    failed = [row for row in rows if row.error]
+    for row in sorted(failed, key=lambda r: r.instance_id):
+        console.print(f"[red]{row.instance_id} failed:[/] {escape(row.error)}", highlight=False)
+    if failed:
+        console.print(
+            f"{len(failed)} of {len(chosen)} instances failed; fix the cause and run the same command again "
+            "(finished instances are skipped, interrupted ones resumed)",
+            highlight=False,
+        )
+        raise typer.Exit(1)
+
+
+@dataclass
+class _BatchRow:
+    instance_id: str
+    state: str
+    report: InstanceReport | None = None
+    error: str = ""

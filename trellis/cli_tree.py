@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 
 from trellis.agents.prompts import solver_messages
+from trellis.cli_checks import output_file
+from trellis.errors import UserError
 from trellis.render import TreeView, node_detail, summary, to_dot, to_mermaid
 from trellis.run import RunDir
 
@@ -22,8 +24,8 @@ RunArg = Annotated[Path, typer.Argument(help="The run folder (holds tree.db).")]
 @app.command()
 def show(
     run: RunArg,
-    depth: Annotated[int | None, typer.Option(help="Show this many levels.")] = None,
-    top: Annotated[int | None, typer.Option(help="Show the N most visited children of each node.")] = None,
+    depth: Annotated[int | None, typer.Option(min=0, help="Show this many levels.")] = None,
+    top: Annotated[int | None, typer.Option(min=1, help="Show the N most visited children of each node.")] = None,
 ) -> None:
     """The tree with rewards, visits and values; the best path is highlighted. Then the run summary."""
     folder = RunDir(run)
@@ -62,27 +64,44 @@ def export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
 ) -> None:
     """The tree as Graphviz dot, a Mermaid diagram, or JSON (the lossless format)."""
-    tree = RunDir(run).load_tree()
     writers = {"dot": to_dot, "mermaid": to_mermaid, "json": lambda t: t.to_json(indent=1) + "\n"}
     if format not in writers:
-        from trellis.errors import UserError
-
         raise UserError(f"unknown format {format!r}; use one of {', '.join(writers)}")
+    if output is not None:
+        output_file(output, "--output")
+    tree = RunDir(run).load_tree()
     text = writers[format](tree)
     if output is None:
         print(text, end="")
     else:
+        output.parent.mkdir(parents=True, exist_ok=True)
         output.write_text(text)
         console.print(f"wrote {output}")
 
 
 @app.command()
-def events(run: RunArg, last: Annotated[int, typer.Option(help="Show the last N events.")] = 20) -> None:
+def events(run: RunArg, last: Annotated[int, typer.Option(min=1, help="Show the last N events.")] = 20) -> None:
     """The run's event log (node created, evaluated, backed up)."""
-    lines = RunDir(run).events.read_text().splitlines() if RunDir(run).events.exists() else []
-    for line in lines[-last:]:
-        event = json.loads(line)
+    folder = RunDir(run)
+    folder.check()
+    try:
+        text = folder.events.read_text(encoding="utf-8", errors="replace") if folder.events.exists() else ""
+    except OSError as exc:
+        raise UserError(f"cannot read {folder.events}: {exc}") from exc
+    shown, unreadable = [], 0
+    for line in text.splitlines():
+        try:
+            event = json.loads(line)
+        except ValueError:  # a line cut short by a kill
+            unreadable += 1
+            continue
+        if isinstance(event, dict):
+            shown.append(event)
+    for event in shown[-last:]:
         brief = event.get("node") or {}
         console.print(
-            f"{event['event']:<15} {brief.get('id', '') if isinstance(brief, dict) else brief}", highlight=False
+            f"{event.get('event', '?'):<15} {brief.get('id', '') if isinstance(brief, dict) else brief}",
+            highlight=False,
         )
+    if unreadable:
+        console.print(f"[yellow]{unreadable} unreadable line(s) in {folder.events} skipped[/]", highlight=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,8 @@ from trellis.search.config import SearchConfig
 
 def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
     keys = dotted.split(".")
+    if not all(keys):
+        raise UserError(f"--set {dotted}: empty part in the setting's name; write it as budget.max_nodes=30")
     current = data
     for key in keys[:-1]:
         current = current.setdefault(key, {})
@@ -33,12 +36,12 @@ def build_config(
     path: Path | None, sets: list[str], flags: dict[str, Any], defaults: dict[str, Any] | None = None
 ) -> SearchConfig:
     """Defaults, then the YAML file, then flags, then `--set` overrides: later ones win."""
-    data: dict[str, Any] = _merge({}, defaults or {})
+    data: dict[str, Any] = copy.deepcopy(defaults or {})  # overrides below must not change the defaults
     if path is not None:
         try:
             loaded = yaml.safe_load(path.read_text()) or {}
-        except (OSError, yaml.YAMLError) as exc:
-            raise UserError(f"cannot read config {path}: {exc}") from exc
+        except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+            raise UserError(f"cannot read config {path}: {exc}; give a YAML file of search settings") from exc
         if not isinstance(loaded, dict):
             raise UserError(f"{path} must hold a mapping of settings")
         data = _merge(data, loaded)
@@ -49,7 +52,12 @@ def build_config(
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise UserError(f"--set takes key=value (for example budget.max_nodes=30), got {item!r}")
-        _assign(data, key.strip(), yaml.safe_load(raw))
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            problem = str(exc).splitlines()[0]
+            raise UserError(f"--set {item}: the value is not valid YAML ({problem}); quote it or fix it") from exc
+        _assign(data, key.strip(), value)
     try:
         return SearchConfig.model_validate(data)
     except ValidationError as exc:

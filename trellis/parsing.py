@@ -4,13 +4,20 @@ Small models wrap JSON in code fences, add prose around it, write Python dicts w
 use OpenAI's or Hermes' tool-call shapes, or emit several actions at once; all of those parse. When
 nothing parses, or the arguments do not fit the tool, a `FormatError` says what was wrong in words
 meant for the model.
+
+Any string is safe input: the answer is actions or a `FormatError`, never another exception, and
+never slow. Brackets are found in one linear pass; the candidates handed to the parsers are bounded
+in number, length (for `ast.literal_eval`) and depth; what comes out is plain JSON data whose strings
+encode as UTF-8. Numbers a model writes as a score or a choice go through `finite_number`.
 """
 
 from __future__ import annotations
 
 import ast
 import json
+import math
 import re
+import warnings
 from collections.abc import Iterator, Sequence
 from itertools import islice
 from typing import Any
@@ -19,91 +26,201 @@ from pydantic import ValidationError
 
 from trellis.errors import FormatError
 from trellis.tools import ToolSpec
-from trellis.tree import Action
+from trellis.tree import Action, utf8_safe
 
 _TOOL_KEYS = ("tool", "name", "tool_name", "action", "function")
 _ARG_KEYS = ("args", "arguments", "parameters", "params", "action_input", "input", "tool_input")
 _THOUGHT_KEYS = ("thought", "thoughts", "reasoning", "reason", "explanation")
-_TAGGED = re.compile(r"<tool_call>\s*(.*?)\s*(?:</tool_call>|$)", re.DOTALL)
-_FENCED = re.compile(r"```[a-zA-Z0-9_-]*\s*\n(.*?)```", re.DOTALL)
+# Neither pattern lets two greedy runs compete for the same characters, so both match in linear time.
+_TAGGED = re.compile(r"<tool_call>(.*?)(?:</tool_call>|$)", re.DOTALL)
+_FENCED = re.compile(r"```[a-zA-Z0-9_-]*[^\S\n]*\n(.*?)```", re.DOTALL)
+
+_MAX_DEPTH = 64
+"""Deepest bracket nesting a candidate may have; no tool call nests deeper, and parsers recurse."""
+_MAX_LITERAL = 100_000
+"""Longest candidate handed to `ast.literal_eval`, whose syntax tree costs far more than the text."""
+_MAX_CANDIDATES = 256
+"""Most bracket groups one text may make the parsers try."""
+_STRING_START = "{[(,:"
+"""Characters after which a quote opens a string in JSON or a Python literal (prose apostrophes follow letters)."""
+_NOT_JSON = object()
 
 
-def _closing(text: str, start: int) -> int | None:
-    """Index just past the bracket that closes the one at `start`, ignoring quoted brackets."""
-    depth, quote = 0, ""
-    j = start
-    while j < len(text):
-        ch = text[j]
+def finite_number(value: object, *, low: float, high: float) -> float | None:
+    """`value` as a float clamped to [low, high], or None when it is not a finite number.
+
+    The one way model-written numbers (a critic's score, a discriminator's choice) are read: ints of
+    any size, finite floats and numeric strings are taken, clamped before any conversion can overflow;
+    booleans, NaN, infinities and anything else give None.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        try:
+            value = int(text)
+        except ValueError:  # also raised for ints longer than Python converts
+            try:
+                value = float(text)
+            except ValueError:
+                return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    # Comparing an int with a float is exact in Python, so a 400-digit int clamps without overflow.
+    return float(min(max(value, low), high))
+
+
+def _json_data(value: Any, depth: int = 0) -> Any:
+    """`value` as plain JSON data, or `_NOT_JSON`.
+
+    Tuples become lists and scalar keys strings (as `json.dumps` writes them); every string is made
+    UTF-8-safe. Sets, bytes, complex numbers, NaN, infinities and nesting past `_MAX_DEPTH` are not JSON.
+    """
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if isinstance(value, float):
+        return value if math.isfinite(value) else _NOT_JSON
+    if depth >= _MAX_DEPTH:
+        return _NOT_JSON
+    if isinstance(value, list | tuple):
+        items = [_json_data(item, depth + 1) for item in value]
+        return _NOT_JSON if any(item is _NOT_JSON for item in items) else items
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if isinstance(key, str):
+                name = utf8_safe(key)
+            elif key is None or isinstance(key, bool | int) or (isinstance(key, float) and math.isfinite(key)):
+                name = json.dumps(key)
+            else:
+                return _NOT_JSON
+            out[name] = _json_data(item, depth + 1)
+            if out[name] is _NOT_JSON:
+                return _NOT_JSON
+        return out
+    return _NOT_JSON
+
+
+def _scan(text: str) -> tuple[list[tuple[int, int]], int]:
+    """Spans of the top-level {...} and [...] groups in `text`, and its deepest nesting; one pass.
+
+    Quoted brackets do not count, and a quote opens a string only inside brackets and where a string
+    can start (`_STRING_START`), so an apostrophe in prose hides nothing. When a bracket never closes,
+    the complete groups inside it count as top-level. Groups nested deeper than `_MAX_DEPTH` are left out.
+    """
+    stack: list[list[int]] = []  # [start, deepest stack height reached while open]
+    spans: list[tuple[int, int]] = []
+    inside: list[tuple[int, int, int]] = []  # (start, end, start of the enclosing group)
+    deepest, quote, prev = 0, "", ""
+    i, n = 0, len(text)
+    while i < n:
+        ch = text[i]
         if quote:
             if ch == "\\":
-                j += 1
+                i += 1
             elif ch == quote:
-                quote = ""
-        elif ch in "\"'":
-            quote = ch
+                quote, prev = "", ch
         elif ch in "{[":
-            depth += 1
+            stack.append([i, len(stack) + 1])
+            deepest = max(deepest, len(stack))
+            prev = ch
         elif ch in "}]":
-            depth -= 1
-            if depth == 0:
-                return j + 1
-        j += 1
-    return None
-
-
-def _balanced_spans(text: str) -> Iterator[tuple[int, int]]:
-    """Spans of top-level {...} and [...] groups in `text`."""
-    i = 0
-    while i < len(text):
-        if text[i] in "{[" and (end := _closing(text, i)) is not None:
-            yield i, end
-            i = end
-        else:
-            i += 1
+            if stack:
+                start, reached = stack.pop()
+                if reached - len(stack) <= _MAX_DEPTH:
+                    if stack:
+                        inside.append((start, i + 1, stack[-1][0]))
+                    else:
+                        spans.append((start, i + 1))
+                if stack:
+                    stack[-1][1] = max(stack[-1][1], reached)
+            prev = ch
+        elif ch in "\"'" and stack and prev in _STRING_START:
+            quote = ch
+        elif not ch.isspace():
+            prev = ch
+        i += 1
+    unclosed = {start for start, _ in stack}
+    spans += [(start, end) for start, end, outer in inside if outer in unclosed]
+    return sorted(spans), deepest
 
 
 def _loads(candidate: str) -> Any:
+    """`candidate` parsed as JSON or a Python literal and made plain JSON data; None when it is neither."""
+    value: Any = _NOT_JSON
     try:
-        return json.loads(candidate)
-    except ValueError:
-        pass
+        value = json.loads(candidate)
+    except (ValueError, RecursionError):
+        if len(candidate) <= _MAX_LITERAL:
+            value = _literal(candidate)
+    value = _json_data(value) if value is not _NOT_JSON else _NOT_JSON
+    return None if value is _NOT_JSON else value
+
+
+def _literal(candidate: str) -> Any:
     pythonic = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", candidate)))
     for source in (candidate, pythonic):
         try:
-            return ast.literal_eval(source)
-        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            # Model text is no Python source: its invalid escapes ("\\[") are no news, and a warning
+            # turned into an error by the host's settings must not escape either.
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                return ast.literal_eval(source)
+        # Every way a literal can fail: bad syntax, a dict in a set ({{}}), too deep, too big.
+        except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError, OverflowError):
             continue
-    return None
+    return _NOT_JSON
 
 
-def _values(chunk: str) -> Iterator[Any]:
+class _Budget:
+    """How many more candidates the parsers may try for one text."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def take(self) -> bool:
+        self.left -= 1
+        return self.left >= 0
+
+
+def _values(chunk: str, budget: _Budget) -> Iterator[Any]:
     """Parsed JSON (or Python-literal) objects and lists found in `chunk`, in order."""
     stripped = chunk.strip()
-    spans = [(0, len(stripped))] if stripped[:1] in "{[" else []
-    spans += list(_balanced_spans(stripped))
+    spans, deepest = _scan(stripped)
+    if stripped.startswith(("{", "[")) and deepest <= _MAX_DEPTH:
+        spans.insert(0, (0, len(stripped)))
     seen: set[str] = set()
     for start, end in spans:
         piece = stripped[start:end]
-        if piece not in seen:
-            seen.add(piece)
-            value = _loads(piece)
-            if isinstance(value, dict | list):
-                yield value
+        if piece in seen:
+            continue
+        if not budget.take():
+            return
+        seen.add(piece)
+        value = _loads(piece)
+        if isinstance(value, dict | list):
+            yield value
 
 
 def _candidate_groups(text: str) -> Iterator[list[Any]]:
     """Groups of candidate values, most explicit first: all tool-call tags, all fences, then bare JSON."""
+    budget = _Budget(_MAX_CANDIDATES)
     for pattern in (_TAGGED, _FENCED):
         chunks = [m.group(1) for m in pattern.finditer(text)]
         if chunks:
-            yield [value for chunk in chunks for value in islice(_values(chunk), 1)]
-    for value in _values(text):
+            yield [value for chunk in chunks for value in islice(_values(chunk, budget), 1)]
+    for value in _values(text, budget):
         yield [value]
 
 
 def json_objects(text: str) -> Iterator[dict[str, Any]]:
-    """Every JSON (or Python-literal) object found in `text`, most explicit places first."""
-    for group in _candidate_groups(text):
+    """Every JSON (or Python-literal) object found in `text`, most explicit places first.
+
+    Objects are plain JSON data: string keys, finite numbers, UTF-8-safe strings, bounded nesting.
+    """
+    for group in _candidate_groups(utf8_safe(text)):
         for value in group:
             if isinstance(value, dict):
                 yield value
@@ -127,16 +244,23 @@ def _to_action(obj: Any) -> Action | None:
     if not isinstance(tool, str) or not tool.strip():
         return None
     arg_key, args = _first(obj, _ARG_KEYS)
-    if isinstance(args, str):
-        parsed = _loads(args)
-        args = parsed if isinstance(parsed, dict | list) else args
     if arg_key is None:
         skip = {tool_key, *_THOUGHT_KEYS, "type", "id"}
         args = {k: v for k, v in obj.items() if k not in skip}
+    elif isinstance(args, str):
+        parsed = _loads(args)
+        args = parsed if isinstance(parsed, dict | list) else args
     _, thought = _first(obj, _THOUGHT_KEYS)
-    if not isinstance(args, dict):
-        args = {"__positional__": args if isinstance(args, list) else [args]}
-    return Action(tool=tool.strip(), args=args, thought=thought if isinstance(thought, str) else "")
+    return Action(tool=tool.strip(), args=_normal_args(args), thought=thought if isinstance(thought, str) else "")
+
+
+def _normal_args(args: Any) -> dict[str, Any]:
+    """Arguments as a dict: `null` is no arguments, a list or a single value are positional."""
+    if isinstance(args, dict):
+        return args
+    if args is None:
+        return {}
+    return {"__positional__": args if isinstance(args, list) else [args]}
 
 
 def _fit_args(action: Action, tool: ToolSpec) -> Action:
@@ -144,6 +268,7 @@ def _fit_args(action: Action, tool: ToolSpec) -> Action:
     fields = list(tool.args.model_fields)
     if "__positional__" in args:
         values = args.pop("__positional__")
+        values = values if isinstance(values, list) else [values]
         if len(values) > len(fields):
             raise FormatError(
                 f"{tool.name} takes the arguments {fields}, but got a list of {len(values)} values; "
@@ -164,6 +289,7 @@ def parse_actions(text: str, tools: Sequence[ToolSpec] | None = None) -> list[Ac
     Raises FormatError when no action can be found or an action names an unknown tool or has
     arguments that do not fit.
     """
+    text = utf8_safe(text)
     by_name = {tool.name: tool for tool in tools or ()}
     actions: list[Action] = []
     for group in _candidate_groups(text):
@@ -189,7 +315,7 @@ def parse_actions(text: str, tools: Sequence[ToolSpec] | None = None) -> list[Ac
     for action in actions:
         tool = by_name.get(action.tool)
         if tool is None:
-            raise FormatError(f"unknown tool {action.tool!r}; use one of: {', '.join(by_name)}", text=text)
+            raise FormatError(f"unknown tool {action.tool[:80]!r}; use one of: {', '.join(by_name)}", text=text)
         try:
             out.append(_fit_args(action, tool))
         except FormatError as exc:

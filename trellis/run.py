@@ -1,7 +1,7 @@
 """A search run on disk: the tree store, LangGraph checkpoints, the event log and the outcome.
 
-RUN/run.json          what was searched and with which configuration
-RUN/tree.db           every node, written as it is made (SQLite, WAL)
+RUN/run.json          what was searched, with which configuration, in which environment
+RUN/tree.db           every node, written as it is made (SQLite, WAL), and the time spent so far
 RUN/checkpoints.db    the graph's checkpoints (resume)
 RUN/events.jsonl      one line per node created, evaluated and backed up
 RUN/decision.json     the discriminator's choice and its debate transcript
@@ -11,12 +11,13 @@ RUN/final.patch       the chosen patch
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from trellis.agents.critic import Critic
 from trellis.agents.discriminator import Discriminator
@@ -63,16 +64,42 @@ class RunDir:
         return self.path / "run.json"
 
     def exists(self) -> bool:
-        return self.tree_db.exists()
+        """Whether the folder holds a run (its tree store)."""
+        return self.tree_db.is_file()
+
+    def check(self) -> None:
+        """Raise UserError unless this is a run folder whose tree store can be read; writes nothing."""
+        if self.path.is_file():
+            raise UserError(f"{self.path} is a file; give the run folder (the one that holds tree.db)")
+        if not self.path.exists():
+            raise UserError(f"there is no run folder {self.path}; give the folder a run wrote")
+        if not self.exists():
+            raise UserError(f"{self.path} is not a run folder (it holds no tree.db); give the folder a run wrote")
 
     def load_tree(self) -> Tree:
-        if not self.exists():
-            raise UserError(f"{self.path} is not a run directory (no tree.db); give the folder a run wrote")
+        """The run's tree, read without writing anything; a damaged store is a UserError."""
+        self.check()
         with TreeStore(self.tree_db, readonly=True) as store:
+            store.check()
             return store.load_tree()
 
     def read_info(self) -> dict[str, Any]:
-        return json.loads(self.info.read_text()) if self.info.exists() else {}
+        if not self.info.exists():
+            return {}
+        try:
+            info = json.loads(self.info.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise UserError(f"{self.info} cannot be read ({exc}); the run's tree is in {self.tree_db}") from exc
+        if not isinstance(info, dict):
+            raise UserError(f"{self.info} is damaged (not a JSON object); the run's tree is in {self.tree_db}")
+        return info
+
+    def saved_config(self, tree: Tree) -> SearchConfig:
+        """The configuration the run started with (a resumed run keeps it)."""
+        try:
+            return SearchConfig.model_validate(tree.meta.get("config", {}))
+        except ValidationError as exc:
+            raise UserError(f"the configuration stored in {self.tree_db} is not valid here: {exc}") from exc
 
 
 class _EventLog:
@@ -105,27 +132,28 @@ async def run_search(
 ) -> SearchOutcome:
     """Run (or resume) a search to its end; everything it makes is kept in `run_dir`."""
     run = RunDir(run_dir)
-    run.path.mkdir(parents=True, exist_ok=True)
-    if resume and not run.exists():
-        raise UserError(f"nothing to resume in {run.path}: it holds no tree.db")
-    if not resume and run.exists():
+    if resume:
+        run.load_tree()  # a missing, empty or damaged run is reported before anything is written
+    elif run.exists():
         raise UserError(f"{run.path} already holds a run; resume it with --resume or choose another run folder")
+    run.path.mkdir(parents=True, exist_ok=True)
     store = TreeStore(run.tree_db)
+    spent = 0.0
     try:
         if resume:
             tree = store.load_tree()
-            saved = SearchConfig.model_validate(tree.meta.get("config", {}))
-            if saved != config:
-                config = saved  # a resumed run keeps the configuration it started with
+            config = run.saved_config(tree)  # a resumed run keeps the configuration it started with
+            # the time budget continues where the run stopped
+            spent = float(store.get_meta("elapsed_seconds", 0.0) or 0.0)
         else:
             tools = [spec.name for spec in worlds[0].tools] if worlds else []
             tree = Tree.new(task=task, config=config.model_dump(mode="json"), tools=tools, **(info or {}))
-            store.save_tree(tree)
             run.info.write_text(
                 json.dumps(
                     {"task": task, "config": config.model_dump(mode="json"), **(info or {})}, indent=1, default=str
                 )
             )
+            store.save_tree(tree)  # last: a folder holds a run once its root is stored
         events = _EventLog(run.events, listeners)
         critic_llm = critic_model or model
         ctx = SearchContext(
@@ -139,6 +167,7 @@ async def run_search(
             config=config,
             store=store,
             emit=events,
+            started=time.monotonic() - spent,
         )
         if on_context is not None:
             on_context(ctx)

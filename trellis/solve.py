@@ -2,30 +2,30 @@
 
 from __future__ import annotations
 
-import subprocess
+import json
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from trellis.envs.code.workspace import add_worktree
+from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.host import BwrapSandbox, LocalSandbox, Mount
 from trellis.envs.swebench.environment import ENV_MOUNT, SWEEnvironment, test_command
 from trellis.envs.swebench.harness import InstanceReport, evaluate
 from trellis.envs.swebench.instance import Prediction, SWEInstance, write_predictions
+from trellis.errors import UserError
 from trellis.models.base import ChatModel
-from trellis.run import SearchOutcome, run_search
+from trellis.run import RunDir, SearchOutcome, run_search
 from trellis.search.config import SearchConfig
+from trellis.tree import Tree
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "swe"
 
 
 def repository_files(env: SWEEnvironment, limit: int = 60) -> list[str]:
-    result = subprocess.run(
-        ["git", "-c", "safe.directory=*", "-C", str(env.repo_dir), "ls-files"], capture_output=True, text=True
-    )
-    return result.stdout.splitlines()[:limit]
+    # through the workspace's host-side git: nothing in the folder is read as configuration
+    return GitWorkspace(env.repo_dir, env.instance.base_commit).files_sync()[:limit]
 
 
 def swe_task(instance: SWEInstance, files: list[str] | None = None) -> str:
@@ -57,9 +57,62 @@ def make_worlds(env: SWEEnvironment, run_dir: Path, count: int) -> list[CodeWorl
                 hidden_paths=env.instance.test_files,
                 test_env=env.run_env(),
                 test_timeout=600,
+                repo_name=env.instance.repo.rpartition("/")[2],
             )
         )
     return worlds
+
+
+def environment_record(env: SWEEnvironment) -> dict[str, Any]:
+    """What a run records of its environment. The run's states are git trees in that environment's
+    object store, so a resume works in the same environment and never rebuilds it."""
+    marker = env.root / "ready.json"
+    return {
+        "root": str(env.root),
+        "sandbox": env.kind,
+        "ready": json.loads(marker.read_text()) if marker.exists() else None,
+    }
+
+
+def resume_environment(instance: SWEInstance, run_dir: Path, sandbox: str = "bwrap") -> SWEEnvironment:
+    """The environment the run in `run_dir` worked in, checked to still hold every state of its
+    tree; raises UserError (before anything is written) when the run cannot be resumed.
+
+    `sandbox` is used only for runs that recorded no environment (made by older versions)."""
+    folder = RunDir(run_dir)
+    tree = folder.load_tree()
+    ran = tree.meta.get("instance_id")
+    if ran is None:
+        raise UserError(f"{run_dir} holds a search run but not a SWE-bench one; resume it with the code that made it")
+    if ran != instance.instance_id:
+        raise UserError(f"{run_dir} is a run of {ran}, not of {instance.instance_id}; resume it as {ran}")
+    record = tree.meta.get("environment") or folder.read_info().get("environment")
+    if isinstance(record, dict) and record.get("root"):
+        env = SWEEnvironment(instance, Path(str(record["root"])), sandbox=str(record.get("sandbox") or sandbox))
+    else:
+        env = SWEEnvironment(instance, sandbox=sandbox)
+    check_states(env, tree)
+    return env
+
+
+def check_states(env: SWEEnvironment, tree: Tree) -> None:
+    """Raise UserError unless `env` is prepared and its git objects hold every state of `tree`."""
+    advice = "the run cannot continue there; start a new run in another folder (--run NEW_FOLDER)"
+    if not env.ready:
+        raise UserError(f"the environment this run worked in, {env.root}, is gone or was never finished; {advice}")
+    states = sorted({node.state_id for node in tree if node.state_id})
+    if not states:
+        return
+    try:
+        out = run_git(env.git_dir, None, "cat-file", "--batch-check", stdin=("\n".join(states) + "\n").encode())
+    except GitError as exc:
+        raise UserError(f"cannot read the git objects of {env.root}: {exc}; {advice}") from exc
+    missing = [line.split()[0] for line in out.decode().splitlines() if line.endswith(" missing")]
+    if missing:
+        raise UserError(
+            f"{len(missing)} of the run's {len(states)} states are no longer in {env.git_dir} (the environment "
+            f"was rebuilt or removed after the run began); {advice}"
+        )
 
 
 class SolveResult(BaseModel):
@@ -80,8 +133,16 @@ async def solve(
     on_context: Any = None,
     critic_model: ChatModel | None = None,
 ) -> SolveResult:
-    """Search for a patch on a prepared environment, write the run folder, grade the chosen patch."""
+    """Search for a patch on a prepared environment, write the run folder, grade the chosen patch.
+
+    With `resume`, the run in `run_dir` continues with its own configuration, in `env`, which must
+    be the environment it recorded (see `resume_environment`)."""
     instance = env.instance
+    if resume:
+        folder = RunDir(run_dir)
+        tree = folder.load_tree()
+        check_states(env, tree)
+        config = folder.saved_config(tree)  # the number of worktrees is the run's own
     worlds = make_worlds(env, run_dir, config.parallel)
     outcome = await run_search(
         task=worlds[0].task,
@@ -90,7 +151,7 @@ async def solve(
         config=config,
         run_dir=run_dir,
         resume=resume,
-        info={"instance_id": instance.instance_id, "model": model.name},
+        info={"instance_id": instance.instance_id, "model": model.name, "environment": environment_record(env)},
         listeners=listeners,
         on_context=on_context,
         critic_model=critic_model,

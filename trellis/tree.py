@@ -9,12 +9,13 @@ through JSON; `FORMAT_VERSION` is written with every tree so later versions can 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
 
 from trellis.errors import UserError
 
@@ -25,8 +26,48 @@ NodeId = str
 StateId = str
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def utf8_safe(text: str) -> str:
+    """`text` with every lone surrogate replaced by U+FFFD, so that it encodes as UTF-8.
+
+    A JSON escape such as `"\\ud800"` in model output decodes to a lone surrogate, which no JSON
+    writer or SQLite will take; a well-formed surrogate pair is joined into its character.
+    """
+    if _SURROGATE.search(text) is None:
+        return text
+    return text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+
+
+def _utf8_safe_data(value: Any, depth: int = 0) -> Any:
+    """`value` with `utf8_safe` applied to every string in its dicts and lists (the same object when clean)."""
+    if isinstance(value, str):
+        return utf8_safe(value)
+    if depth > 200:
+        return value
+    if isinstance(value, dict):
+        items = [(_utf8_safe_data(k, depth + 1), _utf8_safe_data(v, depth + 1)) for k, v in value.items()]
+        if all(k is k0 and v is v0 for (k, v), (k0, v0) in zip(items, value.items(), strict=True)):
+            return value
+        return dict(items)
+    if isinstance(value, list | tuple):
+        cleaned = [_utf8_safe_data(item, depth + 1) for item in value]
+        if all(a is b for a, b in zip(cleaned, value, strict=True)):
+            return value
+        return cleaned if isinstance(value, list) else tuple(cleaned)
+    return value
+
+
 class _Data(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _utf8_safe_strings(cls, data: Any, info: ValidationInfo) -> Any:
+        # Text built in Python (model output, tool output) may hold lone surrogates that would make
+        # the node unwritable later; JSON input cannot hold them, so it is not walked.
+        return data if info.mode == "json" else _utf8_safe_data(data)
 
 
 class Message(_Data):

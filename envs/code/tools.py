@@ -1,7 +1,7 @@
 """The tools an agent uses in a code world, each with typed arguments and a short observation.
 
-File tools work on the workspace folder from the host (paths are checked to stay inside it);
-commands (tests, shell) run in the sandbox.
+File tools work on the workspace folder from the host, through `files` (paths forgiven their usual
+slips, and kept inside the folder, links included); commands (tests, shell) run in the sandbox.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
+from trellis.envs.code.files import MAX_READ, find_loose, locate, read_text, walk
 from trellis.envs.code.testlog import PASSING
 
 from trellis.errors import UserError
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from trellis.envs.code.world import CodeWorld
 
 MAX_OBSERVATION = 6000
-_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".tox", ".mypy_cache", ".pytest_cache"}
 
 
 class ViewFileArgs(BaseModel):
@@ -49,7 +49,7 @@ class FindSymbolArgs(BaseModel):
 
 class ReplaceArgs(BaseModel):
     path: str = Field(description="file to edit")
-    old: str = Field(description="exact text to replace; must occur exactly once")
+    old: str = Field(description="text to replace; must occur once (whitespace differences are forgiven)")
     new: str = Field(description="replacement text")
 
 
@@ -88,44 +88,59 @@ def _clip(text: str, limit: int = MAX_OBSERVATION) -> str:
     return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
 
 
-def _text_files(world: CodeWorld, start: Path) -> list[Path]:
-    if start.is_file():
-        return [start]
-    out = []
-    for path in sorted(start.rglob("*")):
-        if path.is_file() and not (set(path.relative_to(world.root).parts) & _SKIP_DIRS):
-            out.append(path)
-    return out
-
-
-def _read(path: Path) -> str | None:
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if b"\0" in data[:4096]:
-        return None
-    return data.decode("utf-8", errors="replace")
+def _where(world: CodeWorld, path: str) -> tuple[Path, str]:
+    """The host file and repository-relative name the model meant (see `files.locate`)."""
+    names = (world.root.name, getattr(world, "repo_name", world.root.name))
+    return locate(world.root, path, alias=world.sandbox.workspace, names=names)
 
 
 def _rel(world: CodeWorld, path: Path) -> str:
-    return str(path.relative_to(world.root))
+    return path.relative_to(world.root).as_posix()
+
+
+def _has(world: CodeWorld, tool: str) -> bool:
+    return any(spec.name == tool for spec in world.tools)
+
+
+def _locate_hint(world: CodeWorld) -> str:
+    if _has(world, "find_file"):
+        return "use find_file to locate it"
+    if _has(world, "shell"):
+        return "use shell (e.g. `find . -name '*.py'`) to locate it"
+    return "check the path against the task statement"
+
+
+def _view_hint(world: CodeWorld, path: str) -> str:
+    if _has(world, "view_file"):
+        return f"view_file {path} to copy the exact lines"
+    return "copy the exact lines from the file"
+
+
+def _edit_hint(world: CodeWorld) -> str:
+    for tool, use in (("insert", "add lines with insert"), ("write_file", "rewrite the whole file with write_file")):
+        if _has(world, tool):
+            return use
+    return "rewrite the file"
 
 
 async def view_file(world: CodeWorld, args: ViewFileArgs) -> Observation:
-    path = world.sandbox.host_path(args.path)
-    text = _read(path) if path.is_file() else None
+    path, rel = _where(world, args.path)
+    if path.is_dir():
+        raise UserError(f"{rel} is a folder, not a file; {_locate_hint(world).replace('it', 'a file in it')}")
+    text = read_text(path) if path.is_file() else None
     if text is None:
-        raise UserError(f"{args.path} is not a text file in the repository; use find_file to locate it")
+        if path.is_file():
+            raise UserError(f"{rel} is binary or larger than {MAX_READ // 2**20} MiB; use search to find lines in it")
+        raise UserError(f"{args.path} is not a file in the repository; {_locate_hint(world)}")
     lines = text.splitlines()
     end = min(args.end or args.start + 79, len(lines))
     if args.start > max(len(lines), 1):
-        raise UserError(f"{args.path} has {len(lines)} lines; start must be at most {len(lines)}")
+        raise UserError(f"{rel} has {len(lines)} lines; start must be at most {len(lines)}")
     body = "\n".join(f"{n:>5} {lines[n - 1]}" for n in range(args.start, end + 1))
-    header = f"{args.path} (lines {args.start}-{end} of {len(lines)})"
+    header = f"{rel} (lines {args.start}-{end} of {len(lines)})"
     return Observation(
         text=_clip(f"{header}\n{body}"),
-        data={"path": args.path, "start": args.start, "end": end, "total_lines": len(lines)},
+        data={"path": rel, "start": args.start, "end": end, "total_lines": len(lines)},
     )
 
 
@@ -133,13 +148,18 @@ async def search(world: CodeWorld, args: SearchArgs) -> Observation:
     try:
         regex = re.compile(args.pattern)
     except re.error as exc:
-        raise UserError(f"invalid regular expression {args.pattern!r}: {exc}") from exc
-    start = world.sandbox.host_path(args.path)
+        raise UserError(
+            f"invalid regular expression {args.pattern!r}: {exc}; escape special characters such as ( [ . * "
+            "with a backslash, or search for a plain word"
+        ) from exc
+    start, rel = _where(world, args.path)
+    if not start.exists():
+        raise UserError(f"{args.path} is not in the repository; search everything with path '.'")
 
     def scan() -> list[tuple[str, int, str]]:
         hits = []
-        for path in _text_files(world, start):
-            text = _read(path)
+        for path in walk(world.root, start):
+            text = read_text(path)
             if text is None:
                 continue
             for number, line in enumerate(text.splitlines(), 1):
@@ -151,17 +171,26 @@ async def search(world: CodeWorld, args: SearchArgs) -> Observation:
 
     hits = await asyncio.to_thread(scan)
     shown = hits[:50]
-    text = "\n".join(f"{p}:{n}: {line}" for p, n, line in shown) or f"no match for {args.pattern!r}"
+    where = "" if rel == "." else f" in {rel}"
+    text = "\n".join(f"{p}:{n}: {line}" for p, n, line in shown) or (
+        f"no match for {args.pattern!r}{where}; try a shorter or simpler pattern"
+    )
     if len(hits) > len(shown):
         text += f"\n[{len(hits) - len(shown)}{'+' if len(hits) >= 200 else ''} more matches; narrow the pattern]"
     return Observation(text=text, data={"matches": [{"path": p, "line": n} for p, n, _ in hits]})
 
 
 async def find_file(world: CodeWorld, args: FindFileArgs) -> Observation:
-    files = await asyncio.to_thread(_text_files, world, world.root)
-    needle = args.name.lower()
-    found = [_rel(world, p) for p in files if needle in p.name.lower()]
-    text = "\n".join(found[:50]) or f"no file name contains {args.name!r}"
+    files = await asyncio.to_thread(walk, world.root, world.root)
+    needle = args.name.strip().strip("`'\"").lower()
+    if "/" in needle:  # a path, or part of one
+        needle = needle.removeprefix("/workspace/").lstrip("/")
+        found = [_rel(world, p) for p in files if needle in _rel(world, p).lower()]
+    else:
+        found = [_rel(world, p) for p in files if needle in p.name.lower()]
+    text = "\n".join(found[:50]) or f"no file name contains {args.name!r}; try a shorter part of the name"
+    if len(found) > 50:
+        text += f"\n[{len(found) - 50} more files; give more of the name]"
     return Observation(text=text, data={"files": found})
 
 
@@ -181,22 +210,27 @@ def _symbols(tree: ast.AST) -> list[tuple[str, str, int]]:
 
 
 async def find_symbol(world: CodeWorld, args: FindSymbolArgs) -> Observation:
+    # forgive `def name`, `class Name` and `name()`
+    name = re.sub(r"^(?:async\s+)?(?:def|class)\s+", "", args.name.strip()).removesuffix("()").strip()
+
     def scan() -> list[tuple[str, int, str, str]]:
         hits = []
-        for path in _text_files(world, world.root):
-            if path.suffix != ".py" or (text := _read(path)) is None:
+        for path in walk(world.root, world.root):
+            if path.suffix != ".py" or (text := read_text(path)) is None:
                 continue
             try:
                 tree = ast.parse(text)
-            except SyntaxError:
+            except (SyntaxError, ValueError, RecursionError):
                 continue
             for qualified, kind, line in _symbols(tree):
-                if qualified == args.name or qualified.endswith("." + args.name):
+                if qualified == name or qualified.endswith("." + name):
                     hits.append((_rel(world, path), line, kind, qualified))
         return hits
 
     hits = await asyncio.to_thread(scan)
-    text = "\n".join(f"{p}:{n}: {kind} {q}" for p, n, kind, q in hits) or f"no class or function named {args.name!r}"
+    text = "\n".join(f"{p}:{n}: {kind} {q}" for p, n, kind, q in hits) or (
+        f"no class or function named {name!r}; search for it with a regular expression"
+    )
     return Observation(text=text, data={"definitions": [{"path": p, "line": n, "name": q} for p, n, _, q in hits]})
 
 
@@ -206,67 +240,94 @@ def _nearest(text: str, old: str) -> str:
     windows = {"\n".join(lines[i : i + size]): i + 1 for i in range(max(len(lines) - size + 1, 1))}
     close = difflib.get_close_matches(old, list(windows), n=3, cutoff=0.5)
     if not close:
-        return "no similar text found; view the file to copy the exact lines"
+        return "no similar text found"
     return "closest matches:\n" + "\n---\n".join(f"(line {windows[c]})\n{c}" for c in close)
 
 
-async def replace(world: CodeWorld, args: ReplaceArgs) -> Observation:
-    path = world.sandbox.host_path(args.path)
-    text = _read(path) if path.is_file() else None
+def _text_file(world: CodeWorld, path: str) -> tuple[Path, str, str]:
+    host, rel = _where(world, path)
+    text = read_text(host) if host.is_file() else None
     if text is None:
-        raise UserError(f"{args.path} is not a text file in the repository")
+        what = "binary or too large" if host.is_file() else "not a text file in the repository"
+        raise UserError(f"{path} is {what}; {_locate_hint(world)}")
+    return host, rel, text
+
+
+async def replace(world: CodeWorld, args: ReplaceArgs) -> Observation:
+    _, rel, text = _text_file(world, args.path)
+    if not args.old.strip():
+        raise UserError(f"the text to replace is empty; {_edit_hint(world)}")
     count = text.count(args.old)
-    if count == 0:
-        raise UserError(f"the text to replace does not occur in {args.path}; {_nearest(text, args.old)}")
     if count > 1:
         starts = [m.start() for m in re.finditer(re.escape(args.old), text)]
         lines = [text.count("\n", 0, s) + 1 for s in starts]
         raise UserError(
-            f"the text to replace occurs {count} times in {args.path} (lines {lines}); include more context"
+            f"the text to replace occurs {count} times in {rel} (lines {lines}); include more context, "
+            "surrounding lines that make it unique"
         )
-    updated = text.replace(args.old, args.new, 1)
-    await world.sandbox.write_file(args.path, updated)
-    line = text.count("\n", 0, text.index(args.old)) + 1
+    note = ""
+    if count == 1:
+        at = text.index(args.old)
+        updated = text.replace(args.old, args.new, 1)
+        new_text = args.new
+    else:
+        loose = find_loose(text, args.old, args.new)
+        if not loose:
+            raise UserError(
+                f"the text to replace does not occur in {rel}; {_nearest(text, args.old)}\n{_view_hint(world, rel)}"
+            )
+        if len(loose) > 1:
+            lines = [text.count("\n", 0, place.start) + 1 for place in loose]
+            raise UserError(
+                f"the text to replace occurs {len(loose)} times in {rel} when whitespace is ignored "
+                f"(lines {lines}); include more context, surrounding lines that make it unique"
+            )
+        place = loose[0]
+        at, new_text = place.start, place.replacement
+        updated = text[: place.start] + place.replacement + text[place.end :]
+        note = " (matched ignoring differences in whitespace and indentation)"
+    await world.sandbox.write_file(rel, updated)
+    line = text.count("\n", 0, at) + 1
     new_lines = updated.splitlines()
-    lo, hi = max(line - 3, 0), min(line + len(args.new.splitlines()) + 2, len(new_lines))
+    lo, hi = max(line - 3, 0), min(line + len(new_text.splitlines()) + 2, len(new_lines))
     snippet = "\n".join(f"{n + 1:>5} {new_lines[n]}" for n in range(lo, hi))
     return Observation(
-        text=f"replaced in {args.path} at line {line}:\n{snippet}", data={"path": args.path, "line": line}
+        text=f"replaced in {rel} at line {line}{note}:\n{snippet}",
+        data={"path": rel, "line": line, "loose": bool(note)},
     )
 
 
 async def create_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
-    path = world.sandbox.host_path(args.path)
+    path, rel = _where(world, args.path)
     if path.exists():
-        raise UserError(f"{args.path} already exists; edit it with replace or insert")
-    await world.sandbox.write_file(args.path, args.content)
-    return Observation(text=f"created {args.path} ({len(args.content.splitlines())} lines)", data={"path": args.path})
+        raise UserError(f"{rel} already exists; edit it with replace or insert, or rewrite it with write_file")
+    await world.sandbox.write_file(rel, args.content)
+    return Observation(text=f"created {rel} ({len(args.content.splitlines())} lines)", data={"path": rel})
 
 
 async def write_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
-    path = world.sandbox.host_path(args.path)
+    path, rel = _where(world, args.path)
+    if path.is_dir():
+        raise UserError(f"{rel} is a folder; give the path of a file in it")
     existed = path.exists()
-    await world.sandbox.write_file(args.path, args.content if args.content.endswith("\n") else args.content + "\n")
+    await world.sandbox.write_file(rel, args.content if args.content.endswith("\n") else args.content + "\n")
     verb = "rewrote" if existed else "created"
-    return Observation(text=f"{verb} {args.path} ({len(args.content.splitlines())} lines)", data={"path": args.path})
+    return Observation(text=f"{verb} {rel} ({len(args.content.splitlines())} lines)", data={"path": rel})
 
 
 async def insert(world: CodeWorld, args: InsertArgs) -> Observation:
-    path = world.sandbox.host_path(args.path)
-    text = _read(path) if path.is_file() else None
-    if text is None:
-        raise UserError(f"{args.path} is not a text file in the repository")
+    _, rel, text = _text_file(world, args.path)
     lines = text.splitlines(keepends=True)
     if args.line > len(lines):
-        raise UserError(f"{args.path} has {len(lines)} lines; line must be between 0 and {len(lines)}")
+        raise UserError(f"{rel} has {len(lines)} lines; line must be between 0 and {len(lines)}")
     block = args.text if args.text.endswith("\n") else args.text + "\n"
     if args.line and not lines[args.line - 1].endswith("\n"):
         lines[args.line - 1] += "\n"
     lines.insert(args.line, block)
-    await world.sandbox.write_file(args.path, "".join(lines))
+    await world.sandbox.write_file(rel, "".join(lines))
     return Observation(
-        text=f"inserted {len(block.splitlines())} lines after line {args.line} of {args.path}",
-        data={"path": args.path, "line": args.line},
+        text=f"inserted {len(block.splitlines())} lines after line {args.line} of {rel}",
+        data={"path": rel, "line": args.line},
     )
 
 

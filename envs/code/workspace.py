@@ -3,24 +3,71 @@
 `snapshot()` stages the working folder into a private index and writes a tree: identical files give
 identical ids, so two branches that reach the same code are found to be one state for free.
 `restore(state)` resets the private index to that tree and updates only the files that differ.
+
+The host never trusts the workspace. The folder is the sandbox's (mounted writable at /workspace);
+its git directory is the host's and lives beside it, as `<folder>.trellis-git`, where no sandbox
+mount reaches. Host git is always pointed at that directory and at the folder explicitly, with no
+system or user configuration and with hooks, fsmonitor, textconv, external diff and every
+attribute that converts content switched off, so nothing written in the folder (a `.git`, a
+`.gitattributes`, a link) is ever read as an instruction. The folder's own `.git` is only a relative
+link to the host's directory, for people outside; in the sandbox it leads nowhere.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-import git
-
-from trellis.errors import UserError
+from trellis.errors import TrellisRunError, UserError
 from trellis.tree import StateId
 
-_GIT_ENV = {
-    # The workspace may be owned by the sandbox user; the host still has to read it.
-    "GIT_CONFIG_COUNT": "1",
-    "GIT_CONFIG_KEY_0": "safe.directory",
-    "GIT_CONFIG_VALUE_0": "*",
+HOST_GIT_SUFFIX = ".trellis-git"
+PRIVATE_INDEX = "trellis.index"
+
+# Configuration given on the command line outranks every file git could read; the repository's own
+# file is the host's (the sandbox cannot reach it), these make the rest of the rules hold anyway.
+_SAFE_CONFIG = {
+    "core.fsmonitor": "false",
+    "core.hooksPath": os.devnull,
+    "core.attributesFile": os.devnull,
+    "core.excludesFile": os.devnull,
+    "core.autocrlf": "false",
+    "core.safecrlf": "false",
+    "core.symlinks": "true",
+    "core.ignoreCase": "false",
+    "core.protectNTFS": "true",
+    "core.protectHFS": "true",
+    "core.untrackedCache": "false",
+    "core.splitIndex": "false",
+    "core.sparseCheckout": "false",
+    "core.quotePath": "false",
+    "core.pager": "cat",
+    "core.askPass": "",
+    "credential.helper": "",
+    "protocol.allow": "never",
+    "submodule.recurse": "false",
+    "diff.noprefix": "false",
+    "diff.mnemonicPrefix": "false",
+    "diff.relative": "false",
+    "color.ui": "never",
+    "gc.auto": "0",
+    "maintenance.auto": "false",
+    "commit.gpgSign": "false",
+    "init.defaultBranch": "main",
+    "advice.detachedHead": "false",
+}
+# $GIT_DIR/info/attributes outranks every .gitattributes in the work tree: content passes through
+# unchanged (no filter drivers, no end-of-line or encoding conversion, no $Id$ expansion) and diffs
+# use no driver, whatever the folder declares.
+_NEUTRAL_ATTRIBUTES = (
+    "# written by trellis: files in the workspace are data, never instructions\n"
+    "* !filter !text !eol !crlf !ident !working-tree-encoding !diff !merge !whitespace\n"
+)
+_IDENTITY = {
     "GIT_AUTHOR_NAME": "trellis",
     "GIT_AUTHOR_EMAIL": "trellis@localhost",
     "GIT_COMMITTER_NAME": "trellis",
@@ -28,46 +75,185 @@ _GIT_ENV = {
 }
 
 
+class GitError(TrellisRunError):
+    """A git command on a workspace failed."""
+
+
+def host_git_dir(root: str | Path) -> Path:
+    """Where the host keeps the git directory of workspace folder `root`: beside it, not inside."""
+    folder = Path(root).resolve()
+    return folder.parent / f"{folder.name}{HOST_GIT_SUFFIX}"
+
+
+def _git_env(git_dir: Path | None, work_tree: Path | None, index: Path | None) -> dict[str, str]:
+    # Built from nothing: no GIT_* variable of this process (GIT_EXTERNAL_DIFF, GIT_CONFIG_PARAMETERS,
+    # a GIT_DIR of its own) reaches the command.
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "LC_ALL": "C",
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "GIT_CONFIG_SYSTEM": os.devnull,
+        "GIT_CONFIG_GLOBAL": os.devnull,
+        "GIT_ATTR_NOSYSTEM": "1",
+        "GIT_NO_REPLACE_OBJECTS": "1",
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_PAGER": "cat",
+        **_IDENTITY,
+        "GIT_CONFIG_COUNT": str(len(_SAFE_CONFIG)),
+    }
+    for number, (key, value) in enumerate(_SAFE_CONFIG.items()):
+        env[f"GIT_CONFIG_KEY_{number}"] = key
+        env[f"GIT_CONFIG_VALUE_{number}"] = value
+    if git_dir is not None:
+        env["GIT_DIR"] = str(git_dir)
+    if work_tree is not None:
+        env["GIT_WORK_TREE"] = str(work_tree)
+    if index is not None:
+        env["GIT_INDEX_FILE"] = str(index)
+    return env
+
+
+def run_git(
+    git_dir: Path | None,
+    work_tree: Path | None,
+    *args: str,
+    index: Path | None = None,
+    stdin: bytes | None = None,
+    cwd: Path | None = None,
+) -> bytes:
+    """Run host git on an explicit git directory and work tree, trusting nothing in either; returns
+    stdout, raises `GitError` with git's message when it fails."""
+    result = subprocess.run(
+        ["git", "--no-pager", *args],
+        input=stdin,
+        capture_output=True,
+        env=_git_env(git_dir, work_tree, index),
+        cwd=cwd or work_tree or git_dir,
+        check=False,
+    )
+    if result.returncode != 0:
+        message = result.stderr.decode("utf-8", "replace").strip()
+        raise GitError(f"git {args[0]} failed: {message}")
+    return result.stdout
+
+
+def _text(output: bytes) -> str:
+    return output.decode("utf-8", "replace").strip()
+
+
+def _names(output: bytes) -> list[str]:
+    return [os.fsdecode(name) for name in output.split(b"\0") if name]
+
+
+def _common_dir(git_dir: Path) -> Path:
+    pointer = git_dir / "commondir"
+    if not pointer.is_file():
+        return git_dir
+    return (git_dir / pointer.read_text().strip()).resolve()
+
+
+def _check_host_owned(git_dir: Path, root: Path) -> None:
+    if git_dir.is_symlink() or git_dir.stat().st_uid != os.geteuid():
+        raise UserError(
+            f"{git_dir} (the git directory of {root}) is a link or belongs to another user, so trellis "
+            "will not run git on it; remove it and make the workspace again"
+        )
+
+
+def _harden(git_dir: Path) -> None:
+    """Write the attributes that neutralise the work tree's own (idempotent)."""
+    info = _common_dir(git_dir) / "info"
+    info.mkdir(parents=True, exist_ok=True)
+    attributes = info / "attributes"
+    if not attributes.is_file() or attributes.read_text() != _NEUTRAL_ATTRIBUTES:
+        attributes.write_text(_NEUTRAL_ATTRIBUTES)
+
+
+def _open_git_dir(root: Path) -> Path:
+    git_dir = host_git_dir(root)
+    if not git_dir.is_dir():
+        if (root / ".git").is_dir():
+            raise UserError(
+                f"{root} is not a git repository trellis can use: its git directory is inside the folder, "
+                f"where sandboxed commands can rewrite it. Make the workspace with init_repository() or "
+                f"add_worktree() (for SWE-bench: `trellis swe prepare --force`), or move {root / '.git'} "
+                f"to {git_dir}"
+            )
+        raise UserError(
+            f"{root} is not a git repository trellis can use: there is no {git_dir}; make the workspace "
+            "with init_repository(), make_task_repository() or add_worktree()"
+        )
+    _check_host_owned(git_dir, root)
+    _check_host_owned(_common_dir(git_dir), root)
+    _harden(git_dir)
+    return git_dir
+
+
+def point_at(root: Path, git_dir: Path) -> None:
+    """The folder's `.git`: a relative link to the host's directory, for people and tools outside the
+    sandbox (plain `git diff` works there). Inside the sandbox it leads nowhere, so git there sees no
+    repository at all, and trellis itself never follows it."""
+    pointer = root / ".git"
+    if pointer.is_symlink() or pointer.is_file():
+        pointer.unlink()
+    elif pointer.is_dir():
+        shutil.rmtree(pointer)
+    pointer.symlink_to(os.path.relpath(git_dir, root))
+
+
 class GitWorkspace:
     """A repository folder on this machine, addressed by tree ids."""
 
     def __init__(self, root: str | Path, base: str = "HEAD", *, on_change: Callable[[list[Path]], None] | None = None):
         self.root = Path(root).resolve()
+        self.git_dir = _open_git_dir(self.root)
+        """The host's git directory of this folder (outside the sandbox)."""
+        self._index = self.git_dir / PRIVATE_INDEX
+        if not self._index.exists() and (self.git_dir / "index").is_file():
+            # start from the checkout's index: its file stats spare hashing every file again
+            shutil.copyfile(self.git_dir / "index", self._index)
         try:
-            self.repo = git.Repo(self.root)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError) as exc:
-            raise UserError(f"{self.root} is not a git repository") from exc
-        self._env = {**_GIT_ENV, "GIT_INDEX_FILE": str(Path(self.repo.git_dir) / "trellis.index")}
-        self.base_commit = self._git("rev-parse", f"{base}^{{commit}}")
+            self.base_commit = self._git("rev-parse", "--verify", "--end-of-options", f"{base}^{{commit}}")
+        except GitError as exc:
+            raise UserError(f"{base!r} is not a commit of {self.root}: {exc}") from exc
         self.base_tree = self._git("rev-parse", f"{self.base_commit}^{{tree}}")
         self.on_change = on_change
         """Called with the host paths that `restore` wrote (the sandbox takes ownership of them)."""
 
+    def _run(self, *args: str, stdin: bytes | None = None) -> bytes:
+        return run_git(self.git_dir, self.root, *args, index=self._index, stdin=stdin)
+
     def _git(self, *args: str) -> str:
-        return str(self.repo.git.execute(["git", *args], env=self._env, strip_newline_in_stdout=True))
+        return _text(self._run(*args))
 
     # Synchronous forms (used by benchmarks and threads); the async ones below run them off the loop.
 
     def snapshot_sync(self) -> StateId:
-        self._git("add", "--all")
+        self._run("add", "--all")
         return self._git("write-tree")
 
     def restore_sync(self, state: StateId) -> list[str]:
         # Stage the folder as it is, so the reset below also removes files the target lacks.
-        self._git("add", "--all")
-        changed = self._git("diff-index", "--cached", "--name-only", "--no-renames", state).splitlines()
+        self._run("add", "--all")
+        changed = _names(self._run("diff-index", "--cached", "-z", "--name-only", "--no-renames", state))
         if not changed:
             return []
-        self._git("read-tree", "--reset", "-u", state)
+        self._run("read-tree", "--reset", "-u", state)
         if self.on_change is not None:
             self.on_change([self.root / name for name in changed if (self.root / name).exists()])
         return changed
 
     def diff_sync(self, state: StateId | None = None, exclude: Sequence[str] = ()) -> str:
         tree = state or self.snapshot_sync()
-        pathspec = ["--", ".", *(f":(exclude){path}" for path in exclude)]
-        text = self._git("diff", "--no-color", "--no-ext-diff", "--binary", self.base_commit, tree, *pathspec)
-        return text + "\n" if text else ""
+        pathspec = ["--", ".", *(f":(exclude,literal){path}" for path in exclude)]
+        output = self._run(
+            "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--binary", self.base_commit, tree, *pathspec
+        )
+        text = output.decode("utf-8", "replace")
+        return text if not text or text.endswith("\n") else text + "\n"
+
+    def files_sync(self, state: StateId | None = None) -> list[str]:
+        return _names(self._run("ls-tree", "-r", "-z", "--name-only", state or self.base_commit))
 
     async def snapshot(self) -> StateId:
         return await asyncio.to_thread(self.snapshot_sync)
@@ -80,17 +266,19 @@ class GitWorkspace:
         """The patch from the base commit to `state` (default: the folder as it is now)."""
         return await asyncio.to_thread(self.diff_sync, state, exclude)
 
+    async def files(self, state: StateId | None = None) -> list[str]:
+        """The file paths of `state` (default: the base commit), sorted as git sorts them."""
+        return await asyncio.to_thread(self.files_sync, state)
+
     def apply_sync(self, patch: str) -> tuple[bool, str]:
         if not patch.strip():
             return True, "empty patch"
-        patch_file = Path(self.repo.git_dir) / "trellis.patch"
-        patch_file.write_text(patch if patch.endswith("\n") else patch + "\n")
+        text = patch if patch.endswith("\n") else patch + "\n"
+        # the patch goes in on stdin: no file the host writes, so no path the sandbox could redirect
         try:
-            self._git("apply", "--whitespace=nowarn", str(patch_file))
-        except git.GitCommandError as exc:
-            return False, str(exc.stderr).strip()
-        finally:
-            patch_file.unlink(missing_ok=True)
+            self._run("apply", "--whitespace=nowarn", "-", stdin=text.encode("utf-8", "replace"))
+        except GitError as exc:
+            return False, str(exc)
         if self.on_change is not None:
             touched = [self.root / name for name in _patch_paths(patch)]
             self.on_change([path for path in touched if path.exists()])
@@ -109,28 +297,70 @@ def _patch_paths(patch: str) -> list[str]:
     return paths
 
 
+def checkout(git_dir: Path, root: Path, commit: str) -> None:
+    """Fill `root` with `commit` (files only, through the safe git) and detach HEAD there."""
+    _harden(git_dir)
+    run_git(git_dir, root, "read-tree", "--reset", "-u", commit)
+    run_git(git_dir, root, "update-ref", "--no-deref", "HEAD", commit)
+
+
 def init_repository(root: str | Path, files: dict[str, str], message: str = "base") -> str:
-    """Create a git repository with `files` committed; returns the commit id (for tests and examples)."""
-    root = Path(root)
-    root.mkdir(parents=True, exist_ok=True)
-    repo = git.Repo.init(root)
+    """Create a git repository with `files` committed; returns the commit id (for tests and examples).
+
+    The git directory is the host's, beside the folder (see `host_git_dir`).
+    """
+    folder = Path(root).resolve()
+    folder.mkdir(parents=True, exist_ok=True)
+    git_dir = host_git_dir(folder)
+    if not git_dir.exists():
+        if (folder / ".git").exists():
+            raise UserError(f"{folder} already holds a .git; init_repository makes new repositories in new folders")
+        run_git(git_dir, None, "init", "-q", "--template=", cwd=folder)
+        run_git(git_dir, None, "config", "core.bare", "false")
+    else:
+        _check_host_owned(git_dir, folder)
+    _harden(git_dir)
+    point_at(folder, git_dir)
     for name, content in files.items():
-        path = root / name
+        path = folder / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(content)
-    repo.git.execute(["git", "add", "--all"], env=_GIT_ENV)
-    repo.git.execute(["git", "commit", "-q", "-m", message], env=_GIT_ENV)
-    return repo.head.commit.hexsha
+    run_git(git_dir, folder, "add", "--all")
+    run_git(git_dir, folder, "commit", "-q", "--no-verify", "-m", message)
+    return _text(run_git(git_dir, folder, "rev-parse", "HEAD"))
 
 
 def add_worktree(repo: str | Path, path: str | Path, commit: str = "HEAD") -> Path:
-    """A git worktree of `repo` at `commit`: its own folder and index, the same object store, so
-    states written in one worktree can be restored in the other (for parallel expansion)."""
+    """A worktree of workspace `repo` at `commit`: its own folder, index and HEAD, the same object
+    store, so states written in one worktree can be restored in the other (for parallel expansion).
+
+    Its git directory is the host's too (`<path>.trellis-git`, pointing at `repo`'s), and nothing in
+    either folder is read: no hook runs, no `.git` file is followed.
+    """
+    source = Path(repo).resolve()
     target = Path(path).resolve()
-    if (target / ".git").exists():
+    common = _common_dir(_open_git_dir(source))
+    git_dir = host_git_dir(target)
+    if git_dir.is_dir():
+        _check_host_owned(git_dir, target)
+        if _common_dir(git_dir) != common:
+            raise UserError(f"{target} is a worktree of another repository than {source}; choose another folder")
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    repository = git.Repo(repo)
-    repository.git.execute(["git", "worktree", "prune"], env=_GIT_ENV)
-    repository.git.execute(["git", "worktree", "add", "-q", "--detach", str(target), commit], env=_GIT_ENV)
+    if target == source or source in target.parents or target in source.parents:
+        raise UserError(f"a worktree cannot be inside its repository or hold it: {target} and {source}")
+    partial = git_dir.with_name(git_dir.name + ".partial")
+    if partial.exists():  # an earlier call was interrupted: both folders are ours to remove
+        shutil.rmtree(partial)
+        if target.exists():
+            shutil.rmtree(target)
+    if target.exists() and any(target.iterdir()):
+        raise UserError(f"{target} already exists and is not a worktree; choose a new or empty folder")
+    sha = _text(run_git(common, None, "rev-parse", "--verify", "--end-of-options", f"{commit}^{{commit}}"))
+    partial.mkdir(parents=True)
+    (partial / "commondir").write_text(f"{common}\n")
+    (partial / "HEAD").write_text(f"{sha}\n")
+    target.mkdir(parents=True, exist_ok=True)
+    run_git(partial, target, "read-tree", "--reset", "-u", sha)
+    partial.rename(git_dir)
+    point_at(target, git_dir)
     return target

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pydantic import ValidationError
 from trellis.envs.code.testlog import parse_pytest_log
@@ -20,7 +21,8 @@ from trellis.world import Reward
 class CodeWorld:
     """A repository at a base commit, tools to read, edit and test it, and git-tree states.
 
-    `hidden_paths` (a task's hidden test files) never appear in the submitted patch.
+    `hidden_paths` (a task's hidden test files) never appear in the submitted patch. `repo_name` (the
+    repository's name, e.g. `django`) is a folder name the file tools drop when a path starts with it.
     """
 
     def __init__(
@@ -35,11 +37,14 @@ class CodeWorld:
         parse_log: Callable[[str], dict[str, str]] = parse_pytest_log,
         tools: Sequence[str] | None = None,
         test_env: dict[str, str] | None = None,
+        repo_name: str | None = None,
     ) -> None:
         self.sandbox = sandbox
         self.root = sandbox.root
         self.task = task
+        self.repo_name = repo_name or self.root.name
         self.workspace = GitWorkspace(self.root, base, on_change=lambda paths: sandbox.adopt(*paths))
+        _check_git_dir_unreachable(sandbox, self.workspace.git_dir)
         self.test_command = test_command
         self.test_timeout = test_timeout
         self.test_env = dict(test_env or {})
@@ -88,3 +93,14 @@ class CodeWorld:
     async def reward(self) -> Reward | None:
         """Plain code worlds have no hidden check; task worlds override this."""
         return None
+
+
+def _check_git_dir_unreachable(sandbox: HostSandbox, git_dir: Path) -> None:
+    """Refuse a sandbox that could write the host's git directory through one of its extra mounts."""
+    for mount in getattr(sandbox, "mounts", []):
+        source = Path(mount.source).resolve()
+        if mount.writable and (source == git_dir or source in git_dir.parents):
+            raise UserError(
+                f"the sandbox mounts {source} writable, which holds {git_dir}, the host's git directory of "
+                f"the workspace; mount a folder that does not contain it"
+            )

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Literal
 
 from trellis.envs.sandbox.base import RunRequest, RunResult, Sandbox, SandboxLimits
-from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount
+from trellis.envs.sandbox.bubblewrap import find_bwrap
+from trellis.envs.sandbox.cgroups import CgroupSupport, cgroup_support
+from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount, sandbox_owner
 
 from trellis.errors import UserError
 
@@ -31,6 +33,7 @@ def make_sandbox(
 
 __all__ = [
     "BwrapSandbox",
+    "CgroupSupport",
     "HostSandbox",
     "LocalSandbox",
     "Mount",
@@ -38,5 +41,8 @@ __all__ = [
     "RunResult",
     "Sandbox",
     "SandboxLimits",
+    "cgroup_support",
+    "find_bwrap",
     "make_sandbox",
+    "sandbox_owner",
 ]

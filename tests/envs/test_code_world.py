@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
@@ -157,3 +158,167 @@ async def test_unknown_tools_and_bad_args_are_observations(world: CodeWorld) -> 
 def test_workspace_needs_a_repository(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a git repository"):
         GitWorkspace(tmp_path)
+
+
+@pytest.fixture
+def host_secrets(tmp_path: Path) -> Path:
+    """Host files outside the workspace that a planted link points at."""
+    folder = tmp_path / "host"
+    folder.mkdir()
+    (folder / "secret.txt").write_text("TOKEN=hunter2\n")
+    (folder / "secret.py").write_text("def leaked_function():\n    return 'hunter2'\n")
+    return folder
+
+
+async def plant_links(world: CodeWorld, secrets: Path) -> None:
+    """From inside the sandbox: links out of the workspace, and one that stays inside."""
+    result = await world.run(
+        f"ln -s {secrets}/secret.txt notes.txt && ln -s {secrets}/secret.py tinycalc/leak.py && "
+        f"ln -s {secrets} hostdir && ln -s {secrets}/missing.txt dangling.txt && ln -s tinycalc/__init__.py alias.py"
+    )
+    assert result.ok, result.output
+
+
+async def test_search_never_reads_through_a_link_out_of_the_workspace(world: CodeWorld, host_secrets: Path) -> None:
+    await plant_links(world, host_secrets)
+    text, error, data = await act(world, "search", pattern="TOKEN=|def leaked")
+    assert not error and text.startswith("no match") and data["matches"] == []
+    for path in ("notes.txt", "hostdir", "tinycalc/leak.py", "hostdir/secret.txt"):
+        text, error, _ = await act(world, "search", pattern="hunter2", path=path)
+        assert error and "outside the workspace" in text and "hunter2" not in text
+    # a link that stays inside the workspace is read like any file
+    text, _, _ = await act(world, "search", pattern=r"def mul")
+    assert text.splitlines() == ["alias.py:9: def mul(a, b):", "tinycalc/__init__.py:9: def mul(a, b):"]
+
+
+async def test_find_symbol_never_reads_through_a_link_out_of_the_workspace(
+    world: CodeWorld, host_secrets: Path
+) -> None:
+    await plant_links(world, host_secrets)
+    text, error, data = await act(world, "find_symbol", name="leaked_function")
+    assert not error and data["definitions"] == [] and "no class or function" in text
+    text, _, _ = await act(world, "find_symbol", name="mul")
+    assert text.splitlines() == ["alias.py:9: def mul", "tinycalc/__init__.py:9: def mul"]
+
+
+async def test_find_file_never_lists_a_link_out_of_the_workspace(world: CodeWorld, host_secrets: Path) -> None:
+    await plant_links(world, host_secrets)
+    for name in ("leak", "notes", "secret", "dangling"):
+        _, _, data = await act(world, "find_file", name=name)
+        assert data["files"] == [], name
+    _, _, data = await act(world, "find_file", name="alias")
+    assert data["files"] == ["alias.py"]
+
+
+async def test_edits_never_go_through_a_link_out_of_the_workspace(world: CodeWorld, host_secrets: Path) -> None:
+    await plant_links(world, host_secrets)
+    for tool, args in (
+        ("view_file", {"path": "notes.txt"}),
+        ("replace", {"path": "notes.txt", "old": "hunter2", "new": "x"}),
+        ("write_file", {"path": "notes.txt", "content": "x"}),
+        ("write_file", {"path": "dangling.txt", "content": "x"}),
+        ("write_file", {"path": "hostdir/new.txt", "content": "x"}),
+        ("insert", {"path": "tinycalc/leak.py", "line": 0, "text": "x"}),
+    ):
+        text, error, _ = await act(world, tool, **args)
+        assert error and "outside the workspace" in text, (tool, args, text)
+    assert sorted(p.name for p in host_secrets.iterdir()) == ["secret.py", "secret.txt"]
+    assert (host_secrets / "secret.txt").read_text() == "TOKEN=hunter2\n"
+
+
+@pytest.fixture
+def named(tmp_path: Path) -> CodeWorld:
+    """A workspace whose folder is named like the repository (as a model pictures it)."""
+    repo = tmp_path / "tinycalc"
+    init_repository(repo, FILES)
+    return CodeWorld(BwrapSandbox(repo), task="Fix add().")
+
+
+async def test_paths_forgive_the_usual_slips(named: CodeWorld) -> None:
+    code = "tinycalc/__init__.py"
+    for path in (
+        "/workspace/tinycalc/tinycalc/__init__.py",
+        "tinycalc/tinycalc/__init__.py",
+        "/workspace/tinycalc/__init__.py",
+        f"{named.root}/tinycalc/__init__.py",
+        "`tinycalc/__init__.py`",
+        " 'tinycalc/__init__.py' ",
+        "/tinycalc/__init__.py",
+        "./tinycalc/__init__.py",
+        "workspace/tinycalc/__init__.py",
+    ):
+        text, error, data = await act(named, "view_file", path=path, start=6, end=6)
+        assert not error and data["path"] == code and text.splitlines()[1] == "    6     return a - b", (path, text)
+    text, error, data = await act(
+        named, "replace", path="/workspace/tinycalc/tinycalc/__init__.py", old="return a - b", new="return a + b"
+    )
+    assert not error and data["path"] == code and "return a + b" in (named.root / code).read_text()
+    # a new file goes where its folder exists
+    _, error, data = await act(named, "write_file", path="tinycalc/tinycalc/extra.py", content="X = 1\n")
+    assert not error and data["path"] == "tinycalc/extra.py" and (named.root / "tinycalc/extra.py").is_file()
+    _, error, data = await act(named, "write_file", path="/workspace/docs/guide.md", content="# guide\n")
+    assert not error and data["path"] == "docs/guide.md"
+    # the repository's name counts too when the folder has another name (SWE-bench worktrees)
+    other = CodeWorld(named.sandbox, task="x", repo_name="calc")
+    _, error, data = await act(other, "view_file", path="calc/tinycalc/__init__.py")
+    assert not error and data["path"] == code
+    # and nothing outside the workspace is reachable
+    for path in ("/etc/passwd", "../outside.txt", "/workspace/../etc/passwd", "tinycalc/../../x"):
+        text, error, _ = await act(named, "view_file", path=path)
+        assert error and "outside the workspace" in text, path
+
+
+async def test_replace_forgives_whitespace_and_indentation(world: CodeWorld) -> None:
+    path = world.root / "tinycalc/__init__.py"
+    # a method given without its class's indentation, re-indented to fit
+    old = "def bump(self):\n    self.n = add(self.n, 1)\n    return self.n\n"
+    new = "def bump(self):\n    self.n = add(self.n, 2)\n    return self.n\n"
+    text, error, data = await act(world, "replace", path="tinycalc/__init__.py", old=old, new=new)
+    assert not error and "ignoring differences in whitespace" in text and data["line"] == 17, text
+    assert "\n    def bump(self):\n        self.n = add(self.n, 2)\n        return self.n\n" in path.read_text()
+    # spacing inside a line
+    _, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="return a-b", new="return a + b")
+    assert not error and "\n    return a + b\n" in path.read_text()
+    # deleting whole lines takes the lines with them
+    _, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old='"""Return the sum of  a and b."""', new="")
+    assert not error and "def add(a, b):\n    return a + b\n" in path.read_text()
+    ast.parse(path.read_text())
+    # a loose match must be unique too, and the error says how to make it so
+    text, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="(a,b):", new="(x, y):")
+    assert error and "2 times" in text and "whitespace is ignored" in text and "[4, 8]" in text
+    assert "include more context" in text
+    text, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="  \n", new="x")
+    assert error and "empty" in text and "insert" in text
+    text, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="return a ** b", new="x")
+    assert error and "does not occur" in text and "view_file tinycalc/__init__.py" in text
+
+
+async def test_errors_name_the_next_step(world: CodeWorld) -> None:
+    text, error, _ = await act(world, "view_file", path="tinycalc")
+    assert error and "is a folder" in text and "find_file" in text
+    text, error, _ = await act(world, "replace", path="nope.py", old="a", new="b")
+    assert error and "find_file" in text
+    text, error, _ = await act(world, "search", pattern="x", path="nowhere")
+    assert error and "path '.'" in text
+    text, _, _ = await act(world, "search", pattern="zzz_nothing")
+    assert "try a shorter" in text
+    text, _, _ = await act(world, "find_symbol", name="def nothing_here()")
+    assert "'nothing_here'" in text and "search" in text
+    text, _, data = await act(world, "find_symbol", name="def add()")
+    assert data["definitions"] == [{"path": "tinycalc/__init__.py", "line": 4, "name": "add"}]
+    text, _, data = await act(world, "find_file", name="tinycalc/__init")
+    assert data["files"] == ["tinycalc/__init__.py"]
+    # a world without find_file points at the tools it has
+    task_like = CodeWorld(world.sandbox, task="x", tools=["view_file", "write_file", "replace", "shell"])
+    text, error, _ = await act(task_like, "view_file", path="nope.py")
+    assert error and "shell" in text and "find_file" not in text
+    text, error, _ = await act(task_like, "replace", path="tinycalc/__init__.py", old="", new="x")
+    assert error and "write_file" in text and "insert" not in text
+
+
+def test_workspace_git_directory_lives_beside_the_folder(world: CodeWorld) -> None:
+    git_dir = world.workspace.git_dir
+    assert git_dir == world.root.parent / f"{world.root.name}.trellis-git" and git_dir.is_dir()
+    assert (world.root / ".git").is_symlink()  # a pointer for people outside the sandbox, nothing more
+    assert (world.root / ".git").resolve() == git_dir
+    assert (git_dir / "info" / "attributes").read_text().splitlines()[-1].startswith("* !filter")

@@ -32,19 +32,17 @@ def code_task_model(task: CodeTask, *, wrong: str = "    return None\n", delay: 
             steps = sum(1 for m in request.messages if m.role == "assistant")
             choice = _pick(request, i, 4)
             if steps == 0 and choice == 0:
-                return json.dumps({"thought": "look", "tool": "view_file", "args": {"path": "solution.py"}})
+                return "Look at the file first.\n\nview_file solution.py"
             if steps <= 1:
                 content = fixed if choice != 3 else task.prompt + wrong
-                return json.dumps(
-                    {
-                        "thought": "write it",
-                        "tool": "shell",
-                        "args": {"command": f"cat > solution.py <<'EOF'\n{content}EOF"},
-                    }
-                )
+                if choice == 2:  # the same edit through the shell
+                    return f"Write it.\n\n```bash\ncat > solution.py <<'EOF'\n{content}EOF\n```"
+                return f"Write it.\n\nsolution.py\n```python\n{content}```"
             if choice == 3:
                 return "I am not sure what to do."
-            return json.dumps({"thought": "done", "tool": "finish", "args": {}})
+            return "Done.\n\nfinish"
+        if system.startswith("You check"):
+            return "Yes" if fixed.strip().splitlines()[-1].strip() in request.messages[-1].content else "No"
         if system.startswith("You review"):
             text = request.messages[-1].content
             score = 80 if "return s[::-1]" in text or "finish" in text else 10

@@ -3,6 +3,7 @@ or duplicated, every node is backed up once, and the search ends as an uninterru
 
 from __future__ import annotations
 
+import asyncio
 import os
 import random
 import signal
@@ -12,8 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
+from scripted_agents import code_task_model
+from trellis.envs.sandbox import BwrapSandbox
+from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
+from trellis.search.config import BudgetConfig, SearchConfig
 
-from trellis.run import RunDir
+from trellis.run import RunDir, run_search
 from trellis.store import TreeStore
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
@@ -30,14 +35,14 @@ def run(root: Path, mode: str, delay: float) -> subprocess.Popen[str]:
     )
 
 
-def _has_nodes(path: Path) -> bool:
+def _nodes(path: Path) -> int:
     if not path.exists():
-        return False
+        return 0
     try:
         with TreeStore(path, readonly=True) as store:
-            return store.count() > 0
+            return store.count()
     except Exception:  # the writer may be creating the schema right now
-        return False
+        return 0
 
 
 def finish(process: subprocess.Popen[str]) -> str:
@@ -56,16 +61,21 @@ def test_sigkill_then_resume(tmp_path: Path, attempt: int) -> None:
     process = run(interrupted, "new", 0.03)
     rng = random.Random(attempt)
     store_path = interrupted / "run" / "tree.db"
-    # wait until the search is under way, then kill it at a random moment
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and not _has_nodes(store_path):
-        time.sleep(0.02)
-    time.sleep(rng.uniform(0.1, 2.5))
+    # kill it at a random point of the search: once it has written a random share of its nodes
+    target = rng.randint(2, len(expected) - 4)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _nodes(store_path) < target and process.poll() is None:
+        time.sleep(0.01)
+    assert process.poll() is None, "the search ended before it could be killed"
     process.send_signal(signal.SIGKILL)
     process.wait()
+    assert process.returncode == -signal.SIGKILL
     with TreeStore(store_path, readonly=True) as store:
         before = {n.id: n for n in store.nodes()}
+        meta = store.get_meta("tree", {})
     assert before, "the search was killed before it wrote anything"
+    assert "final" not in meta and "decision" not in meta, "the kill did not interrupt the search"
+    assert not (interrupted / "run" / "final.patch").exists()
     print(f"killed with {len(before)} of {len(expected)} nodes written")
 
     out = finish(run(interrupted, "resume", 0.0))
@@ -84,3 +94,32 @@ def test_sigkill_then_resume(tmp_path: Path, attempt: int) -> None:
         other = after.nodes[node_id]
         assert (other.visits, other.reward, other.action) == (node.visits, node.reward, node.action), node_id
     assert after.meta["final"] == expected.meta["final"]
+
+
+def test_the_time_budget_continues_after_a_resume(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    repo = make_task_repository(task, tmp_path / "repo")
+    budget = BudgetConfig(max_nodes=45, enough_finished=20, reward_threshold=0.99, max_iterations=40, max_seconds=600)
+    config = SearchConfig(samples=3, budget=budget)
+    run_dir = tmp_path / "run"
+
+    def search(delay: float, resume: bool) -> object:
+        world = CodeTaskWorld(task, BwrapSandbox(repo))
+        model = code_task_model(task, delay=delay)
+        return run_search(task=world.task, worlds=[world], model=model, config=config, run_dir=run_dir, resume=resume)
+
+    async def interrupted() -> None:
+        await asyncio.wait_for(search(0.05, False), timeout=2)  # type: ignore[arg-type]
+
+    with pytest.raises(TimeoutError):
+        asyncio.run(interrupted())
+    with TreeStore(run_dir / "tree.db") as store:
+        assert "final" not in store.get_meta("tree", {})
+        spent = store.get_meta("elapsed_seconds")
+        assert 0 < spent < 60  # the time spent so far is stored with the nodes
+        store.set_meta("elapsed_seconds", 599.0)  # as if the run had used all but a second of its budget
+    outcome = asyncio.run(search(0.0, True))  # type: ignore[arg-type]
+    assert outcome.stop_reason == "time budget (600 s) spent"  # type: ignore[attr-defined]
+    with TreeStore(run_dir / "tree.db", readonly=True) as store:
+        assert store.get_meta("elapsed_seconds") >= 599.0
+        assert store.get_meta("tree")["final"] is not None

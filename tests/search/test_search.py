@@ -31,7 +31,11 @@ def worlds(root: Path, count: int = 1) -> list[CodeTaskWorld]:
 
 
 def config(**changes: object) -> SearchConfig:
-    base = {"samples": 3, "budget": BudgetConfig(max_nodes=25, enough_finished=2, reward_threshold=0.99)}
+    base = {
+        "samples": 3,
+        "budget": BudgetConfig(max_nodes=25, enough_finished=2, reward_threshold=0.99),
+        "critic": {"mode": "score"},
+    }
     return SearchConfig(**{**base, **changes})  # type: ignore[arg-type]
 
 
@@ -95,14 +99,18 @@ def test_parallel_expansion_uses_several_worlds(tmp_path: Path) -> None:
 
 def test_feedback_and_reflections_reach_later_prompts(tmp_path: Path) -> None:
     model = code_task_model(TASK, wrong="    return s\n")
-    search(tmp_path, model, config(budget=BudgetConfig(max_nodes=30, enough_finished=5, reward_threshold=0.99)))
+    budget = BudgetConfig(
+        max_nodes=30, enough_finished=5, reward_threshold=0.99, max_expansions_per_node=3, widen_after=1
+    )
+    search(tmp_path, model, config(budget=budget))
     solver_prompts = [
         r.messages[-1].content for r in model.requests if r.messages[0].content.startswith("You are a careful")
     ]
     assert any("Notes from other attempts" in p and "check the edge cases" in p for p in solver_prompts)
     tree = RunDir(tmp_path / "run").load_tree()
-    if tree.meta.get("reflections"):
-        assert any("Lesson: test the function" in p for p in solver_prompts)
+    # a wrong branch finished, was reflected on, and the lesson reached a later expansion's prompt
+    assert tree.meta.get("reflections")
+    assert any("Lesson: test the function" in p for p in solver_prompts)
 
 
 def test_switching_agents_off(tmp_path: Path) -> None:

@@ -25,6 +25,9 @@ class Completion(BaseModel):
     text: str
     finish_reason: str = "stop"
     usage: Usage = Field(default_factory=Usage)
+    logprobs: list[dict[str, float]] | None = None
+    """Where asked for (`logprobs=k`): for each of the first generated tokens, the k most likely
+    tokens and their natural-log probabilities."""
 
 
 class CompletionRequest(BaseModel):
@@ -40,6 +43,8 @@ class CompletionRequest(BaseModel):
     seed: int | None = None
     json_schema: dict[str, Any] | None = None
     """Constrain the output to JSON matching this schema, where the backend supports it."""
+    logprobs: int | None = Field(default=None, ge=1, le=20)
+    """Return the top-k log-probabilities of each generated token (verifiers read P("Yes") this way)."""
 
     @field_validator("messages")
     @classmethod
@@ -54,7 +59,10 @@ class CompletionRequest(BaseModel):
         Wall-clock durations in the messages (pytest's "passed in 0.45s") are masked: they differ
         between a run and its replay while the request is the same.
         """
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        fields = self.model_dump(mode="json")
+        if fields.get("logprobs") is None:  # keys of requests recorded before the field existed stay valid
+            fields.pop("logprobs", None)
+        canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(_DURATION.sub("<duration>", canonical).encode()).hexdigest()
 
 
@@ -81,6 +89,7 @@ class ChatModel(Protocol):
         stop: Sequence[str] | None = None,
         seed: int | None = None,
         json_schema: dict[str, Any] | None = None,
+        logprobs: int | None = None,
     ) -> list[Completion]: ...
 
     async def aclose(self) -> None: ...
@@ -95,6 +104,7 @@ def make_request(
     stop: Sequence[str] | None = None,
     seed: int | None = None,
     json_schema: dict[str, Any] | None = None,
+    logprobs: int | None = None,
 ) -> CompletionRequest:
     """Validate the arguments of `complete` into a request; bad arguments are a UserError."""
     try:
@@ -106,6 +116,7 @@ def make_request(
             stop=tuple(stop or ()),
             seed=seed,
             json_schema=json_schema,
+            logprobs=logprobs,
         )
     except ValueError as exc:
         raise UserError(f"invalid completion request: {exc}") from exc
@@ -126,6 +137,7 @@ class BaseChatModel(ABC):
         stop: Sequence[str] | None = None,
         seed: int | None = None,
         json_schema: dict[str, Any] | None = None,
+        logprobs: int | None = None,
     ) -> list[Completion]:
         request = make_request(
             messages,
@@ -135,6 +147,7 @@ class BaseChatModel(ABC):
             stop=stop,
             seed=seed,
             json_schema=json_schema,
+            logprobs=logprobs,
         )
         return await self.generate(request)
 

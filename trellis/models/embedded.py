@@ -30,6 +30,27 @@ def _import_llama() -> Any:
     return llama_cpp
 
 
+GGUF_MAGIC = b"GGUF"
+
+
+def check_gguf(path: Path) -> None:
+    """Raise UserError unless `path` is a readable file that starts with GGUF's magic bytes."""
+    if path.is_dir():
+        raise UserError(f"{path} is a folder; give the path to a .gguf model file")
+    if not path.is_file():
+        raise UserError(f"GGUF file {path} does not exist; give the path to a .gguf model file")
+    try:
+        with path.open("rb") as file:
+            magic = file.read(len(GGUF_MAGIC))
+    except OSError as exc:
+        raise UserError(f"GGUF file {path} cannot be read: {exc}") from exc
+    if magic != GGUF_MAGIC:
+        raise UserError(
+            f"{path} is not a GGUF model file (it does not start with the bytes 'GGUF'); give a .gguf file "
+            "(llama.cpp's format), or convert the model with llama.cpp's convert_hf_to_gguf.py"
+        )
+
+
 class EmbeddedModel(BaseChatModel):
     """A GGUF model run by llama.cpp, from the embedded registry or any path."""
 
@@ -45,8 +66,7 @@ class EmbeddedModel(BaseChatModel):
         """`model` names an embedded model (see `trellis models`); `path` overrides it with any GGUF."""
         if path is not None:
             self.path: Path | None = Path(path)
-            if not self.path.is_file():
-                raise UserError(f"GGUF file {self.path} does not exist; give the path to a .gguf model file")
+            check_gguf(self.path)
             self.name = f"gguf:{self.path.name}"
             self._info = None
         else:
@@ -69,14 +89,17 @@ class EmbeddedModel(BaseChatModel):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         path = self.path if self.path is not None else weights.resolve(self._info.name)  # type: ignore[union-attr]
-        llm = llama_cpp.Llama(
-            model_path=str(path),
-            n_ctx=self.n_ctx,
-            n_threads=self.n_threads,
-            n_batch=512,
-            seed=self.seed,
-            verbose=False,
-        )
+        try:
+            llm = llama_cpp.Llama(
+                model_path=str(path),
+                n_ctx=self.n_ctx,
+                n_threads=self.n_threads,
+                n_batch=512,
+                seed=self.seed,
+                verbose=False,
+            )
+        except ValueError as exc:  # llama.cpp's "Failed to load model": a truncated or unsupported GGUF
+            raise UserError(f"llama.cpp cannot load {path} ({exc}); the file may be truncated or too new") from exc
         template = llm.metadata.get("tokenizer.chat_template")
         if not template:
             raise UserError(f"{path} has no chat template in its metadata; use a chat (instruct) GGUF")
@@ -116,6 +139,7 @@ class EmbeddedModel(BaseChatModel):
         grammar = None
         if request.json_schema is not None:
             grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(request.json_schema), verbose=False)
+        first_token = self._first_token_logprobs(llm, tokens, request.logprobs) if request.logprobs else None
         out = []
         for i in range(request.n):
             prefix = llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens)
@@ -133,20 +157,44 @@ class EmbeddedModel(BaseChatModel):
             seconds = time.perf_counter() - started
             choice = result["choices"][0]
             usage = result.get("usage") or {}
+            # The prompt is charged once per request, as OpenAI-compatible servers do for n > 1.
             out.append(
                 Completion(
                     text=choice["text"],
                     finish_reason=choice.get("finish_reason") or "stop",
                     usage=Usage(
-                        prompt_tokens=len(tokens),
-                        cached_tokens=cached,
+                        prompt_tokens=len(tokens) if i == 0 else 0,
+                        cached_tokens=cached if i == 0 else 0,
                         completion_tokens=int(usage.get("completion_tokens", 0)),
                         seconds=seconds,
-                        calls=1,
+                        calls=1 if i == 0 else 0,
                     ),
+                    logprobs=first_token,
                 )
             )
         return out
+
+    def _first_token_logprobs(self, llm: Any, tokens: list[int], k: int) -> list[dict[str, float]]:
+        """The k most likely first tokens after the prompt, with log-probabilities.
+
+        llama.cpp keeps only the last position's logits when `logits_all` is off (which keeps
+        generation fast), so the prompt is evaluated here (reusing the cached prefix) and the
+        distribution read from those logits.
+        """
+        import numpy as np
+
+        prefix = llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens)
+        llm.n_tokens = min(prefix, len(tokens) - 1)
+        llm.eval(tokens[llm.n_tokens :])
+        logits = np.ctypeslib.as_array(llm._ctx.get_logits(), shape=(llm.n_vocab(),)).astype(np.float64)
+        shifted = logits - logits.max()
+        logp = shifted - np.log(np.exp(shifted).sum())
+        top = np.argsort(-logp)[:k]
+        out: dict[str, float] = {}
+        for token in top:
+            piece = llm.detokenize([int(token)]).decode("utf-8", errors="replace")
+            out[piece] = max(out.get(piece, -1e9), float(logp[token]))
+        return [out]
 
     async def generate(self, request: CompletionRequest) -> list[Completion]:
         return await asyncio.to_thread(self._locked, self._generate_sync, request)

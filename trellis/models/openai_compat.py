@@ -62,6 +62,9 @@ class OpenAIModel(BaseChatModel):
             payload["stop"] = list(request.stop)
         if request.seed is not None:
             payload["seed"] = request.seed
+        if request.logprobs is not None:
+            payload["logprobs"] = True
+            payload["top_logprobs"] = request.logprobs
         if request.json_schema is not None:
             if self._schema_style == "json_schema":
                 payload["response_format"] = {
@@ -140,8 +143,36 @@ class OpenAIModel(BaseChatModel):
                 text = message.get("content") or ""
                 # One request's usage is carried by its first choice so sums stay honest.
                 share = total if i == 0 else Usage()
-                out.append(Completion(text=text, finish_reason=choice.get("finish_reason") or "stop", usage=share))
+                out.append(
+                    Completion(
+                        text=text,
+                        finish_reason=choice.get("finish_reason") or "stop",
+                        usage=share,
+                        logprobs=_top_logprobs(choice) if request.logprobs is not None else None,
+                    )
+                )
         return out
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def _top_logprobs(choice: dict[str, Any]) -> list[dict[str, float]] | None:
+    """Per generated token, {token: logprob} of the top alternatives (OpenAI's chat logprobs shape)."""
+    content = (choice.get("logprobs") or {}).get("content")
+    if not isinstance(content, list):
+        return None
+    out: list[dict[str, float]] = []
+    for entry in content:
+        if not isinstance(entry, dict):
+            continue
+        tops = entry.get("top_logprobs") or [entry]
+        table: dict[str, float] = {}
+        for top in tops:
+            if isinstance(top, dict) and isinstance(top.get("token"), str):
+                try:
+                    table[top["token"]] = float(top.get("logprob", -1e9))
+                except (TypeError, ValueError):
+                    continue
+        out.append(table)
+    return out

@@ -60,6 +60,7 @@ class ReplayModel(BaseChatModel):
                 stop=request.stop,
                 seed=request.seed,
                 json_schema=request.json_schema,
+                logprobs=request.logprobs,
             )
             entry = {
                 "key": key,

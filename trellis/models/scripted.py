@@ -48,6 +48,8 @@ class ScriptedModel(BaseChatModel):
         out = []
         for i in range(request.n):
             text = self._one(request, i)
-            usage = Usage(prompt_tokens=prompt_tokens, completion_tokens=len(text.split()), calls=1)
-            out.append(Completion(text=text, usage=usage))
+            usage = Usage(prompt_tokens=prompt_tokens if i == 0 else 0, completion_tokens=len(text.split()), calls=1)
+            # asked for log-probabilities, a script is certain of its first word
+            logprobs = [{(text.split() or [""])[0]: 0.0}] if request.logprobs else None
+            out.append(Completion(text=text, usage=usage, logprobs=logprobs))
         return out

@@ -8,11 +8,14 @@
 | `openai:http://127.0.0.1:8000/v1#model-name` | any OpenAI-compatible server |
 | `vllm:Qwen/Qwen2.5-Coder-7B-Instruct` | vLLM in this process (`gpu` extra) |
 | `replay:run.jsonl` | recorded completions |
+| `python:package.module:factory` | a `ChatModel` your own code builds (`factory()`) |
 """
 
 from __future__ import annotations
 
+import importlib
 import os
+from pathlib import Path
 
 from trellis.errors import UserError
 from trellis.models import weights
@@ -24,6 +27,7 @@ BACKENDS: dict[str, str] = {
     "openai": "any OpenAI-compatible server (`openai:http://HOST:PORT/v1#MODEL`; key from $OPENAI_API_KEY)",
     "vllm": "vLLM engine in this process (`vllm:MODEL`; needs the gpu extra)",
     "replay": "completions recorded in a JSONL cassette (`replay:PATH`)",
+    "python": "a ChatModel built by your own code (`python:package.module:factory`, factory() returns it)",
 }
 
 
@@ -53,7 +57,7 @@ def load_model(spec: str = "embedded", *, seed: int = 0, n_ctx: int | None = Non
 
         if not rest:
             raise UserError("gguf spec needs a path: gguf:/path/to/model.gguf")
-        return EmbeddedModel(path=os.path.expanduser(rest), seed=seed, n_ctx=n_ctx)
+        return EmbeddedModel(path=os.path.expanduser(rest), seed=seed, n_ctx=n_ctx)  # checks the GGUF magic
     if backend == "openai":
         from trellis.models.openai_compat import OpenAIModel
 
@@ -73,5 +77,30 @@ def load_model(spec: str = "embedded", *, seed: int = 0, n_ctx: int | None = Non
 
         if not rest:
             raise UserError("replay spec needs a cassette path: replay:run.jsonl")
-        return ReplayModel(rest)
+        cassette = Path(os.path.expanduser(rest))
+        if cassette.is_dir():
+            raise UserError(f"cassette {cassette} is a folder; give the JSONL file recorded with --record")
+        try:
+            return ReplayModel(cassette)
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(f"cassette {cassette} cannot be read ({exc}); give a file recorded with --record") from exc
+    if backend == "python":
+        return _from_python(spec, rest)
     raise UserError(f"unknown model spec {spec!r}\n{_help()}")
+
+
+def _from_python(spec: str, target: str) -> ChatModel:
+    module_name, _, attr = target.partition(":")
+    if not module_name or not attr:
+        raise UserError(f"python spec {spec!r} needs a module and a factory: python:package.module:factory")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise UserError(f"cannot import {module_name!r} for model spec {spec!r}: {exc}; check PYTHONPATH") from exc
+    factory = getattr(module, attr, None)
+    if not callable(factory):
+        raise UserError(f"{module_name} has no callable {attr!r} for model spec {spec!r}")
+    model = factory()
+    if not callable(getattr(model, "complete", None)) or not callable(getattr(model, "aclose", None)):
+        raise UserError(f"{module_name}.{attr}() returned {type(model).__name__}, not a ChatModel")
+    return model

@@ -89,6 +89,8 @@ class VLLMModel(BaseChatModel):
             "stop": list(request.stop) or None,
             "seed": request.seed,
         }
+        if request.logprobs is not None:
+            kwargs["logprobs"] = request.logprobs
         if request.json_schema is not None:
             try:
                 from vllm.sampling_params import StructuredOutputsParams
@@ -118,7 +120,17 @@ class VLLMModel(BaseChatModel):
                 seconds=seconds if i == 0 else 0.0,
                 calls=1 if i == 0 else 0,
             )
-            out.append(Completion(text=sample.text, finish_reason=sample.finish_reason or "stop", usage=usage))
+            logprobs = None
+            if request.logprobs is not None and sample.logprobs:
+                logprobs = [
+                    {str(entry.decoded_token): float(entry.logprob) for entry in position.values()}
+                    for position in sample.logprobs
+                ]
+            out.append(
+                Completion(
+                    text=sample.text, finish_reason=sample.finish_reason or "stop", usage=usage, logprobs=logprobs
+                )
+            )
         return out
 
     async def generate(self, request: CompletionRequest) -> list[Completion]:

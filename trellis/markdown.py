@@ -1,0 +1,323 @@
+"""The markdown action format: a thought in prose, then one action, code in fenced blocks.
+
+Small models write code far better in a fenced block than escaped inside a JSON string, so this is
+the default format for local models (JSON tool calls stay for servers with native tool calling).
+One reply holds a thought and one action, in one of four forms:
+
+- a whole file: the file's path on its own line, then the content in a fenced block;
+- an edit: the path, then a fenced block holding `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE`;
+- a shell command: a ```bash block;
+- any other tool: its name and arguments on one line (`view_file src/app.py 10 40`, `finish`),
+  in a fenced block or on the reply's last line.
+
+The parser forgives the usual slips: a missing path when the world names a default file, a path
+written as a comment on the block's first line, a missing closing fence, markup around the path or
+the tool name. Anything it cannot read is a `FormatError` that says how to write it instead.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import ValidationError
+
+from trellis.errors import FormatError
+from trellis.tools import ToolSpec
+from trellis.tree import Action
+
+_SHELL_INFOS = {"bash", "sh", "shell", "console", "zsh", "terminal"}
+_SEARCH, _DIVIDER, _REPLACE = (
+    re.compile(r"^<{5,9} ?SEARCH\s*$"),
+    re.compile(r"^={5,9}\s*$"),
+    re.compile(r"^>{5,9} ?REPLACE\s*$"),
+)
+_PATH = re.compile(r"^[\w./\\-]*\w\.[\w]+$|^[\w.-]+(/[\w.-]+)+$")
+_LEAD = re.compile(r"^(?:#+\s*|[-*>]\s+|\d+[.)]\s+)?(?:(?:file(?:name)?|path|action|tool|command)\s*[:=]\s*)?", re.I)
+_MAX_REPLY = 200_000
+_LANG_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".sh": "bash", ".md": "markdown"}
+WRITE_TOOLS = ("write_file", "create_file")
+
+
+@dataclass
+class _Block:
+    info: str
+    body: str
+    before: str
+    """The nearest non-empty line above the opening fence."""
+    start: int
+    """Index of the opening fence line."""
+
+
+def _blocks(lines: list[str]) -> list[_Block]:
+    """Fenced blocks, in order; an unclosed block runs to the end of the reply."""
+    blocks = []
+    i = 0
+    while i < len(lines):
+        stripped = lines[i].strip()
+        match = re.match(r"^(`{3,}|~{3,})\s*([^`\s]*)", stripped)
+        if match is None:
+            i += 1
+            continue
+        fence, info = match.group(1), match.group(2).lower()
+        before = next((line.strip() for line in reversed(lines[:i]) if line.strip()), "")
+        body: list[str] = []
+        j = i + 1
+        while j < len(lines) and not (lines[j].strip().startswith(fence[0] * len(fence)) and not body_opens(lines[j])):
+            body.append(lines[j])
+            j += 1
+        blocks.append(_Block(info=info, body="\n".join(body), before=before, start=i))
+        i = j + 1
+    return blocks
+
+
+def body_opens(line: str) -> bool:
+    """A fence line with an info string inside a block opens a nested block (```python in a README)."""
+    stripped = line.strip().lstrip("`~")
+    return bool(stripped) and not stripped.isspace()
+
+
+def _clean_path(line: str) -> str | None:
+    """A file path written on its own line, without the markup models put around it."""
+    text = _LEAD.sub("", line.strip()).strip().strip("*_`'\":").strip()
+    text = text.removeprefix("./")
+    if not text or " " in text or len(text) > 300:
+        return None
+    return text if _PATH.match(text) else None
+
+
+def _search_replace(body: str) -> tuple[str, str] | None:
+    lines = body.split("\n")
+    starts = [i for i, line in enumerate(lines) if _SEARCH.match(line.strip())]
+    if not starts:
+        return None
+    s = starts[0]
+    d = next((i for i in range(s + 1, len(lines)) if _DIVIDER.match(lines[i].strip())), None)
+    if d is None:
+        raise FormatError("the edit block has `<<<<<<< SEARCH` but no `=======` line between the old and new text")
+    r = next((i for i in range(d + 1, len(lines)) if _REPLACE.match(lines[i].strip())), len(lines))
+    return "\n".join(lines[s + 1 : d]), "\n".join(lines[d + 1 : r])
+
+
+def _fields(tool: ToolSpec) -> list[tuple[str, bool, Any]]:
+    """(name, required, annotation) of the tool's arguments, in order."""
+    return [(name, field.is_required(), field.annotation) for name, field in tool.args.model_fields.items()]
+
+
+def _command_args(tool: ToolSpec, rest: str) -> dict[str, Any]:
+    """Arguments from the text after a tool's name on a command line."""
+    fields = _fields(tool)
+    rest = rest.strip()
+    if not fields or not rest:
+        return {}
+    one_text = len(fields) == 1 or (all(not required for _, required, _ in fields[1:]) and fields[0][2] is str)
+    if one_text and rest[0] not in "'\"" and (len(fields) == 1 or not _looks_positional(rest)):
+        # one text argument takes the whole rest of the line (a shell command, a reason, a pattern)
+        return {fields[0][0]: rest}
+    try:
+        tokens = shlex.split(rest)
+    except ValueError:
+        tokens = rest.split()
+    args: dict[str, Any] = {}
+    for k, (name, _, _) in enumerate(fields):
+        if k >= len(tokens):
+            break
+        args[name] = " ".join(tokens[k:]) if k == len(fields) - 1 else tokens[k]
+    return args
+
+
+def _looks_positional(rest: str) -> bool:
+    """`view_file a.py 10 20`-style arguments (a path followed by numbers) rather than one phrase."""
+    parts = rest.split()
+    return len(parts) > 1 and all(p.isdigit() for p in parts[1:])
+
+
+def _unquote(text: str) -> str:
+    if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"`":
+        return text[1:-1]
+    return text
+
+
+def _command(line: str, by_name: dict[str, ToolSpec]) -> Action | None:
+    """`tool args...` on one line, with markup stripped; None when the line names no tool."""
+    text = _LEAD.sub("", line.strip()).strip().strip("*`").strip()
+    match = re.match(r"^([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*(.*)$", text, re.S)
+    if match is None or match.group(1) not in by_name:
+        return None
+    tool = by_name[match.group(1)]
+    rest = match.group(2) if match.group(2) is not None else match.group(3)
+    if match.group(2) is not None and "=" in rest:  # tool(path="a.py", start=3): keyword style
+        try:
+            import ast
+
+            call = ast.parse(f"f({rest})", mode="eval").body
+            if isinstance(call, ast.Call):
+                values = [ast.literal_eval(a) for a in call.args]
+                keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
+                args = dict(zip([f[0] for f in _fields(tool)], values, strict=False)) | keywords
+                return Action(tool=tool.name, args=args)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+            pass
+    if len(_fields(tool)) == 1 and rest:
+        return Action(tool=tool.name, args={_fields(tool)[0][0]: _unquote(rest.strip())})
+    return Action(tool=tool.name, args=_command_args(tool, rest or ""))
+
+
+def _validate(action: Action, by_name: dict[str, ToolSpec], text: str) -> Action:
+    tool = by_name[action.tool]
+    try:
+        validated = tool.args.model_validate(action.args)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'args'}: {e['msg']}" for e in exc.errors())
+        raise FormatError(f"invalid arguments for {tool.name}: {problems}. Usage: {usage(tool)}", text=text) from exc
+    return action.model_copy(update={"args": validated.model_dump(mode="json")})
+
+
+def _thought(lines: list[str], end: int) -> str:
+    prose = "\n".join(lines[:end]).strip()
+    return prose[:2000]
+
+
+def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path: str | None = None) -> Action:
+    """The action in a markdown reply, validated against `tools`; FormatError when there is none."""
+    by_name = {tool.name: tool for tool in tools}
+    if len(text) > _MAX_REPLY:
+        text = text[:_MAX_REPLY]
+    lines = text.replace("\r\n", "\n").split("\n")
+    blocks = _blocks(lines)
+    write_tool = next((name for name in WRITE_TOOLS if name in by_name), None)
+    for block in blocks:
+        body = block.body
+        first = next((line for line in body.split("\n") if line.strip()), "")
+        path = _clean_path(block.before)
+        thought_end = block.start - (1 if path else 0)
+        edit = _search_replace(body)
+        if edit is not None:
+            path = path or _comment_path(first) or default_path
+            if "replace" not in by_name:
+                raise FormatError("edit blocks cannot be used here; " + _forms_hint(by_name), text=text)
+            if path is None:
+                raise FormatError("write the file's path on the line just before the edit block", text=text)
+            action = Action(tool="replace", args={"path": path, "old": edit[0], "new": edit[1]})
+            return _validate(action.model_copy(update={"thought": _thought(lines, thought_end)}), by_name, text)
+        command = _command(first, by_name) if (first and body.count("\n") < 3) or block.info in _SHELL_INFOS else None
+        if command is not None and (block.info in _SHELL_INFOS or block.info in ("", "text", "tool")):
+            if command.tool == "shell" and "\n" in body.strip():
+                command = Action(tool="shell", args={"command": body.strip().split(None, 1)[1]})
+            return _validate(command.model_copy(update={"thought": _thought(lines, block.start)}), by_name, text)
+        if block.info in _SHELL_INFOS:
+            if "shell" not in by_name:
+                raise FormatError("shell commands cannot be run here; " + _forms_hint(by_name), text=text)
+            action = Action(tool="shell", args={"command": body.strip()})
+            return _validate(action.model_copy(update={"thought": _thought(lines, block.start)}), by_name, text)
+        if write_tool is None:
+            continue
+        named = _comment_path(first)
+        if path is None and named is not None:
+            path, body = named, body.split("\n", 1)[1] if "\n" in body else ""
+        path = path or default_path
+        if path is None:
+            raise FormatError("write the file's path on the line just before the code block", text=text)
+        if not body.strip():
+            raise FormatError(f"the code block for {path} is empty; put the whole file's content in it", text=text)
+        action = Action(tool=write_tool, args={"path": path, "content": body.rstrip("\n") + "\n"})
+        return _validate(action.model_copy(update={"thought": _thought(lines, thought_end)}), by_name, text)
+    # No usable block: a tool named on a line of its own, the last one.
+    for index in range(len(lines) - 1, -1, -1):
+        command = _command(lines[index], by_name)
+        if command is not None and (not command.args or len(lines[index].split()) <= 8):
+            return _validate(command.model_copy(update={"thought": _thought(lines, index)}), by_name, text)
+    raise FormatError("no action found. " + _forms_hint(by_name), text=text)
+
+
+def _comment_path(line: str) -> str | None:
+    """`# solution.py` or `# file: src/app.py` as the first line of a block."""
+    stripped = line.strip()
+    if not stripped.startswith(("#", "//")):
+        return None
+    return _clean_path(stripped.lstrip("#/ "))
+
+
+def _forms_hint(by_name: dict[str, ToolSpec]) -> str:
+    forms = []
+    if any(name in by_name for name in WRITE_TOOLS):
+        forms.append("a file's path on one line followed by its whole content in a ``` block")
+    if "replace" in by_name:
+        forms.append("a path followed by a ``` block with <<<<<<< SEARCH / ======= / >>>>>>> REPLACE")
+    if "shell" in by_name:
+        forms.append("a ```bash block with one command")
+    others = [name for name in by_name if name not in (*WRITE_TOOLS, "replace", "shell", "insert")]
+    if others:
+        forms.append(f"a tool name and its arguments on the last line ({', '.join(others)})")
+    return "Reply with a short thought and then exactly one of: " + "; ".join(forms) + "."
+
+
+def usage(tool: ToolSpec) -> str:
+    """`view_file PATH [START] [END]`: how a tool is called on a command line."""
+    parts = [tool.name]
+    for name, required, _ in _fields(tool):
+        parts.append(name.upper() if required else f"[{name.upper()}]")
+    return " ".join(parts)
+
+
+def _lang(path: str) -> str:
+    for suffix, lang in _LANG_BY_SUFFIX.items():
+        if path.endswith(suffix):
+            return lang
+    return ""
+
+
+def render_markdown_action(action: Action) -> str:
+    """The canonical markdown form of an action (how the transcript shows what the model did)."""
+    thought = action.thought.strip()
+    head = f"{thought}\n\n" if thought else ""
+    args = action.args
+    if action.tool in WRITE_TOOLS and {"path", "content"} <= set(args):
+        content = str(args["content"]).rstrip("\n")
+        return f"{head}{args['path']}\n```{_lang(str(args['path']))}\n{content}\n```"
+    if action.tool == "replace" and {"path", "old", "new"} <= set(args):
+        return (
+            f"{head}{args['path']}\n```{_lang(str(args['path']))}\n<<<<<<< SEARCH\n{args['old']}\n=======\n"
+            f"{args['new']}\n>>>>>>> REPLACE\n```"
+        )
+    if action.tool == "shell" and "command" in args:
+        return f"{head}```bash\n{args['command']}\n```"
+    values = [_quote(v) for v in args.values() if v is not None]
+    return f"{head}{' '.join([action.tool, *values])}"
+
+
+def _quote(value: object) -> str:
+    text = str(value)
+    if text and re.fullmatch(r"[\w./:-]+", text):
+        return text
+    return shlex.quote(text)
+
+
+def markdown_format_help(tools: Sequence[ToolSpec], *, example_path: str = "path/to/file.py") -> str:
+    """The instruction text that tells a model how to act in the markdown format."""
+    by_name = {tool.name: tool for tool in tools}
+    forms: list[str] = []
+    if any(name in by_name for name in WRITE_TOOLS):
+        forms.append(
+            f"Write a whole file: its path on one line, then the complete content in a code block:\n"
+            f"{example_path}\n```{_lang(example_path)}\n...the whole file...\n```"
+        )
+    if "replace" in by_name:
+        forms.append(
+            f"Change part of a file: its path, then the exact old lines and the new ones:\n{example_path}\n"
+            f"```{_lang(example_path)}\n<<<<<<< SEARCH\nold lines, copied exactly\n=======\nnew lines\n"
+            ">>>>>>> REPLACE\n```"
+        )
+    if "shell" in by_name:
+        forms.append("Run a shell command:\n```bash\nls\n```")
+    others = [tool for tool in tools if tool.name not in (*WRITE_TOOLS, "replace", "shell", "insert", "create_file")]
+    if others:
+        listing = "\n".join(f"{usage(tool)}  ({tool.description.rstrip('.')})" for tool in others)
+        forms.append(
+            f"Use a tool: its name and arguments alone on the last line, for example `{others[0].name}`:\n{listing}"
+        )
+    numbered = "\n\n".join(f"{i}. {form}" for i, form in enumerate(forms, 1))
+    return f"Each reply: one or two sentences of reasoning, then exactly one action:\n\n{numbered}"
