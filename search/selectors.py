@@ -120,6 +120,21 @@ def _hgm(config: SelectorConfig) -> Score:
     return score
 
 
+def _widen(node: Node, children: list[Node], config: SelectorConfig, stats: _Stats, rng: random.Random) -> float:
+    """The score of one more expansion of `node`, as if it were another child: what a fresh sample
+    is expected to be worth (the node's own reward, 0.5 where it has none) plus an exploration term
+    that shrinks with each expansion. A strong child beats it, so the search goes deeper; children
+    that all look poor lose to it, so the node is sampled anew. For `hgm`, a Thompson sample over
+    the children's outcomes, each earlier expansion counted as one more failure."""
+    widened = len(node.meta.get("expansions", []))
+    if config.name == "hgm":
+        evaluated = [c for c in children if c.reward is not None]
+        wins = sum(1 for c in evaluated if (c.reward or 0.0) >= config.success_threshold)
+        return rng.betavariate(1 + wins, 1 + len(evaluated) - wins + widened)
+    prior = node.reward if node.reward is not None else 0.5
+    return prior + config.exploration * math.sqrt(math.log(max(stats.visits(node), 1.0)) / (1 + widened))
+
+
 SCORES: dict[str, Callable[[SelectorConfig], Score]] = {
     "uct": _uct,
     "depth_uct": _depth_uct,
@@ -148,19 +163,34 @@ def select_nodes(
     stats = _Stats(tree, virtual)
     chosen: list[NodeId] = []
     taken: set[NodeId] = set()
+    busy: set[NodeId] = set()
+    """Ancestors of this batch's picks."""
     dead: set[NodeId] = set()
     while len(chosen) < k and tree.root_id not in dead:
         node = tree.root
         while True:
-            if node.id not in taken and is_open(node, budget):
+            candidates = [c for c in tree.children(node.id) if c.id not in dead]
+            # A fresh node is expanded; one expanded before is widened only when a new sample
+            # promises more than descending into the best child does.
+            if (
+                node.id not in taken
+                and is_open(node, budget)
+                and (
+                    not candidates
+                    or _widen(node, candidates, config, stats, rng)
+                    >= max(score(node, c, stats, rng) for c in candidates)
+                )
+            ):
                 chosen.append(node.id)
                 taken.add(node.id)
+                busy.update(a.id for a in tree.ancestors(node.id))
                 for ancestor in tree.ancestors(node.id):
                     virtual[ancestor.id] += virtual_loss
                 break
-            candidates = [c for c in tree.children(node.id) if c.id not in dead]
             if not candidates:
-                if node.id not in taken and is_open(node, budget, patient=True):
+                # Nothing open below (and nothing of this batch picked below): widen now if the
+                # budget allows, so progressive widening never closes a tree for good.
+                if node.id not in taken and node.id not in busy and is_open(node, budget, patient=True):
                     # nothing open below, but the node may be expanded again: widen it now
                     chosen.append(node.id)
                     taken.add(node.id)

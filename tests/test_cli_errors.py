@@ -266,6 +266,15 @@ def test_resume_of_another_instance_or_another_kind_of_run(
     assert nothing_prepared(cache)
 
 
+def test_resume_never_rebuilds_a_missing_environment(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, run_folder: Path, cache: Path
+) -> None:
+    # the run's states live in its environment's git objects: a rebuilt environment would not hold them
+    before = fingerprint(run_folder)
+    refused(capsys, *SOLVE, "--resume", run_folder, says="is gone or was never finished")
+    assert nothing_prepared(cache) and kept(before, run_folder)
+
+
 def test_batch_inputs(capsys: pytest.CaptureFixture[str], tmp_path: Path, cache: Path) -> None:
     base = ["swe", "batch", "--instances", str(INSTANCES)]
     refused(capsys, *base, "--workers", "0", says="Invalid value for '--workers'")

@@ -13,7 +13,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from trellis.cli_checks import input_file, input_folder, output_file, output_folder
+from trellis.cli_checks import input_folder, output_file, output_folder
 from trellis.envs.swebench.instance import SWEInstance
 from trellis.errors import UserError
 from trellis.models.base import ChatModel
@@ -386,8 +386,6 @@ def solve(
 
     _check_sandbox(sandbox)
     _check_sources(repos, locks)
-    if instances is not None:
-        input_file(instances, "--instances")
     if record is not None:
         output_file(record, "--record")
     instance, path = _find_instance(instance_id, instances)
@@ -533,7 +531,6 @@ def batch(
 
     _check_sandbox(sandbox)
     _check_sources(repos, locks)
-    input_file(instances, "--instances")
     output_folder(runs, "--runs")
     everything = _load(instances)
     chosen = select(everything, ids) if ids else everything

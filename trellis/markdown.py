@@ -17,6 +17,7 @@ the tool name. Anything it cannot read is a `FormatError` that says how to write
 
 from __future__ import annotations
 
+import ast
 import re
 import shlex
 from collections.abc import Sequence
@@ -26,8 +27,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from trellis.errors import FormatError
+from trellis.parsing import literal_data
 from trellis.tools import ToolSpec
-from trellis.tree import Action
+from trellis.tree import Action, utf8_safe
 
 _SHELL_INFOS = {"bash", "sh", "shell", "console", "zsh", "terminal"}
 _SEARCH, _DIVIDER, _REPLACE = (
@@ -132,7 +134,7 @@ def _command_args(tool: ToolSpec, rest: str) -> dict[str, Any]:
 def _looks_positional(rest: str) -> bool:
     """`view_file a.py 10 20`-style arguments (a path followed by numbers) rather than one phrase."""
     parts = rest.split()
-    return len(parts) > 1 and all(p.isdigit() for p in parts[1:])
+    return len(parts) > 1 and parts[1].isdigit()
 
 
 def _unquote(text: str) -> str:
@@ -143,27 +145,39 @@ def _unquote(text: str) -> str:
 
 def _command(line: str, by_name: dict[str, ToolSpec]) -> Action | None:
     """`tool args...` on one line, with markup stripped; None when the line names no tool."""
-    text = _LEAD.sub("", line.strip()).strip().strip("*`").strip()
+    text = _LEAD.sub("", line.replace("**", "").strip().strip("`").strip()).strip().strip("*`").strip()
     match = re.match(r"^([A-Za-z_]\w*)\s*(?:\((.*)\))?\s*(.*)$", text, re.S)
     if match is None or match.group(1) not in by_name:
         return None
     tool = by_name[match.group(1)]
     rest = match.group(2) if match.group(2) is not None else match.group(3)
     if match.group(2) is not None and "=" in rest:  # tool(path="a.py", start=3): keyword style
-        try:
-            import ast
-
-            call = ast.parse(f"f({rest})", mode="eval").body
-            if isinstance(call, ast.Call):
-                values = [ast.literal_eval(a) for a in call.args]
-                keywords = {k.arg: ast.literal_eval(k.value) for k in call.keywords if k.arg}
-                args = dict(zip([f[0] for f in _fields(tool)], values, strict=False)) | keywords
-                return Action(tool=tool.name, args=args)
-        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
-            pass
+        args = _keyword_args(rest, [f[0] for f in _fields(tool)])
+        if args is not None:
+            return Action(tool=tool.name, args=args)
     if len(_fields(tool)) == 1 and rest:
         return Action(tool=tool.name, args={_fields(tool)[0][0]: _unquote(rest.strip())})
     return Action(tool=tool.name, args=_command_args(tool, rest or ""))
+
+
+def _keyword_args(text: str, names: list[str]) -> dict[str, Any] | None:
+    """`"a.py", start=3` as {"path": "a.py", "start": 3}; values must be plain JSON data."""
+    try:
+        call = ast.parse(f"f({text})", mode="eval").body
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not isinstance(call, ast.Call):
+        return None
+    args: dict[str, Any] = {}
+    pairs = [(name, node) for name, node in zip(names, call.args, strict=False)]
+    pairs += [(k.arg, k.value) for k in call.keywords if k.arg]
+    for name, node in pairs:
+        segment = ast.get_source_segment(f"f({text})", node)
+        value = literal_data(segment) if segment is not None else None
+        if value is None and (segment or "").strip() not in ("None", "null"):
+            return None
+        args[name] = value
+    return args
 
 
 def _validate(action: Action, by_name: dict[str, ToolSpec], text: str) -> Action:
@@ -184,8 +198,7 @@ def _thought(lines: list[str], end: int) -> str:
 def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path: str | None = None) -> Action:
     """The action in a markdown reply, validated against `tools`; FormatError when there is none."""
     by_name = {tool.name: tool for tool in tools}
-    if len(text) > _MAX_REPLY:
-        text = text[:_MAX_REPLY]
+    text = utf8_safe(text[:_MAX_REPLY])  # a lone surrogate would break the tree store's JSON later
     lines = text.replace("\r\n", "\n").split("\n")
     blocks = _blocks(lines)
     write_tool = next((name for name in WRITE_TOOLS if name in by_name), None)

@@ -159,6 +159,11 @@ def _loads(candidate: str) -> Any:
     return None if value is _NOT_JSON else value
 
 
+def literal_data(text: str) -> Any:
+    """`text` read as a JSON value or Python literal, as plain JSON data; None when it is neither."""
+    return _loads(text)
+
+
 def _literal(candidate: str) -> Any:
     pythonic = re.sub(r"\btrue\b", "True", re.sub(r"\bfalse\b", "False", re.sub(r"\bnull\b", "None", candidate)))
     for source in (candidate, pythonic):

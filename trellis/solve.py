@@ -103,6 +103,8 @@ def check_states(env: SWEEnvironment, tree: Tree) -> None:
     states = sorted({node.state_id for node in tree if node.state_id})
     if not states:
         return
+    if not env.git_dir.is_dir():
+        raise UserError(f"the environment {env.root} has no git directory {env.git_dir} (an older layout); {advice}")
     try:
         out = run_git(env.git_dir, None, "cat-file", "--batch-check", stdin=("\n".join(states) + "\n").encode())
     except GitError as exc:

@@ -102,11 +102,11 @@ def _has(world: CodeWorld, tool: str) -> bool:
     return any(spec.name == tool for spec in world.tools)
 
 
-def _locate_hint(world: CodeWorld) -> str:
+def _locate_hint(world: CodeWorld, what: str = "it") -> str:
     if _has(world, "find_file"):
-        return "use find_file to locate it"
+        return f"use find_file to locate {what}"
     if _has(world, "shell"):
-        return "use shell (e.g. `find . -name '*.py'`) to locate it"
+        return f"use shell (e.g. `find . -name '*.py'`) to locate {what}"
     return "check the path against the task statement"
 
 
@@ -126,7 +126,7 @@ def _edit_hint(world: CodeWorld) -> str:
 async def view_file(world: CodeWorld, args: ViewFileArgs) -> Observation:
     path, rel = _where(world, args.path)
     if path.is_dir():
-        raise UserError(f"{rel} is a folder, not a file; {_locate_hint(world).replace('it', 'a file in it')}")
+        raise UserError(f"{rel} is a folder, not a file; {_locate_hint(world, 'a file in it')}")
     text = read_text(path) if path.is_file() else None
     if text is None:
         if path.is_file():

@@ -166,7 +166,9 @@ def _harden(git_dir: Path) -> None:
     info.mkdir(parents=True, exist_ok=True)
     attributes = info / "attributes"
     if not attributes.is_file() or attributes.read_text() != _NEUTRAL_ATTRIBUTES:
-        attributes.write_text(_NEUTRAL_ATTRIBUTES)
+        partial = info / f"attributes.{os.getpid()}"
+        partial.write_text(_NEUTRAL_ATTRIBUTES)
+        partial.replace(attributes)  # whole, for git commands of other worktrees running meanwhile
 
 
 def _open_git_dir(root: Path) -> Path:
@@ -183,10 +185,21 @@ def _open_git_dir(root: Path) -> Path:
             f"{root} is not a git repository trellis can use: there is no {git_dir}; make the workspace "
             "with init_repository(), make_task_repository() or add_worktree()"
         )
-    _check_host_owned(git_dir, root)
-    _check_host_owned(_common_dir(git_dir), root)
+    for directory in (git_dir, _common_dir(git_dir)):
+        _check_host_owned(directory, root)
+        _check_outside_workspaces(directory, root)
     _harden(git_dir)
     return git_dir
+
+
+def _check_outside_workspaces(git_dir: Path, root: Path) -> None:
+    """Refuse a git directory inside another workspace folder, where that one's sandbox could write it."""
+    for folder in git_dir.parents:
+        if folder.parent != folder and host_git_dir(folder).is_dir():
+            raise UserError(
+                f"the git directory of {root} is inside {folder}, another workspace, whose sandbox could "
+                f"rewrite it; put {root.name} outside {folder}"
+            )
 
 
 def point_at(root: Path, git_dir: Path) -> None:
@@ -310,8 +323,9 @@ def init_repository(root: str | Path, files: dict[str, str], message: str = "bas
     The git directory is the host's, beside the folder (see `host_git_dir`).
     """
     folder = Path(root).resolve()
-    folder.mkdir(parents=True, exist_ok=True)
     git_dir = host_git_dir(folder)
+    _check_outside_workspaces(git_dir, folder)
+    folder.mkdir(parents=True, exist_ok=True)
     if not git_dir.exists():
         if (folder / ".git").exists():
             raise UserError(f"{folder} already holds a .git; init_repository makes new repositories in new folders")
@@ -345,9 +359,14 @@ def add_worktree(repo: str | Path, path: str | Path, commit: str = "HEAD") -> Pa
         _check_host_owned(git_dir, target)
         if _common_dir(git_dir) != common:
             raise UserError(f"{target} is a worktree of another repository than {source}; choose another folder")
+        if not target.is_dir():  # the folder was removed, its git directory kept: fill it again
+            target.mkdir(parents=True)
+            run_git(git_dir, target, "read-tree", "--reset", "-u", "HEAD")
+            point_at(target, git_dir)
         return target
     if target == source or source in target.parents or target in source.parents:
         raise UserError(f"a worktree cannot be inside its repository or hold it: {target} and {source}")
+    _check_outside_workspaces(git_dir, target)
     partial = git_dir.with_name(git_dir.name + ".partial")
     if partial.exists():  # an earlier call was interrupted: both folders are ours to remove
         shutil.rmtree(partial)

@@ -280,7 +280,8 @@ async def test_replace_forgives_whitespace_and_indentation(world: CodeWorld) -> 
     _, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="return a-b", new="return a + b")
     assert not error and "\n    return a + b\n" in path.read_text()
     # deleting whole lines takes the lines with them
-    _, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old='"""Return the sum of  a and b."""', new="")
+    docstring = '"""Return the sum of  a and b."""'
+    _, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old=docstring, new="")
     assert not error and "def add(a, b):\n    return a + b\n" in path.read_text()
     ast.parse(path.read_text())
     # a loose match must be unique too, and the error says how to make it so

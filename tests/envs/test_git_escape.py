@@ -173,8 +173,7 @@ async def test_a_linked_patch_file_is_not_written_through(world: CodeWorld, host
     victim.write_text("mine\n")
     await plant(
         world,
-        OWN_GIT
-        + f"ln -sf {shlex.quote(str(victim))} .git/trellis.patch && {EDIT}",
+        OWN_GIT + f"ln -sf {shlex.quote(str(victim))} .git/trellis.patch && {EDIT}",
     )
     patch = await world.patch()
     await world.restore(world.workspace.base_tree)
@@ -219,8 +218,8 @@ async def test_user_and_system_git_configuration_is_not_read(
     marker = host / "user-config-ran"
     config = host / "gitconfig"
     config.write_text(
-        f"[core]\n\tfsmonitor = {touch(marker)}\n[filter \"lfs\"]\n\tclean = {touch(marker)}; cat\n"
-        f"[diff \"lfs\"]\n\ttextconv = {touch(marker)}; cat\n"
+        f'[core]\n\tfsmonitor = {touch(marker)}\n[filter "lfs"]\n\tclean = {touch(marker)}; cat\n'
+        f'[diff "lfs"]\n\ttextconv = {touch(marker)}; cat\n'
     )
     monkeypatch.setenv("HOME", str(host))
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
@@ -239,6 +238,27 @@ def test_a_folder_with_its_own_git_directory_is_refused(tmp_path: Path) -> None:
     subprocess.run(["git", "init", "-q", str(repo)], check=True)
     with pytest.raises(UserError, match="inside the folder"):
         GitWorkspace(repo)
+
+
+async def test_a_workspace_inside_another_is_refused(world: CodeWorld, host: Path, tmp_path: Path) -> None:
+    """A folder inside a workspace has its git directory inside it too, where that sandbox writes."""
+    marker = host / "nested-ran"
+    inner = world.root / "vendor" / "inner"
+    with pytest.raises(UserError, match="another workspace"):
+        init_repository(inner, FILES)
+    other = tmp_path / "other"
+    init_repository(other, FILES)
+    with pytest.raises(UserError, match="another workspace"):
+        add_worktree(other, world.root / "vendor" / "worktree")
+    # made from inside the outer sandbox, with a planted setting: refused all the same
+    await plant(
+        world,
+        "mkdir -p vendor/inner && git init -q --separate-git-dir vendor/inner.trellis-git vendor/inner && "
+        + f"git config --file vendor/inner.trellis-git/config core.fsmonitor {shlex.quote(touch(marker))}",
+    )
+    with pytest.raises(UserError, match=r"another user|another workspace"):
+        GitWorkspace(inner)
+    assert not marker.exists()
 
 
 def test_a_sandbox_that_mounts_the_git_directory_writable_is_refused(tmp_path: Path) -> None:

@@ -46,7 +46,8 @@ def search(root: Path, model: ScriptedModel, cfg: SearchConfig, count: int = 1) 
 
 def test_search_finds_finishes_and_decides(tmp_path: Path) -> None:
     model = code_task_model(TASK)
-    outcome = search(tmp_path, model, config())
+    # margin 1: every finished answer goes to the debate, however the critic valued it
+    outcome = search(tmp_path, model, config(discriminator={"margin": 1.0}))
     tree = RunDir(tmp_path / "run").load_tree()
     tree.check()
     finished = [n for n in tree if n.terminal_reason == "finished"]

@@ -87,4 +87,58 @@ def test_closed_nodes_are_never_selected() -> None:
     widening = BudgetConfig(max_expansions_per_node=2, widen_after=2)
     assert select_nodes(again, SelectorConfig(), widening, random.Random(0), k=2) == ["0.0"]
     again.backpropagate("0.0", 0.5)
-    assert select_nodes(again, SelectorConfig(), widening, random.Random(0), k=2) == ["0", "0.0"]
+    assert sorted(select_nodes(again, SelectorConfig(), widening, random.Random(0), k=2)) == ["0", "0.0"]
+
+
+def test_widening_competes_with_the_best_child() -> None:
+    widening = BudgetConfig(max_expansions_per_node=3, widen_after=1)
+    uct = SelectorConfig(name="uct")
+    strong = grown({"a": [1.0] * 4})
+    assert select_nodes(strong, uct, widening, random.Random(0)) == ["0.0"]  # a good child: go deeper
+    weak = grown({"a": [0.0] * 4})
+    assert select_nodes(weak, uct, widening, random.Random(0)) == ["0"]  # only poor children: sample anew
+
+
+def test_a_dead_end_never_closes_the_tree() -> None:
+    # the root's only child failed terminally and the root has too few visits to widen by the rule:
+    # it is widened anyway, since nothing else is left and its budget allows another expansion
+    tree = grown({"a": [0.0]})
+    tree.get("0.0").terminal = True
+    budget = BudgetConfig(max_expansions_per_node=2, widen_after=5)
+    assert not is_open(tree.root, budget) and is_open(tree.root, budget, patient=True)
+    assert select_nodes(tree, SelectorConfig(), budget, random.Random(0)) == ["0"]
+    assert select_nodes(tree, SelectorConfig(), BudgetConfig(max_expansions_per_node=1), random.Random(0)) == []
+
+
+def _two_branches() -> Tree:
+    """0.0 is strong and already expanded into two unvisited children; 0.1 is a little weaker, unexpanded."""
+    tree = grown({"a": [0.9], "b": [0.85]})
+    tree.get("0.0").meta["expansions"] = [0]
+    tree.add_child("0.0", 0)
+    tree.add_child("0.0", 1)
+    return tree
+
+
+def test_virtual_loss_sends_the_second_pick_elsewhere() -> None:
+    budget = BudgetConfig(max_expansions_per_node=1)
+    uct = SelectorConfig(name="uct")
+    spread = select_nodes(_two_branches(), uct, budget, random.Random(0), k=2, virtual_loss=1.0)
+    assert sorted(spread) == ["0.0.0", "0.1"]
+    # without virtual loss both picks of the batch crowd into the strong branch
+    crowded = select_nodes(_two_branches(), uct, budget, random.Random(0), k=2, virtual_loss=0.0)
+    assert sorted(crowded) == ["0.0.0", "0.0.1"]
+
+
+def test_depth_uct_beyond_depth_one() -> None:
+    tree = grown({"a": [0.5]})
+    node = tree.add_child("0.0", 0)
+    grandchild = tree.add_child(node.id, 0)
+    for value in (0.4, 0.6):
+        tree.backpropagate(grandchild.id, value)
+    cfg = SelectorConfig(name="depth_uct", depth_alpha=0.3, depth_beta=0.5, depth_gamma=0.1)
+    stats = _Stats(tree, {})
+    parent, child = tree.get(node.id), tree.get(grandchild.id)
+    plain = SCORES["uct"](cfg)(parent, child, stats, random.Random(0))
+    depth_aware = SCORES["depth_uct"](cfg)(parent, child, stats, random.Random(0))
+    assert child.depth == 3
+    assert depth_aware == pytest.approx(plain + 0.3 * math.exp(-0.5 * 2) - 0.1 * math.sqrt(3))

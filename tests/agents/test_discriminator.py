@@ -1,0 +1,46 @@
+"""The discriminator: grouping equal answers, mean and majority, and a debate only over close calls."""
+
+from __future__ import annotations
+
+from trellis.agents.discriminator import Candidate, Discriminator, DiscriminatorConfig
+
+from trellis.models import ScriptedModel
+
+
+def candidates() -> list[Candidate]:
+    return [
+        Candidate(node_id="0.0", answer="patch A", reward=0.9),
+        Candidate(node_id="0.1", answer="patch  A", reward=0.7),  # the same answer up to whitespace
+        Candidate(node_id="0.2", answer="patch B", reward=0.85),
+        Candidate(node_id="0.3", answer="patch C", reward=0.2),
+    ]
+
+
+async def test_mean_and_majority() -> None:
+    mean = await Discriminator(None, DiscriminatorConfig(strategy="mean"))("t", candidates())
+    assert mean.node_id == "0.2" and len(mean.groups) == 3  # B's mean 0.85 beats A's 0.8
+    majority = await Discriminator(None, DiscriminatorConfig(strategy="majority", margin=1.0))("t", candidates())
+    assert majority.node_id == "0.0"  # two branches reached A; its best node is taken
+
+
+async def test_debate_over_the_close_calls_only() -> None:
+    model = ScriptedModel(lambda request, i: 'Candidate 0 is right. {"choice": 0, "reason": "r"}')
+    decision = await Discriminator(model, DiscriminatorConfig(agents=2, margin=0.1))("t", candidates())
+    # C (0.2) is far below the best mean and is not debated; A and B are
+    assert decision.groups == [["0.0", "0.1"], ["0.2"]]
+    assert len(decision.transcript) == 2 and decision.node_id == "0.0"
+    shown = model.requests[0].messages[-1].content
+    assert "patch C" not in shown and "Candidate 1" in shown
+
+
+async def test_a_clear_winner_needs_no_debate() -> None:
+    model = ScriptedModel([])
+    clear = [Candidate(node_id="0.0", answer="A", reward=0.95), Candidate(node_id="0.1", answer="B", reward=0.3)]
+    decision = await Discriminator(model, DiscriminatorConfig(margin=0.1))("t", clear)
+    assert decision.node_id == "0.0" and decision.transcript == [] and model.requests == []
+
+
+async def test_no_usable_vote_falls_back_to_the_mean() -> None:
+    model = ScriptedModel(lambda request, i: "I cannot decide.")
+    decision = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", candidates())
+    assert decision.node_id == "0.2" and "no reviewer" in decision.reason

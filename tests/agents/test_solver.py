@@ -1,0 +1,113 @@
+"""The solver: both action formats, greedy first samples, retries of malformed and repeated output,
+and transient model errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from trellis.agents.solver import Solver, SolverConfig
+from trellis.envs.code.tools import CODE_TOOLS
+
+from trellis.errors import ModelError
+from trellis.models import CompletionRequest, ScriptedModel
+from trellis.tree import Action, Observation, Step, Tree
+
+TOOLS = [CODE_TOOLS[name][0] for name in ("view_file", "write_file", "replace", "shell", "run_tests", "finish")]
+
+
+def empty() -> object:
+    return Tree.new().path("0")
+
+
+async def test_markdown_is_the_default_format() -> None:
+    model = ScriptedModel(["Write it.\n\nsolution.py\n```python\nx = 1\n```"])
+    (proposal,) = await Solver(model)("task", TOOLS, empty(), n=1)  # type: ignore[arg-type]
+    assert proposal.action == Action(
+        tool="write_file", args={"path": "solution.py", "content": "x = 1\n"}, thought="Write it."
+    )
+    system = model.requests[0].messages[0].content
+    assert "<<<<<<< SEARCH" in system and "view_file PATH [START] [END]" in system
+    assert model.requests[0].json_schema is None  # no grammar: code is not squeezed into JSON
+
+
+async def test_a_block_without_path_goes_to_the_default_file() -> None:
+    model = ScriptedModel(["```python\ndef f():\n    return 1\n```"])
+    (proposal,) = await Solver(model)("task", TOOLS, empty(), n=1, default_path="solution.py")  # type: ignore[arg-type]
+    assert proposal.action is not None and proposal.action.args["path"] == "solution.py"
+
+
+async def test_json_format_with_schema() -> None:
+    reply = json.dumps({"thought": "t", "tool": "view_file", "args": {"path": "a.py"}})
+    model = ScriptedModel([reply])
+    solver = Solver(model, SolverConfig(action_format="json"))
+    (proposal,) = await solver("task", TOOLS, empty(), n=1)  # type: ignore[arg-type]
+    assert proposal.action is not None and proposal.action.tool == "view_file"
+    assert model.requests[0].json_schema is not None
+    assert "Reply with exactly one JSON object" in model.requests[0].messages[0].content
+
+
+async def test_the_first_sample_is_greedy_the_rest_sampled() -> None:
+    model = ScriptedModel(["finish", "finish", "finish"])
+    await Solver(model, SolverConfig(temperature=0.8))("task", TOOLS, empty(), n=3, seed=5)  # type: ignore[arg-type]
+    assert [(r.n, r.temperature) for r in model.requests] == [(1, 0.0), (2, 0.8)]
+    model = ScriptedModel(["finish", "finish"])
+    await Solver(model, SolverConfig(temperature=0.8))("t", TOOLS, empty(), n=2, greedy=False)  # type: ignore[arg-type]
+    assert [(r.n, r.temperature) for r in model.requests] == [(2, 0.8)]
+
+
+async def test_malformed_output_is_retried_with_the_error() -> None:
+    model = ScriptedModel(["I am not sure.", "finish"])
+    (proposal,) = await Solver(model, SolverConfig(greedy_first=False))("task", TOOLS, empty(), n=1)  # type: ignore[arg-type]
+    assert proposal.action is not None and proposal.action.tool == "finish"
+    retry = model.requests[1].messages
+    assert retry[-2].content == "I am not sure." and "no action found" in retry[-1].content
+    assert proposal.usage.calls == 2
+
+
+async def test_a_repeat_of_the_last_action_is_retried() -> None:
+    tree = Tree.new()
+    viewed = Action(tool="view_file", args={"path": "a.py", "start": 1, "end": None})
+    child = tree.add_child("0", 0, Step(action=viewed, observation=Observation(text="1 x = 1")))
+    model = ScriptedModel(["view_file a.py", "finish"])
+    solver = Solver(model, SolverConfig(greedy_first=False))
+    (proposal,) = await solver("task", TOOLS, tree.path(child.id), n=1, avoid=[viewed.key()])
+    assert proposal.action is not None and proposal.action.tool == "finish"
+    assert "repeating it changes nothing" in model.requests[1].messages[-1].content
+
+
+async def test_transient_model_errors_are_retried_then_raised() -> None:
+    calls = {"n": 0}
+
+    def flaky(request: CompletionRequest, i: int) -> str:
+        calls["n"] += 1
+        if calls["n"] < 3:
+            raise ModelError("server busy")
+        return "finish"
+
+    (proposal,) = await Solver(ScriptedModel(flaky), SolverConfig(model_retries=2))("t", TOOLS, empty(), n=1)  # type: ignore[arg-type]
+    assert proposal.action is not None and calls["n"] == 3
+
+    def down(request: CompletionRequest, i: int) -> str:
+        raise ModelError("server down")
+
+    with pytest.raises(ModelError, match="server down"):
+        await Solver(ScriptedModel(down), SolverConfig(model_retries=1))("t", TOOLS, empty(), n=1)  # type: ignore[arg-type]
+
+
+async def test_dropped_observations_and_hints_in_the_prompt() -> None:
+    from trellis.tree import JudgeVerdict
+
+    tree = Tree.new()
+    step = Step(
+        action=Action(tool="view_file", args={"path": "a.py"}),
+        observation=Observation(text="SECRET CONTENT"),
+        judge=JudgeVerdict(keep=False, reason="not useful"),
+    )
+    child = tree.add_child("0", 0, step)
+    model = ScriptedModel(["finish"])
+    await Solver(model)("task", TOOLS, tree.path(child.id), n=1, hints=["try the edge case"])
+    last = model.requests[0].messages[-1].content
+    assert "SECRET CONTENT" not in last and "observation dropped: not useful" in last
+    assert last.endswith("Notes from other attempts:\n- try the edge case")
+    assert model.requests[0].messages[-2].content == "view_file a.py"

@@ -1,0 +1,177 @@
+"""The markdown action format: what small models write parses into typed actions, the rest is a FormatError."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trellis.envs.code.tools import CODE_TOOLS
+
+from trellis.errors import FormatError
+from trellis.markdown import markdown_format_help, parse_markdown_action, render_markdown_action, usage
+from trellis.tree import Action
+
+TOOLS = [spec for spec, _ in CODE_TOOLS.values()]
+TASK_TOOLS = [CODE_TOOLS[name][0] for name in ("view_file", "write_file", "replace", "shell", "run_tests", "finish")]
+
+
+def parse(text: str, tools: list = TOOLS, default: str | None = None) -> Action:  # type: ignore[type-arg]
+    return parse_markdown_action(text, tools, default_path=default)
+
+
+def test_whole_file_after_a_path_line() -> None:
+    action = parse("I will fix it.\n\nsolution.py\n```python\ndef f():\n    return 1\n```\n")
+    assert action.tool == "write_file"
+    assert action.args == {"path": "solution.py", "content": "def f():\n    return 1\n"}
+    assert action.thought == "I will fix it."
+
+
+@pytest.mark.parametrize(
+    "path_line", ["**solution.py**", "`solution.py`", "File: solution.py", "### solution.py", "solution.py:"]
+)
+def test_path_lines_with_markup(path_line: str) -> None:
+    action = parse(f"Here.\n{path_line}\n```python\nx = 1\n```")
+    assert action.args["path"] == "solution.py"
+
+
+def test_a_block_without_a_path_goes_to_the_default_file() -> None:
+    text = "Here is the complete function:\n```python\ndef add(a, b):\n    return a + b\n```"
+    assert parse(text, default="solution.py").args["path"] == "solution.py"
+    with pytest.raises(FormatError, match="path on the line just before"):
+        parse(text)
+
+
+def test_a_path_comment_on_the_first_line() -> None:
+    action = parse("```python\n# tinycalc/core.py\ndef add(a, b):\n    return a + b\n```")
+    assert action.args == {"path": "tinycalc/core.py", "content": "def add(a, b):\n    return a + b\n"}
+
+
+def test_an_unclosed_block_runs_to_the_end() -> None:
+    action = parse("solution.py\n```python\ndef f():\n    return 2", default=None)
+    assert action.args["content"] == "def f():\n    return 2\n"
+
+
+def test_search_replace_edit() -> None:
+    text = (
+        "The sign is wrong.\n\ntinycalc/__init__.py\n```python\n<<<<<<< SEARCH\n    return a - b\n=======\n"
+        "    return a + b\n>>>>>>> REPLACE\n```"
+    )
+    action = parse(text)
+    assert action.tool == "replace"
+    assert action.args == {"path": "tinycalc/__init__.py", "old": "    return a - b", "new": "    return a + b"}
+
+
+def test_an_edit_block_without_a_divider_says_what_is_missing() -> None:
+    with pytest.raises(FormatError, match="======="):
+        parse("a.py\n```\n<<<<<<< SEARCH\nx\n>>>>>>> REPLACE\n```")
+
+
+def test_shell_block() -> None:
+    action = parse("Run it.\n```bash\npython -c 'print(1)'\n```")
+    assert action.tool == "shell" and action.args["command"] == "python -c 'print(1)'"
+
+
+@pytest.mark.parametrize(
+    ("text", "tool", "args"),
+    [
+        ("All examples pass.\n\nfinish", "finish", {}),
+        ("Done.\n`finish`", "finish", {}),
+        ("**Action:** finish", "finish", {}),
+        ("```\nview_file src/app.py 10 40\n```", "view_file", {"path": "src/app.py", "start": 10, "end": 40}),
+        ("Look.\nview_file src/app.py", "view_file", {"path": "src/app.py", "start": 1, "end": None}),
+        ("```bash\nrun_tests\n```", "run_tests", {"command": None}),
+        ("find_symbol Config.from_file", "find_symbol", {"name": "Config.from_file"}),
+        ("search 'def add' tinycalc", "search", {"pattern": "def add", "path": "tinycalc"}),
+        ("search def add", "search", {"pattern": "def add", "path": "."}),
+        ('view_file(path="a.py", start=3)', "view_file", {"path": "a.py", "start": 3, "end": None}),
+        ("reject this cannot work without a network", "reject", {"reason": "this cannot work without a network"}),
+    ],
+)
+def test_tool_lines(text: str, tool: str, args: dict) -> None:  # type: ignore[type-arg]
+    action = parse(text)
+    assert action.tool == tool
+    assert action.args == args
+
+
+def test_bad_arguments_name_the_usage() -> None:
+    with pytest.raises(FormatError, match=r"view_file PATH \[START\] \[END\]"):
+        parse("view_file a.py 10 twenty")
+
+
+def test_prose_alone_is_a_format_error_that_lists_the_forms() -> None:
+    with pytest.raises(FormatError, match="exactly one of") as info:
+        parse("I think the function is now correct and the examples pass.", TASK_TOOLS)
+    assert "finish" in str(info.value)
+
+
+def test_tools_the_world_lacks_are_refused() -> None:
+    no_shell = [spec for spec in TOOLS if spec.name != "shell"]
+    with pytest.raises(FormatError, match="shell commands cannot be run here"):
+        parse("```bash\nls\n```", no_shell)
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        Action(tool="write_file", args={"path": "a.py", "content": "x = 1\n"}, thought="t"),
+        Action(tool="replace", args={"path": "a.py", "old": "x = 1", "new": "x = 2"}),
+        Action(tool="shell", args={"command": "ls -la"}),
+        Action(tool="view_file", args={"path": "a b.py", "start": 3, "end": 9}),
+        Action(tool="finish", args={}),
+        Action(tool="search", args={"pattern": "def (add|sub)", "path": "."}),
+    ],
+)
+def test_rendered_actions_parse_back(action: Action) -> None:
+    again = parse(render_markdown_action(action))
+    assert again.tool == action.tool
+    for name, value in action.args.items():
+        assert again.args[name] == value
+
+
+def test_help_shows_each_form_and_usage_lines() -> None:
+    text = markdown_format_help(TASK_TOOLS, example_path="solution.py")
+    assert "solution.py\n```python" in text and "<<<<<<< SEARCH" in text and "```bash" in text
+    assert usage(CODE_TOOLS["view_file"][0]) in text
+    assert "finish" in text
+
+
+_pieces = st.sampled_from(
+    [
+        "```",
+        "```python\n",
+        "```bash\n",
+        "\n",
+        "solution.py\n",
+        "<<<<<<< SEARCH\n",
+        "=======\n",
+        ">>>>>>> REPLACE\n",
+        "finish",
+        "view_file ",
+        "search ",
+        "(",
+        ")",
+        "=",
+        "'",
+        '"',
+        "1e999",
+        "\ud800",
+        "{{}}",
+        "...",
+        "# a.py\n",
+        "reject ",
+        "   ",
+        "9" * 50,
+    ]
+)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.lists(st.one_of(_pieces, st.text(max_size=20)), max_size=25))
+def test_any_reply_is_an_action_or_a_format_error(parts: list[str]) -> None:
+    text = "".join(parts)
+    try:
+        action = parse(text, TOOLS, default="solution.py")
+    except FormatError:
+        return
+    assert action.tool in CODE_TOOLS
+    action.model_dump_json()  # serialisable: the store can keep it
