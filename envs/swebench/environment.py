@@ -26,7 +26,7 @@ from pathlib import Path
 
 from trellis.envs.code.workspace import GitError, GitWorkspace, checkout, host_git_dir, point_at
 from trellis.envs.sandbox.base import RunRequest, RunResult
-from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount
+from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount, sandbox_owner
 from trellis.envs.swebench.instance import SWEInstance
 
 from trellis.errors import UserError
@@ -146,7 +146,8 @@ class SWEEnvironment:
             mounts.append(Mount(source=self.git_dir, target=GIT_MOUNT, writable=False))
         pip_cache = cache_dir() / "pip-sandbox"
         pip_cache.mkdir(parents=True, exist_ok=True)
-        shutil.chown(pip_cache, 65534, 65534)
+        if (owner := sandbox_owner()) is not None:
+            shutil.chown(pip_cache, *owner)
         mounts.append(Mount(source=pip_cache, target="/cache/pip", writable=True))
         return BwrapSandbox(self.repo_dir, network=network, mounts=mounts)
 
@@ -196,8 +197,8 @@ class SWEEnvironment:
         self.env_dir.mkdir(parents=True)
         say(f"cloning {self.instance.repo} at {self.instance.base_commit[:10]}")
         await asyncio.to_thread(self._clone, source)
-        if self.kind == "bwrap":
-            shutil.chown(self.env_dir, 65534, 65534)
+        if self.kind == "bwrap" and (owner := sandbox_owner()) is not None:
+            shutil.chown(self.env_dir, *owner)
         (self.env_dir / "lock.txt").write_text(lock_text)
         sandbox = self.sandbox(network=not offline, writable_env=True, git=True)
         env = self.run_env()
