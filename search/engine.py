@@ -140,7 +140,7 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
         return f"node budget ({budget.max_nodes}) spent"
     if iteration >= budget.max_iterations:
         return f"iteration budget ({budget.max_iterations}) spent"
-    if budget.max_tokens is not None and tree.total_usage().total_tokens >= budget.max_tokens:
+    if tokens_spent(ctx):
         return f"token budget ({budget.max_tokens}) spent"
     if budget.max_seconds is not None and time.monotonic() - ctx.started >= budget.max_seconds:
         return f"time budget ({budget.max_seconds:g} s) spent"
@@ -219,13 +219,27 @@ def default_path(world: World) -> str | None:
     return path if isinstance(path, str) else None
 
 
-def budget_spent(ctx: SearchContext) -> bool:
-    """Whether the token or time budget is used up (checked before each expansion, so a search
-    overshoots it by at most the expansions already under way)."""
+def tokens_spent(ctx: SearchContext) -> bool:
+    """Whether the token budget leaves no room for another expansion.
+
+    Tokens are projected: an expansion is started only when the tokens used so far plus what an
+    expansion (with its evaluations) has cost on average still fit, so a search ends near its budget
+    instead of far past it; the first expansion always runs.
+    """
     budget = ctx.config.budget
-    if budget.max_tokens is not None and ctx.tree.total_usage().total_tokens >= budget.max_tokens:
-        return True
-    return budget.max_seconds is not None and time.monotonic() - ctx.started >= budget.max_seconds
+    if budget.max_tokens is None:
+        return False
+    used = ctx.tree.total_usage().total_tokens
+    done = sum(expansions(n) for n in ctx.tree)
+    return used + (used / done if done else 0) > budget.max_tokens
+
+
+def budget_spent(ctx: SearchContext) -> bool:
+    """Whether the token or time budget leaves no room for another expansion."""
+    budget = ctx.config.budget
+    return tokens_spent(ctx) or (
+        budget.max_seconds is not None and time.monotonic() - ctx.started >= budget.max_seconds
+    )
 
 
 async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[NodeId]:

@@ -264,8 +264,12 @@ def _search_flags(
     feedback: bool | None,
     reflection: bool | None,
     seed: int | None,
+    action_format: str | None = None,
+    critic: str | None = None,
 ) -> dict[str, object]:
     return {
+        "solver.action_format": action_format,
+        "critic.mode": critic,
         "samples": samples,
         "parallel": parallel,
         "budget.max_nodes": max_nodes,
@@ -282,9 +286,8 @@ def _search_flags(
 
 # The main job's defaults: small enough for the embedded model on two cores to finish in minutes.
 SOLVE_DEFAULTS = {
-    "samples": 3,
-    "budget": {"max_nodes": 20, "max_depth": 8, "enough_finished": 2, "max_expansions_per_node": 2},
-    "solver": {"temperature": 1.0},
+    "samples": 2,
+    "budget": {"max_nodes": 20, "max_depth": 8, "enough_finished": 2, "max_expansions_per_node": 3},
 }
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
@@ -299,6 +302,17 @@ DiscriminatorOpt = Annotated[str | None, typer.Option(help="mean, majority or de
 FeedbackOpt = Annotated[bool | None, typer.Option("--feedback/--no-feedback", help="Critic feedback to siblings.")]
 ReflectionOpt = Annotated[bool | None, typer.Option("--reflection/--no-reflection", help="Lessons from failures.")]
 SeedOpt = Annotated[int | None, typer.Option(help="Seed of the whole search.")]
+ActionFormatOpt = Annotated[
+    str | None,
+    typer.Option(help="markdown (code in fenced blocks; for local models) or json (tool calls; native tool calling)."),
+]
+CriticOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--critic",
+        help="verifier (P(Yes) from log-probabilities; small models) or score (JSON verdicts).",
+    ),
+]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of search settings.")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set budget.max_nodes=30.")]
 
@@ -370,6 +384,8 @@ def solve(
     feedback: FeedbackOpt = None,
     reflection: ReflectionOpt = None,
     seed: SeedOpt = None,
+    action_format: ActionFormatOpt = None,
+    critic_mode: CriticOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -405,6 +421,8 @@ def solve(
             feedback,
             reflection,
             seed,
+            action_format,
+            critic_mode,
         ),
     )
     run_dir = _run_folder(instance_id, run, resume)
@@ -515,6 +533,8 @@ def batch(
     feedback: FeedbackOpt = None,
     reflection: ReflectionOpt = None,
     seed: SeedOpt = None,
+    action_format: ActionFormatOpt = None,
+    critic_mode: CriticOpt = None,
     config: ConfigOpt = None,
     set_: SetOpt = None,
 ) -> None:
@@ -550,6 +570,8 @@ def batch(
             feedback,
             reflection,
             seed,
+            action_format,
+            critic_mode,
         ),
     )
     chat = load_model(model)  # a bad model spec is reported before anything is prepared

@@ -8,6 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from trellis.envs.code.localise import localise
 from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.host import BwrapSandbox, LocalSandbox, Mount
@@ -28,20 +29,24 @@ def repository_files(env: SWEEnvironment, limit: int = 60) -> list[str]:
     return GitWorkspace(env.repo_dir, env.instance.base_commit).files_sync()[:limit]
 
 
-def swe_task(instance: SWEInstance, files: list[str] | None = None) -> str:
+def swe_task(instance: SWEInstance, files: list[str] | None = None, context: str = "") -> str:
+    """The task statement: the issue, the repository's files, and the code the issue concerns
+    (found by `localise` before the first step, so a small model starts where the change goes)."""
     listing = ""
     if files:
         listing = "\n\nFiles in the repository:\n" + "\n".join(files)
+    found = f"\n\nCode the issue concerns:\n\n{context}" if context else ""
     return (
         f"Resolve this issue in the repository {instance.repo}. The repository is your working directory: "
-        f"use paths relative to it.\n\n{instance.problem_statement.strip()}{listing}\n\n"
+        f"use paths relative to it.\n\n{instance.problem_statement.strip()}{listing}{found}\n\n"
         f"Change the source code, not the tests. `run_tests` runs: {test_command(instance)}. "
-        f"Call finish once the change is made."
+        f"Finish once the change is made."
     )
 
 
 def make_worlds(env: SWEEnvironment, run_dir: Path, count: int) -> list[CodeWorld]:
     worlds = []
+    task = swe_task(env.instance, repository_files(env), localise(env.repo_dir, env.instance.problem_statement))
     for slot in range(count):
         folder = add_worktree(env.repo_dir, run_dir / "worktrees" / f"w{slot}", env.instance.base_commit)
         if env.kind == "local":
@@ -51,7 +56,7 @@ def make_worlds(env: SWEEnvironment, run_dir: Path, count: int) -> list[CodeWorl
         worlds.append(
             CodeWorld(
                 sandbox,
-                task=swe_task(env.instance, repository_files(env)),
+                task=task,
                 base=env.instance.base_commit,
                 test_command=test_command(env.instance),
                 hidden_paths=env.instance.test_files,

@@ -8,6 +8,7 @@ are only run by `reward()`.
 
 from __future__ import annotations
 
+import ast
 import doctest
 import json
 import tempfile
@@ -89,12 +90,52 @@ def task_statement(task: CodeTask, *, checked: bool = True) -> str:
     )
 
 
+def _is_solution(path: str) -> bool:
+    return path.strip().strip("'\"").removeprefix("/workspace/").removeprefix("./") == SOLUTION
+
+
 def examples_of(prompt: str) -> list[tuple[str, str]]:
     """The doctest examples of a task's prompt as (source, expected output) pairs."""
     try:
         return [(e.source, e.want) for e in doctest.DocTestParser().get_examples(prompt)]
     except ValueError:  # a malformed docstring example: no visible tests rather than a crash
         return []
+
+
+def definitions_only(source: str, module: str = "solution") -> tuple[str, int]:
+    """`source` without the top-level code small models append to a solution: example runs, asserts,
+    prints, a `finish()` call, an import of the module itself. Imports, definitions, constants and a
+    `__main__` guard stay. Returns (the new source, how many lines were left out); source that does not
+    parse is returned unchanged (the examples report the syntax error).
+    """
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return source, 0
+    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    lines = source.splitlines(keepends=True)
+    drop: list[tuple[int, int]] = []
+    for index, node in enumerate(tree.body):
+        keep = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+        if isinstance(node, ast.Import):
+            keep = all(alias.name.split(".")[0] != module for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            keep = (node.module or "").split(".")[0] != module
+        elif isinstance(node, ast.Assign | ast.AnnAssign):
+            calls = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+            keep = not calls & defined  # a constant, not a result computed by the solution itself
+        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and index == 0:
+            keep = True  # the module docstring
+        elif isinstance(node, ast.If):
+            keep = "__name__" in ast.unparse(node.test)
+        if not keep:
+            start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
+            drop.append((start, node.end_lineno or node.lineno))
+    if not drop:
+        return source, 0
+    dropped = {line for start, end in drop for line in range(start, end + 1)}
+    kept = "".join(text for number, text in enumerate(lines, 1) if number not in dropped)
+    return kept.rstrip() + "\n", len(dropped)
 
 
 def _compact(report: str) -> str:
@@ -176,11 +217,22 @@ class CodeTaskWorld(CodeWorld):
         return statuses, "\n".join(lines)
 
     async def step(self, action: Action) -> Observation:
+        note = ""
+        if action.tool in ("write_file", "create_file") and _is_solution(str(action.args.get("path", ""))):
+            content, dropped = definitions_only(str(action.args.get("content", "")))
+            if dropped:
+                action = action.model_copy(update={"args": {**action.args, "content": content}})
+                note = (
+                    f"\n(left out {dropped} lines of top-level code that ran at import, such as example calls, "
+                    "asserts or prints: solution.py holds definitions only)"
+                )
         if action.tool == "run_tests" and not action.args.get("command") and self.examples:
             statuses, summary = await self.check_examples()
             failed = any(status != "PASSED" for status in statuses.values())
             return Observation(text=summary, is_error=failed, data={"tests": statuses})
         observation = await super().step(action)
+        if note and not observation.is_error:
+            observation = observation.model_copy(update={"text": observation.text + note})
         checks = action.tool == "finish" or (action.tool in EDIT_TOOLS and not observation.is_error)
         if not checks or not self.examples or (action.tool == "finish" and observation.is_error):
             return observation

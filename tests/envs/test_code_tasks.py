@@ -202,3 +202,65 @@ async def test_world_flow_and_patch_excludes_hidden_tests(tmp_path: Path) -> Non
         "finish",
         "reject",
     ]
+
+
+@needs_bwrap
+async def test_the_docstring_examples_are_the_visible_tests(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    assert "the examples in the docstring are run" in world.task
+    wrong = task.prompt + "    return s\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": wrong}))
+    assert "Examples from the docstring: 0 of 2 pass." in obs.text
+    assert "Expected:" in obs.text and "Got:" in obs.text and "Fix solution.py" in obs.text
+    assert set(obs.data["tests"].values()) == {"FAILED"}
+    # run_tests runs the same examples; finish reports them too
+    tested = await world.step(Action(tool="run_tests", args={}))
+    assert tested.is_error and tested.data["tests"] == obs.data["tests"]
+    right = task.prompt + "    return s[::-1]\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "/workspace/solution.py", "content": right}))
+    assert "2 of 2 pass" in obs.text and "reply with: finish" in obs.text
+    done = await world.step(Action(tool="finish", args={}))
+    assert done.data["terminal"] == "finished" and set(done.data["tests"].values()) == {"PASSED"}
+    assert "_examples_check" not in done.data["patch"]
+    assert not world.sandbox.host_path("_examples_check.py").exists()
+
+
+@needs_bwrap
+async def test_examples_that_never_end_or_do_not_import(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    loops = task.prompt + "    while True:\n        pass\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": loops}))
+    assert "did not finish within" in obs.text
+    broken = "def reverse_string(s):\n    return (\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": broken}))
+    assert "cannot be imported: SyntaxError" in obs.text
+
+
+@needs_bwrap
+async def test_top_level_test_code_is_left_out_of_a_whole_file_write(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    content = (
+        "from solution import reverse_string\n\n"
+        + task.prompt
+        + "    return s[::-1]\n\nassert reverse_string('ab') == 'ab'\nprint(reverse_string('x'))\nfinish()\n"
+    )
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": content}))
+    assert "left out 4 lines" in obs.text and "2 of 2 pass" in obs.text
+    written = world.sandbox.host_path("solution.py").read_text()
+    assert "assert" not in written and "finish()" not in written and "from solution" not in written
+
+
+@needs_bwrap
+async def test_a_world_without_visible_examples(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")), visible_examples=False)
+    await world.reset()
+    assert "examples in the docstring are run" not in world.task
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": task.solution}))
+    assert "Examples" not in obs.text and "tests" not in obs.data

@@ -229,3 +229,20 @@ def test_malformed_output_is_retried_with_the_error_then_recorded(tmp_path: Path
     assert errors and "no action found" in (errors[0].step.error or "")  # type: ignore[union-attr]
     retries = [r for r in model.requests if r.messages[-1].content.startswith("Your reply could not be used")]
     assert retries and "no action found" in retries[0].messages[-1].content
+
+
+def test_a_token_budget_is_not_overshot_by_more_than_one_expansion(tmp_path: Path) -> None:
+    budget = BudgetConfig(
+        max_nodes=200, max_iterations=200, max_tokens=2500, enough_finished=50, stop_when_checked=False
+    )
+    outcome = search(tmp_path, code_task_model(TASK), config(budget=budget))
+    assert outcome.stop_reason in ("token budget (2500) spent", "no node left to expand")  # type: ignore[attr-defined]
+    tree = RunDir(tmp_path / "run").load_tree()
+    per_expansion: dict[tuple[str | None, object], int] = {}
+    for node in tree:
+        if node.parent_id is not None:
+            key = (node.parent_id, node.meta.get("expansion"))
+            per_expansion[key] = per_expansion.get(key, 0) + node.usage.total_tokens
+    used = tree.total_usage().total_tokens
+    assert used <= 2500 + max(per_expansion.values())
+    assert len(per_expansion) >= 3  # the budget was spent over several expansions, not one
