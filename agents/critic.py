@@ -32,8 +32,9 @@ from trellis.tree import Message, Trajectory, Usage
 class CriticConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    mode: Literal["verifier", "score"] = "verifier"
-    """`verifier`: P(Yes) from log-probabilities (small models); `score`: a JSON verdict (big models)."""
+    mode: Literal["verifier", "score", "none"] = "verifier"
+    """`verifier`: P(Yes) from log-probabilities (small models); `score`: a JSON verdict (big models);
+    `none`: execution signals only, `neutral_value` where there are none (no model call at all)."""
     temperature: float = Field(default=0.2, ge=0, le=2)
     max_tokens: int = Field(default=200, ge=16)
     constrained: bool = True
@@ -80,7 +81,7 @@ def real_feedback(text: str) -> str:
     """The feedback, or "" when it is empty or instruction text copied back."""
     cleaned = " ".join(str(text).split()).strip()
     lowered = cleaned.lower().strip(" .<>\"'")
-    if len(lowered) < 8 or any(lowered == p or lowered.startswith(p) for p in _PLACEHOLDERS):
+    if len(lowered) < 8 or any(lowered == p or (len(p) > 12 and lowered.startswith(p)) for p in _PLACEHOLDERS):
         return ""
     return cleaned[:400]
 
@@ -117,6 +118,9 @@ class Critic:
                 consistency,
                 feedback=failure,
             )
+        if config.mode == "none":
+            return self._mix(Evaluation(value=config.neutral_value, explanation="execution signals only"), hard,
+                             consistency, feedback=failure)
         if config.mode == "verifier":
             if not changes.strip() and hard is None:
                 return self._mix(

@@ -63,7 +63,9 @@ class Decision(BaseModel):
 def _groups(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
     by_answer: dict[str, list[Candidate]] = {}
     for c in candidates:
-        by_answer.setdefault(" ".join(c.answer.split()), []).append(c)
+        # trailing whitespace and line endings only: indentation is meaning in Python
+        key = "\n".join(line.rstrip() for line in c.answer.replace("\r\n", "\n").split("\n")).strip("\n")
+        by_answer.setdefault(key, []).append(c)
     return list(by_answer.values())
 
 

@@ -18,8 +18,8 @@ from trellis.tree import Action, Message, Step, Trajectory
 
 SOLVER_SYSTEM = (
     "You are a careful software engineer working in a repository. "
-    "Take one step at a time: look before you edit, keep edits small, and check your change. "
-    "When the task is done, finish; if your approach cannot work, reject it."
+    "Work one step at a time: change the code, check the result, and finish when the task is done; "
+    "if your approach cannot work, reject it."
 )
 MAX_OBSERVATION_CHARS = 2500
 ActionFormat = Literal["markdown", "json"]

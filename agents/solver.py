@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 from trellis.agents.prompts import ActionFormat, solver_messages
 
-from trellis.errors import FormatError, ModelError
+from trellis.errors import ContextLengthError, FormatError, ModelError
 from trellis.markdown import parse_markdown_action
 from trellis.models.base import ChatModel, Completion
 from trellis.parsing import parse_action
@@ -126,6 +126,8 @@ class Solver:
         for attempt in range(self.config.model_retries):
             try:
                 return await call(attempt)
+            except ContextLengthError:
+                raise  # the same prompt will not fit next time either
             except ModelError:
                 continue  # transient: try again; the last attempt below lets the error through
         return await call(self.config.model_retries)

@@ -32,6 +32,7 @@ import math
 import random
 import re
 import statistics
+import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -48,7 +49,7 @@ from trellis.search.selectors import select_nodes
 from trellis.models import load_model
 from trellis.models.base import ChatModel
 from trellis.run import RunDir, run_search
-from trellis.tree import Action, Message, Step, Tree, Usage
+from trellis.tree import Action, Message, Observation, Step, Tree, Usage
 
 DIRECT_PROMPT = (
     "Complete the following Python function. Reply with the complete function in one ```python code block.\n\n"
@@ -112,8 +113,8 @@ def method_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> 
         return SearchConfig(reflection=False, **mcts)
     if name == "mcts-no-debate":
         return SearchConfig(discriminator={"strategy": "mean"}, **mcts)
-    if name == "mcts-no-verifier":  # execution signals only: the LM term is a constant
-        return SearchConfig(critic={"mode": "verifier", "hard_weight": 1.0, "neutral_value": 0.5}, **mcts)
+    if name == "mcts-no-verifier":  # execution signals only: no value call at all
+        return SearchConfig(critic={"mode": "none"}, **mcts)
     raise SystemExit(f"unknown method {name}")
 
 
@@ -128,10 +129,12 @@ async def hidden_check(world: CodeTaskWorld, state: str | None) -> bool:
     return (await world.reward()).resolved
 
 
-def code_block(text: str) -> str:
-    """The last fenced code block of a reply (the whole reply when it has none)."""
-    blocks = re.findall(r"```[a-zA-Z0-9_+-]*\s*\n(.*?)(?:```|$)", text, re.S)
-    return blocks[-1] if blocks else text
+def code_block(text: str, entry_point: str) -> str:
+    """The reply's code: the first fenced block that defines the entry point, else the first block
+    (the whole reply when it has none). Models often add a usage block after the function."""
+    blocks = re.findall(r"```[a-zA-Z0-9_+-]*[^\n]*\n(.*?)(?:```|$)", text, re.S)
+    defining = [b for b in blocks if re.search(rf"^\s*def {re.escape(entry_point)}\b", b, re.M)]
+    return (defining or blocks or [text])[0]
 
 
 async def direct(task: CodeTask, model: ChatModel, folder: Path, samples: int, seed: int) -> tuple[bool, Usage]:
@@ -150,12 +153,14 @@ async def direct(task: CodeTask, model: ChatModel, folder: Path, samples: int, s
     critic = Critic(model, CriticConfig())
     for index, reply in enumerate(replies):
         await world.restore(world.workspace.base_tree)
-        code = code_block(reply.text)
-        observation = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": code}))
+        code = code_block(reply.text, task.entry_point)
+        # the answer as the model wrote it: no tool tidies it up (the agent's write_file would)
+        await world.sandbox.write_file("solution.py", code)
         state = await world.snapshot()
         if samples == 1:
             return await hidden_check(world, state), usage
-        tests = observation.data.get("tests") or {}
+        tests, summary = await world.check_examples()
+        observation = Observation(text=summary, data={"tests": tests})
         hard = sum(1 for s in tests.values() if s == "PASSED") / len(tests) if tests else None
         tree = Tree.new()
         written = Action(tool="write_file", args={"path": "solution.py", "content": code})
@@ -195,6 +200,34 @@ async def agent(
             best = (score, world, node.state_id)
     solved = best is not None and await hidden_check(best[1], best[2])
     return solved, usage, nodes
+
+
+SWE_EXAMPLES = ("example__tinycalc-1", "example__textkit-1")
+SWE_METHODS = ("linear", "mcts", *ABLATIONS[:4])
+
+
+async def swe_trial(instance_id: str, method: str, model_spec: str, budget: int, seed: int, root: Path) -> Trial:
+    """One shipped SWE example through `trellis swe solve` (offline environment), graded by its hidden tests."""
+    folder = root / f"{method}-{instance_id}-{seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    config = method_config(method, budget, seed)
+    settings = folder / "config.yaml"
+    settings.write_text(json.dumps(config.model_dump(mode="json")))  # JSON is YAML
+    started = time.perf_counter()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "trellis.cli", "swe", "solve", instance_id, "--offline", "--model", model_spec,
+        "--config", str(settings), "--run", str(folder / "run"),
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    _, err = await process.communicate()
+    seconds = time.perf_counter() - started
+    report = folder / "run" / "report.json"
+    if process.returncode != 0 or not report.exists():  # counted as unsolved, with the reason shown
+        print(f"  trellis swe solve {instance_id} failed: {err.decode()[-600:]}", flush=True)
+        return Trial(method, instance_id, 0, seed, False, 0, seconds, 0)
+    resolved = bool(json.loads(report.read_text()).get("resolved"))
+    tree = RunDir(folder / "run").load_tree()
+    return Trial(method, instance_id, 0, seed, resolved, tree.total_usage().total_tokens, seconds, len(tree))
 
 
 async def trial(task: CodeTask, method: str, model: ChatModel, budget: int, seed: int, root: Path) -> Trial:
@@ -290,6 +323,8 @@ async def main() -> None:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--json", type=Path, default=None, help="write every trial here")
     parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temp folder)")
+    parser.add_argument("--swe", action="store_true", help="also the shipped SWE examples (linear and mcts methods)")
+    parser.add_argument("--swe-only", action="store_true", help="only the shipped SWE examples")
     parser.add_argument("--bookkeeping-only", action="store_true")
     args = parser.parse_args()
 
@@ -300,7 +335,7 @@ async def main() -> None:
     )
     if args.bookkeeping_only:
         return
-    tasks = pick_tasks(args.tasks, args.task_ids)
+    tasks = [] if args.swe_only else pick_tasks(args.tasks, args.task_ids)
     methods = args.methods.split(",")
     model = load_model(args.model)
     trials: list[Trial] = []
@@ -318,12 +353,26 @@ async def main() -> None:
                     )
                     if args.json:
                         args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
+            for instance_id in SWE_EXAMPLES if args.swe or args.swe_only else ():
+                for method in [m for m in methods if m in SWE_METHODS]:
+                    result = await swe_trial(instance_id, method, args.model, args.budget, seed, Path(folder))
+                    trials.append(result)
+                    print(
+                        f"  {method:<20} {instance_id:<22} seed={seed} solved={result.solved!s:<5} "
+                        f"tokens={result.tokens:>6} nodes={result.nodes:>3} wall={result.seconds:6.1f}s",
+                        flush=True,
+                    )
+                    if args.json:
+                        args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
     await model.aclose()
     print(
         f"\nmodel {model.name}; {len(tasks)} tasks x {args.seeds} seeds; budget {args.budget} tokens per task; "
         "solved = the chosen answer passes the hidden tests"
     )
-    print(table(trials, methods))
+    print(table([t for t in trials if t.task not in SWE_EXAMPLES], methods))
+    if any(t.task in SWE_EXAMPLES for t in trials):
+        print("\nshipped SWE examples (graded by their hidden tests):")
+        print(table([t for t in trials if t.task in SWE_EXAMPLES], methods))
     rerun = f"python benchmarks/search.py --budget {args.budget} --model {args.model} --seeds {args.seeds}"
     rerun += f" --task-ids {args.task_ids}" if args.task_ids else f" --tasks {args.tasks}"
     print(f"rerun: {rerun} --methods {args.methods}")

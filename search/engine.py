@@ -26,7 +26,7 @@ from trellis.agents.solver import Proposal, Solver
 from trellis.search.config import SearchConfig
 from trellis.search.selectors import expansions, is_open, select_nodes
 
-from trellis.errors import ModelError
+from trellis.errors import ContextLengthError, ModelError
 from trellis.store import TreeStore
 from trellis.tree import Node, NodeId, StateId, Step, Tree, Usage
 from trellis.world import World
@@ -175,7 +175,7 @@ def select(ctx: SearchContext, iteration: int) -> list[NodeId]:
 def hints_for(ctx: SearchContext, node: Node) -> list[str]:
     """What the solver is told at `node` besides the trajectory, at most `max_hints` notes.
 
-    Feedback from the node itself, from its evaluated children (hindsight: a node expanded again
+    Feedback from the node's evaluated children (hindsight: a node expanded again
     learns what its first children ran into), then from its siblings; and lessons drawn from failed
     branches (reflections), which always get room: up to half the notes, at least one.
     """
@@ -185,7 +185,8 @@ def hints_for(ctx: SearchContext, node: Node) -> list[str]:
         parent = ctx.tree.parent(node.id)
         children = sorted(ctx.tree.children(node.id), key=lambda c: ((c.reward or 0.0), c.id))
         siblings = sorted(ctx.tree.children(parent.id) if parent else [], key=lambda s: (-(s.reward or 0.0), s.id))
-        for source in ([node], children, [s for s in siblings if s.id != node.id]):
+        # the node's own outcome is its last observation already; its children's and siblings' are news
+        for source in (children, [s for s in siblings if s.id != node.id]):
             for other in source:
                 if other.feedback and other.feedback not in feedback:
                     feedback.append(other.feedback)
@@ -273,7 +274,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
         except ModelError as exc:
             errors = [*node.meta.get("model_errors", []), f"iteration {iteration}: {exc}"[:500]]
             node.meta["model_errors"] = errors
-            if len(errors) >= ctx.config.max_model_errors:
+            if len(errors) >= ctx.config.max_model_errors or isinstance(exc, ContextLengthError):
                 node.meta["expansions"] = [*done, iteration]
             ctx.save([node])
             ctx.event("model_error", node=node_id, iteration=iteration, error=str(exc)[:500])

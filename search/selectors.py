@@ -191,9 +191,9 @@ def select_nodes(
                 # Nothing open below (and nothing of this batch picked below): widen now if the
                 # budget allows, so progressive widening never closes a tree for good.
                 if node.id not in taken and node.id not in busy and is_open(node, budget, patient=True):
-                    # nothing open below, but the node may be expanded again: widen it now
                     chosen.append(node.id)
                     taken.add(node.id)
+                    busy.update(a.id for a in tree.ancestors(node.id))
                     for ancestor in tree.ancestors(node.id):
                         virtual[ancestor.id] += virtual_loss
                 dead.add(node.id)  # never walk into it again in this call

@@ -175,3 +175,55 @@ def test_any_reply_is_an_action_or_a_format_error(parts: list[str]) -> None:
         return
     assert action.tool in CODE_TOOLS
     action.model_dump_json()  # serialisable: the store can keep it
+
+
+@pytest.mark.parametrize(
+    "marker", ["<<<<<<< SEARCH", "<<<< search", "<<<<<<< SEARCH:", "<<<<<<< HEAD", "<<<<<<< ORIGINAL"]
+)
+def test_edit_markers_models_actually_write(marker: str) -> None:
+    text = f"a.py\n```python\n{marker}\nx = 1\n=======\nx = 2\n>>>>>>> REPLACE\n```"
+    action = parse(text)
+    assert action.tool == "replace" and action.args["old"] == "x = 1" and action.args["new"] == "x = 2"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "```python\nfinish()\n```",
+        "```python\nfinish\n```",
+    ],
+)
+def test_a_tool_call_in_a_code_block_is_the_tool_not_file_content(text: str) -> None:
+    assert parse(text, default="solution.py").tool == "finish"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Output:\n```\n>>> f(2)\n4\n```",
+        "```diff\n- a\n+ b\n```",
+        "```output\n4\n```",
+    ],
+)
+def test_output_and_diffs_are_never_written_as_a_file(text: str) -> None:
+    with pytest.raises(FormatError):
+        parse(text, default="solution.py")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Plan:\n1. view_file solution.py\n2. replace the loop\n3. run_tests\n4. finish the function by returning the sum",
+        "- run_tests to see which examples fail",
+        "finish the function by returning the sum of the list",
+    ],
+)
+def test_prose_that_mentions_tools_is_no_action(text: str) -> None:
+    with pytest.raises(FormatError):
+        parse(text)
+
+
+def test_paths_need_a_real_extension_and_shell_prompts_are_dropped() -> None:
+    with pytest.raises(FormatError, match="path"):
+        parse("```python\n# v1.0\nx = 1\n```")
+    assert parse("```bash\n$ ls -la\n```").args["command"] == "ls -la"

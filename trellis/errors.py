@@ -25,6 +25,10 @@ class ModelError(TrellisRunError):
     """A model backend failed to answer (after its retries)."""
 
 
+class ContextLengthError(ModelError):
+    """The prompt does not fit the model's context window; asking again cannot help."""
+
+
 class FormatError(TrellisRunError):
     """Model output could not be turned into an action.
 

@@ -32,12 +32,14 @@ from trellis.tools import ToolSpec
 from trellis.tree import Action, utf8_safe
 
 _SHELL_INFOS = {"bash", "sh", "shell", "console", "zsh", "terminal"}
+# Lenient on purpose: small models write `<<<< search`, `<<<<<<< SEARCH:` or git's `<<<<<<< HEAD`.
 _SEARCH, _DIVIDER, _REPLACE = (
-    re.compile(r"^<{5,9} ?SEARCH\s*$"),
-    re.compile(r"^={5,9}\s*$"),
-    re.compile(r"^>{5,9} ?REPLACE\s*$"),
+    re.compile(r"^<{3,}\s*(?:search|original|head|old)?\W*$", re.I),
+    re.compile(r"^={3,}\s*$"),
+    re.compile(r"^>{3,}\s*(?:replace|updated|new|\S*)?\W*$", re.I),
 )
-_PATH = re.compile(r"^[\w./\\-]*\w\.[\w]+$|^[\w.-]+(/[\w.-]+)+$")
+_PATH = re.compile(r"^[\w./\\-]*[A-Za-z_]\w*\.[A-Za-z]\w*$|^[\w.-]+(/[\w.-]+)+$")
+_NOT_CODE = {"output", "diff", "patch", "console", "pycon", "text", "log", "stdout", "json"}
 _LEAD = re.compile(r"^(?:#+\s*|[-*>]\s+|\d+[.)]\s+)?(?:(?:file(?:name)?|path|action|tool|command)\s*[:=]\s*)?", re.I)
 _MAX_REPLY = 200_000
 _LANG_BY_SUFFIX = {".py": "python", ".js": "javascript", ".ts": "typescript", ".sh": "bash", ".md": "markdown"}
@@ -216,18 +218,21 @@ def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path:
                 raise FormatError("write the file's path on the line just before the edit block", text=text)
             action = Action(tool="replace", args={"path": path, "old": edit[0], "new": edit[1]})
             return _validate(action.model_copy(update={"thought": _thought(lines, thought_end)}), by_name, text)
-        command = _command(first, by_name) if (first and body.count("\n") < 3) or block.info in _SHELL_INFOS else None
-        if command is not None and (block.info in _SHELL_INFOS or block.info in ("", "text", "tool")):
+        one_line = body.strip().count("\n") == 0
+        command = _command(first, by_name) if first and (one_line or block.info in _SHELL_INFOS) else None
+        if command is not None and (one_line or block.info in _SHELL_INFOS or block.info in ("", "tool")):
+            # `finish` or `view_file a.py` in a block is that tool, whatever the block's language
             if command.tool == "shell" and "\n" in body.strip():
                 command = Action(tool="shell", args={"command": body.strip().split(None, 1)[1]})
             return _validate(command.model_copy(update={"thought": _thought(lines, block.start)}), by_name, text)
         if block.info in _SHELL_INFOS:
             if "shell" not in by_name:
                 raise FormatError("shell commands cannot be run here; " + _forms_hint(by_name), text=text)
-            action = Action(tool="shell", args={"command": body.strip()})
+            script = "\n".join(line.removeprefix("$ ") for line in body.strip().split("\n"))
+            action = Action(tool="shell", args={"command": script})
             return _validate(action.model_copy(update={"thought": _thought(lines, block.start)}), by_name, text)
-        if write_tool is None:
-            continue
+        if write_tool is None or block.info in _NOT_CODE or first.lstrip().startswith(">>>"):
+            continue  # program output, a diff or a doctest session is no file content
         named = _comment_path(first)
         if path is None and named is not None:
             path, body = named, body.split("\n", 1)[1] if "\n" in body else ""
@@ -238,12 +243,25 @@ def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path:
             raise FormatError(f"the code block for {path} is empty; put the whole file's content in it", text=text)
         action = Action(tool=write_tool, args={"path": path, "content": body.rstrip("\n") + "\n"})
         return _validate(action.model_copy(update={"thought": _thought(lines, thought_end)}), by_name, text)
-    # No usable block: a tool named on a line of its own, the last one.
-    for index in range(len(lines) - 1, -1, -1):
-        command = _command(lines[index], by_name)
-        if command is not None and (not command.args or len(lines[index].split()) <= 8):
-            return _validate(command.model_copy(update={"thought": _thought(lines, index)}), by_name, text)
+    # No usable block: a tool named alone on the reply's last line (`finish`, `view_file a.py`).
+    last = max((i for i, line in enumerate(lines) if line.strip()), default=None)
+    if last is not None:
+        command = _command(lines[last], by_name)
+        if command is not None and _plain_command(lines[last], command, by_name):
+            return _validate(command.model_copy(update={"thought": _thought(lines, last)}), by_name, text)
     raise FormatError("no action found. " + _forms_hint(by_name), text=text)
+
+
+def _plain_command(line: str, command: Action, by_name: dict[str, ToolSpec]) -> bool:
+    """A command line rather than prose that starts with a tool's name ("finish the function by ...")."""
+    words = re.sub(r"[*`]", "", _LEAD.sub("", line.replace("**", "").strip().strip("`").strip())).split()
+    fields = _fields(by_name[command.tool])
+    if not fields:
+        return len(words) == 1 or all(not re.search(r"\w", w) for w in words[1:])
+    if command.tool == "run_tests":
+        return len(words) == 1  # `run_tests to see what fails` is prose, not a test command
+    free_text = fields[0][0] in ("reason", "command", "pattern", "text")
+    return len(words) <= (40 if free_text else 6)
 
 
 def _comment_path(line: str) -> str | None:
@@ -325,7 +343,7 @@ def markdown_format_help(tools: Sequence[ToolSpec], *, example_path: str = "path
             ">>>>>>> REPLACE\n```"
         )
     if "shell" in by_name:
-        forms.append("Run a shell command:\n```bash\nls\n```")
+        forms.append("Run a shell command:\n```bash\ngrep -n \"def \" " + example_path + "\n```")
     others = [tool for tool in tools if tool.name not in (*WRITE_TOOLS, "replace", "shell", "insert", "create_file")]
     if others:
         listing = "\n".join(f"{usage(tool)}  ({tool.description.rstrip('.')})" for tool in others)

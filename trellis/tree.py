@@ -359,9 +359,13 @@ class Tree(_Data):
         return path
 
     def total_usage(self) -> Usage:
+        """Every model call the tree cost: its nodes' and the final choice's (`meta["discriminator_usage"]`)."""
         total = Usage()
         for node in self.nodes.values():
             total = total + node.usage
+        final = self.meta.get("discriminator_usage")
+        if isinstance(final, dict):
+            total = total + Usage.model_validate(final)
         return total
 
     def check(self) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
 from trellis.envs.code.files import MAX_READ, find_loose, locate, read_text, walk
+from trellis.envs.code.merge import merge_python
 from trellis.envs.code.testlog import PASSING
 
 from trellis.errors import UserError
@@ -310,7 +311,21 @@ async def write_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
     if path.is_dir():
         raise UserError(f"{rel} is a folder; give the path of a file in it")
     existed = path.exists()
-    await world.sandbox.write_file(rel, args.content if args.content.endswith("\n") else args.content + "\n")
+    content = args.content if args.content.endswith("\n") else args.content + "\n"
+    old = read_text(path) if path.suffix == ".py" and path.is_file() else None
+    merged = merge_python(old, content) if old is not None else None
+    if merged is not None:  # a fragment: the model meant to change these definitions, not to delete the rest
+        text, changes = merged
+        whole = "write the whole file, every definition, to replace it entirely"
+        if text == old:
+            why = "; ".join(["nothing in the content is new to it", *(c for c in changes if c.startswith("left out"))])
+            return Observation(text=f"{rel} is unchanged: {why} ({whole})", is_error=True, data={"path": rel})
+        await world.sandbox.write_file(rel, text)
+        return Observation(
+            text=f"merged into {rel}: {'; '.join(changes)}; the rest of the file is unchanged ({whole})",
+            data={"path": rel, "merged": changes},
+        )
+    await world.sandbox.write_file(rel, content)
     verb = "rewrote" if existed else "created"
     return Observation(text=f"{verb} {rel} ({len(args.content.splitlines())} lines)", data={"path": rel})
 

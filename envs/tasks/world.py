@@ -102,32 +102,34 @@ def examples_of(prompt: str) -> list[tuple[str, str]]:
         return []
 
 
-def definitions_only(source: str, module: str = "solution") -> tuple[str, int]:
+def definitions_only(source: str, module: str = "solution", entry_point: str | None = None) -> tuple[str, int]:
     """`source` without the top-level code small models append to a solution: example runs, asserts,
-    prints, a `finish()` call, an import of the module itself. Imports, definitions, constants and a
-    `__main__` guard stay. Returns (the new source, how many lines were left out); source that does not
-    parse is returned unchanged (the examples report the syntax error).
+    prints, a `finish()` call, an import of the module itself. Everything else stays: imports,
+    definitions, constants (also computed ones), `try` blocks, loops that build tables, a `__main__`
+    guard. Returns (the new source, how many lines were left out); source that does not parse is
+    returned unchanged (the examples report the syntax error).
     """
     try:
         tree = ast.parse(source)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return source, 0
-    defined = {n.name for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)}
+    noisy = {"print", "input", "finish", "exit", "quit", "breakpoint", *([entry_point] if entry_point else [])}
     lines = source.splitlines(keepends=True)
     drop: list[tuple[int, int]] = []
-    for index, node in enumerate(tree.body):
-        keep = isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef):
+            continue
         if isinstance(node, ast.Import):
             keep = all(alias.name.split(".")[0] != module for alias in node.names)
         elif isinstance(node, ast.ImportFrom):
             keep = (node.module or "").split(".")[0] != module
-        elif isinstance(node, ast.Assign | ast.AnnAssign):
-            calls = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
-            keep = not calls & defined  # a constant, not a result computed by the solution itself
-        elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant) and index == 0:
-            keep = True  # the module docstring
-        elif isinstance(node, ast.If):
-            keep = "__name__" in ast.unparse(node.test)
+        elif isinstance(node, ast.Assert):
+            keep = False
+        elif isinstance(node, ast.If) and "__name__" in ast.unparse(node.test):
+            keep = True
+        else:  # statements that run the solution or print are example runs; the rest is set-up
+            called = {c.func.id for c in ast.walk(node) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)}
+            keep = not (called & noisy) and not any(isinstance(n, ast.Assert) for n in ast.walk(node))
         if not keep:
             start = min([node.lineno, *(d.lineno for d in getattr(node, "decorator_list", []))])
             drop.append((start, node.end_lineno or node.lineno))
@@ -136,6 +138,19 @@ def definitions_only(source: str, module: str = "solution") -> tuple[str, int]:
     dropped = {line for start, end in drop for line in range(start, end + 1)}
     kept = "".join(text for number, text in enumerate(lines, 1) if number not in dropped)
     return kept.rstrip() + "\n", len(dropped)
+
+
+def defines(source: str, name: str) -> bool | None:
+    """Whether `source` defines `name` at top level (None when it does not parse)."""
+    try:
+        tree = ast.parse(source)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    return any(
+        (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == name)
+        or (isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == name for t in node.targets))
+        for node in tree.body
+    )
 
 
 def _compact(report: str) -> str:
@@ -219,14 +234,22 @@ class CodeTaskWorld(CodeWorld):
     async def step(self, action: Action) -> Observation:
         note = ""
         if action.tool in ("write_file", "create_file") and _is_solution(str(action.args.get("path", ""))):
-            content, dropped = definitions_only(str(action.args.get("content", "")))
+            content, dropped = definitions_only(
+                str(action.args.get("content", "")), entry_point=self.code_task.entry_point
+            )
+            if defines(content, self.code_task.entry_point) is False:
+                return Observation(
+                    text=f"not written: the new solution.py does not define `{self.code_task.entry_point}`. "
+                    f"Write the whole file, with the complete `{self.code_task.entry_point}` in it.",
+                    is_error=True,
+                )
             if dropped:
                 action = action.model_copy(update={"args": {**action.args, "content": content}})
                 note = (
                     f"\n(left out {dropped} lines of top-level code that ran at import, such as example calls, "
                     "asserts or prints: solution.py holds definitions only)"
                 )
-        if action.tool == "run_tests" and not action.args.get("command") and self.examples:
+        if action.tool == "run_tests" and self.examples:  # a task's tests are its examples, whatever was asked
             statuses, summary = await self.check_examples()
             failed = any(status != "PASSED" for status in statuses.values())
             return Observation(text=summary, is_error=failed, data={"tests": statuses})

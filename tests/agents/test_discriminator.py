@@ -10,7 +10,7 @@ from trellis.models import ScriptedModel
 def candidates() -> list[Candidate]:
     return [
         Candidate(node_id="0.0", answer="patch A", reward=0.9),
-        Candidate(node_id="0.1", answer="patch  A", reward=0.7),  # the same answer up to whitespace
+        Candidate(node_id="0.1", answer="patch A  \r\n", reward=0.7),  # the same answer up to trailing space
         Candidate(node_id="0.2", answer="patch B", reward=0.85),
         Candidate(node_id="0.3", answer="patch C", reward=0.2),
     ]
@@ -44,3 +44,11 @@ async def test_no_usable_vote_falls_back_to_the_mean() -> None:
     model = ScriptedModel(lambda request, i: "I cannot decide.")
     decision = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", candidates())
     assert decision.node_id == "0.2" and "no reviewer" in decision.reason
+
+
+async def test_indentation_makes_answers_different() -> None:
+    inside = Candidate(node_id="0.0", answer="for x in y:\n    return None\n", reward=0.5)
+    outside = Candidate(node_id="0.1", answer="for x in y:\n    pass\nreturn None\n", reward=0.5)
+    spaced = Candidate(node_id="0.2", answer="for x in y:\nreturn None\n", reward=0.5)
+    decision = await Discriminator(None, DiscriminatorConfig(strategy="mean"))("t", [inside, outside, spaced])
+    assert len(decision.groups) == 3

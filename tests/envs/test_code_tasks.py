@@ -264,3 +264,36 @@ async def test_a_world_without_visible_examples(tmp_path: Path) -> None:
     assert "examples in the docstring are run" not in world.task
     obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": task.solution}))
     assert "Examples" not in obs.text and "tests" not in obs.data
+
+
+def test_definitions_only_keeps_set_up_and_drops_example_runs() -> None:
+    from trellis.envs.tasks.world import definitions_only
+
+    source = (
+        "import sys\n"
+        "try:\n    import numpy as np\nexcept ImportError:\n    np = None\n"
+        "sys.setrecursionlimit(10000)\n"
+        "def helper(i):\n    return i * i\n"
+        "SQUARES = [helper(i) for i in range(5)]\n"
+        "TABLE = {}\nfor i in range(3):\n    TABLE[i] = i\n"
+        "def f(x):\n    return SQUARES[x]\n"
+        "print(f(2))\nr = f(3)\nassert f(1) == 1\nfinish()\n"
+    )
+    kept, dropped = definitions_only(source, entry_point="f")
+    assert dropped == 4
+    for line in ("np = None", "sys.setrecursionlimit", "SQUARES = [helper", "TABLE[i] = i", "return SQUARES[x]"):
+        assert line in kept
+    for line in ("print(f(2))", "r = f(3)", "assert", "finish()"):
+        assert line not in kept
+
+
+@needs_bwrap
+async def test_a_write_that_loses_the_entry_point_is_refused(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": "finish()\n"}))
+    assert obs.is_error and "does not define `reverse_string`" in obs.text
+    assert world.sandbox.host_path("solution.py").read_text() == task.prompt
+    tested = await world.step(Action(tool="run_tests", args={"command": "python -m pytest"}))
+    assert "Examples from the docstring" in tested.text  # a task's tests are its examples

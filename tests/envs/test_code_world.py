@@ -323,3 +323,40 @@ def test_workspace_git_directory_lives_beside_the_folder(world: CodeWorld) -> No
     assert (world.root / ".git").is_symlink()  # a pointer for people outside the sandbox, nothing more
     assert (world.root / ".git").resolve() == git_dir
     assert (git_dir / "info" / "attributes").read_text().splitlines()[-1].startswith("* !filter")
+
+
+async def test_write_file_merges_a_fragment_of_a_python_file(world: CodeWorld) -> None:
+    code = world.root / "tinycalc/__init__.py"
+    fragment = (
+        "def add(a, b):\n    return a + b\n\n\ndef bump(self):\n    self.n = add(self.n, 2)\n    return self.n\n\n\n"
+        "print(add(2, 3))\n"
+    )
+    text, error, data = await act(world, "write_file", path="tinycalc/__init__.py", content=fragment)
+    assert not error and text == (
+        "merged into tinycalc/__init__.py: replaced add, Counter.bump; left out 1 other top-level statement "
+        "(example code); the rest of the file is unchanged (write the whole file, every definition, to replace it "
+        "entirely)"
+    )
+    assert data["merged"] == ["replaced add, Counter.bump", "left out 1 other top-level statement (example code)"]
+    written = code.read_text()
+    assert "def mul(a, b):" in written and "    def __init__(self):" in written and "print(" not in written
+    assert "    def bump(self):\n        self.n = add(self.n, 2)\n" in written
+    text, error, _ = await act(world, "run_tests", command="python -c 'import tinycalc as t; print(t.add(2, 3))'")
+    assert not error and "5" in text
+    # writing it again changes nothing, and says so
+    text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=fragment)
+    assert error and "is unchanged" in text and "write the whole file" in text
+    assert code.read_text() == written
+
+
+async def test_write_file_writes_a_whole_file_or_one_it_cannot_merge_as_given(world: CodeWorld) -> None:
+    code = world.root / "tinycalc/__init__.py"
+    rewrite = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return 0\n\n\nclass Counter:\n    pass\n"
+    text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=rewrite)
+    assert not error and text == "rewrote tinycalc/__init__.py (10 lines)" and code.read_text() == rewrite
+    broken = "def add(a, b):\n    return (\n"
+    text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=broken)
+    assert not error and text.startswith("rewrote") and code.read_text() == broken
+    # only Python files merge
+    text, error, _ = await act(world, "write_file", path="README.md", content="def add(a, b):\n    pass\n")
+    assert not error and (world.root / "README.md").read_text() == "def add(a, b):\n    pass\n"

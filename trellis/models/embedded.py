@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from trellis.errors import ModelError, UserError
+from trellis.errors import ContextLengthError, UserError
 from trellis.models import weights
 from trellis.models.base import BaseChatModel, Completion, CompletionRequest
 from trellis.tree import Usage
@@ -132,19 +132,18 @@ class EmbeddedModel(BaseChatModel):
         prompt = self.render(request)
         tokens = llm.tokenize(prompt.encode("utf-8"), add_bos=False, special=True)
         if len(tokens) + request.max_tokens > self.n_ctx:
-            raise ModelError(
+            raise ContextLengthError(
                 f"prompt of {len(tokens)} tokens plus max_tokens={request.max_tokens} exceeds the context "
                 f"window of {self.n_ctx} tokens of {self.name}"
             )
         grammar = None
         if request.json_schema is not None:
             grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(request.json_schema), verbose=False)
+        # llama.cpp always re-evaluates at least the last prompt token.
+        cached = min(llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens), len(tokens) - 1)
         first_token = self._first_token_logprobs(llm, tokens, request.logprobs) if request.logprobs else None
         out = []
         for i in range(request.n):
-            prefix = llm.longest_token_prefix(llm._input_ids[: llm.n_tokens].tolist(), tokens)
-            # llama.cpp always re-evaluates at least the last prompt token.
-            cached = min(prefix, len(tokens) - 1)
             started = time.perf_counter()
             result = llm.create_completion(
                 prompt=tokens,

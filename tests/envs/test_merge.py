@@ -1,0 +1,117 @@
+"""Merging a fragment a model wrote as "the whole file" into the Python file it meant to change."""
+
+from __future__ import annotations
+
+import ast
+
+from swe_fixture import FILES
+from trellis.envs.code.merge import merge_python
+
+CALC = FILES["tinycalc/__init__.py"]
+FRAGMENT = (
+    "def add(a, b):\n    return a + b\n\n\n"
+    "def bump(self):\n    self.n = add(self.n, 2)\n    return self.n\n\n\n"
+    "print(add(2, 3))\nassert add(1, 1) == 2\n"
+)
+
+
+def merged(old: str, new: str) -> tuple[str, list[str]]:
+    result = merge_python(old, new)
+    assert result is not None, "expected a merge"
+    ast.parse(result[0])
+    return result
+
+
+def test_a_function_and_a_dedented_method_replace_their_namesakes() -> None:
+    text, changes = merged(CALC, FRAGMENT)
+    assert text == (
+        '"""Arithmetic helpers."""\n\n\ndef add(a, b):\n    return a + b\n\n\n'
+        "def mul(a, b):\n    return a * b\n\n\nclass Counter:\n    def __init__(self):\n        self.n = 0\n\n"
+        "    def bump(self):\n        self.n = add(self.n, 2)\n        return self.n\n"
+    )
+    assert changes == ["replaced add, Counter.bump", "left out 2 other top-level statements (example code)"]
+
+
+def test_a_whole_file_is_not_a_fragment() -> None:
+    rewrite = CALC.replace("a - b", "a + b") + "\n\ndef sub(a, b):\n    return a - b\n"
+    assert merge_python(CALC, rewrite) is None
+    # nor is anything written over a file that defines nothing, or when either side does not parse
+    assert merge_python("X = 1\n", FRAGMENT) is None
+    assert merge_python(CALC, "def add(a, b):\n    return (\n") is None
+    assert merge_python("def add(a, b:\n", FRAGMENT) is None
+
+
+def test_a_new_function_goes_at_the_end_or_before_the_main_guard() -> None:
+    text, changes = merged(CALC, "def sub(a, b):\n    return a - b\n")
+    assert text == CALC + "\n\ndef sub(a, b):\n    return a - b\n"
+    assert changes == ["added sub"]
+    script = "def main():\n    print(sub(3, 1))\n\n\nif __name__ == '__main__':\n    main()\n"
+    text, _ = merged(script, "def sub(a, b):\n    return a - b\n")
+    assert text == (
+        "def main():\n    print(sub(3, 1))\n\n\ndef sub(a, b):\n    return a - b\n\n\n"
+        "if __name__ == '__main__':\n    main()\n"
+    )
+
+
+def test_new_imports_are_added_once_after_the_last_import() -> None:
+    old = "import os\nfrom sys import argv\n\n\ndef add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+    new = "import os\nimport math\nfrom sys import argv, path\n\ndef add(a, b):\n    return math.fsum([a, b])\n"
+    text, changes = merged(old, new)
+    assert text.startswith("import os\nfrom sys import argv\nimport math\nfrom sys import argv, path\n\n\ndef add")
+    assert changes == ["replaced add", "added import math, from sys import argv, path"]
+    again, changes = merged(text, new)
+    assert again == text and changes == ["replaced add"]
+    # a file without imports gets them after its docstring; `from __future__` always goes first
+    text, _ = merged(CALC, "from __future__ import annotations\nimport math\n\ndef add(a, b):\n    return a + b\n")
+    assert text.startswith('"""Arithmetic helpers."""\nfrom __future__ import annotations\n\nimport math\n\n\ndef add')
+    # an import under try counts as imported
+    guarded = "try:\n    import json\nexcept ImportError:\n    json = None\n\n\n" + CALC
+    text, changes = merged(guarded, "import json\n\ndef add(a, b):\n    return a + b\n")
+    assert text.count("import json") == 1 and changes == ["replaced add"]
+
+
+def test_decorators_go_with_their_definitions() -> None:
+    old = (
+        "import functools\n\n\n@functools.cache\n@staticmethod\ndef add(a, b):\n    return a - b\n\n\n"
+        "class Box:\n    @property\n    def size(self):\n        return 0\n\n    def other(self):\n        pass\n"
+    )
+    new = "@functools.lru_cache(maxsize=2)\ndef add(a, b):\n    return a + b\n\n@property\ndef size(self):\n    return 1\n"
+    text, changes = merged(old, new)
+    assert text == (
+        "import functools\n\n\n@functools.lru_cache(maxsize=2)\ndef add(a, b):\n    return a + b\n\n\n"
+        "class Box:\n    @property\n    def size(self):\n        return 1\n\n    def other(self):\n        pass\n"
+    )
+    assert changes == ["replaced add, Box.size"]
+    # and a definition without decorators replaces a decorated one whole
+    text, _ = merged(old, "def add(a, b):\n    return a + b\n")
+    assert "@functools.cache" not in text and "@staticmethod" not in text and "def other" in text
+
+
+def test_a_class_given_whole_replaces_the_class() -> None:
+    text, changes = merged(CALC, "class Counter:\n    def bump(self):\n        return 1\n\n\ndef bump(self):\n    return 2\n")
+    assert text.endswith("class Counter:\n    def bump(self):\n        return 1\n") and "def mul" in text
+    assert "__init__" not in text and "return 2" not in text
+    assert changes == ["replaced Counter", "left out bump (its class Counter is given whole)"]
+
+
+def test_a_method_name_shared_by_two_classes_is_left_out() -> None:
+    old = CALC + "\n\nclass Other:\n    def bump(self):\n        return 0\n"
+    text, changes = merged(old, "def bump(self):\n    return 1\n")
+    assert text == old
+    assert changes == ["left out bump (Counter.bump and Other.bump share the name; give it inside its class)"]
+
+
+def test_assignments_replace_their_namesakes_and_new_constants_a_definition_uses_are_kept() -> None:
+    old = '"""Rates."""\n\nRATE = 1\nNAMES: list[str] = []\n\n\ndef cost(x):\n    return x * RATE\n\n\ndef other():\n    pass\n'
+    new = "RATE = 2\nNAMES: list[str] = ['a']\nSCALE = 3\nresult = cost(4)\n\ndef cost(x):\n    return x * RATE * SCALE\n"
+    text, changes = merged(old, new)
+    assert text == (
+        '"""Rates."""\n\nSCALE = 3\n\nRATE = 2\nNAMES: list[str] = [\'a\']\n\n\n'
+        "def cost(x):\n    return x * RATE * SCALE\n\n\ndef other():\n    pass\n"
+    )
+    assert changes == ["replaced cost, RATE, NAMES", "added SCALE", "left out 1 other top-level statement (example code)"]
+
+
+def test_a_fragment_of_statements_changes_nothing() -> None:
+    text, changes = merged(CALC, '"""Try it."""\nprint(add(2, 3))\n')
+    assert text == CALC and changes == ["left out 1 other top-level statement (example code)"]
