@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
 
-from trellis.envs.code.localise import localise
+from trellis.envs.code.localise import localise_units, render
+from trellis.envs.code.reproduce import IssueCheck, issue_checks
 from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.host import BwrapSandbox, LocalSandbox, Mount
@@ -29,13 +31,18 @@ def repository_files(env: SWEEnvironment, limit: int = 60) -> list[str]:
     return GitWorkspace(env.repo_dir, env.instance.base_commit).files_sync()[:limit]
 
 
-def swe_task(instance: SWEInstance, files: list[str] | None = None, context: str = "") -> str:
+def swe_task(
+    instance: SWEInstance, files: list[str] | None = None, context: str = "", checks: Sequence[IssueCheck] = ()
+) -> str:
     """The task statement: the issue, the repository's files, and the code the issue concerns
     (found by `localise` before the first step, so a small model starts where the change goes)."""
     listing = ""
     if files:
         listing = "\n\nFiles in the repository:\n" + "\n".join(files)
     found = f"\n\nCode the issue concerns:\n\n{context}" if context else ""
+    if checks:
+        calls = ", ".join(f"`{c.expression}`" for c in checks)
+        found += f"\n\nAfter each change, the issue's examples ({calls}) are run and you see what they return."
     return (
         f"Resolve this issue in the repository {instance.repo}. The repository is your working directory: "
         f"use paths relative to it.\n\n{instance.problem_statement.strip()}{listing}{found}\n\n"
@@ -46,7 +53,9 @@ def swe_task(instance: SWEInstance, files: list[str] | None = None, context: str
 
 def make_worlds(env: SWEEnvironment, run_dir: Path, count: int) -> list[CodeWorld]:
     worlds = []
-    task = swe_task(env.instance, repository_files(env), localise(env.repo_dir, env.instance.problem_statement))
+    found = localise_units(env.repo_dir, env.instance.problem_statement)
+    checks = issue_checks(env.instance.problem_statement)
+    task = swe_task(env.instance, repository_files(env), render(found), checks)
     for slot in range(count):
         folder = add_worktree(env.repo_dir, run_dir / "worktrees" / f"w{slot}", env.instance.base_commit)
         if env.kind == "local":
@@ -63,6 +72,8 @@ def make_worlds(env: SWEEnvironment, run_dir: Path, count: int) -> list[CodeWorl
                 test_env=env.run_env(),
                 test_timeout=600,
                 repo_name=env.instance.repo.rpartition("/")[2],
+                default_path=found[0].path if found else None,
+                issue_checks=checks,
             )
         )
     return worlds

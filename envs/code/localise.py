@@ -116,6 +116,11 @@ def ranked(issue: str, units: list[Unit], k: int) -> list[Unit]:
 
 def localise(root: str | Path, issue: str, *, k: int = 3, max_chars: int = 4000) -> str:
     """The code an issue most likely concerns, as text for the task statement ("" when none is found)."""
+    return render(localise_units(root, issue, k=k), max_chars=max_chars)
+
+
+def localise_units(root: str | Path, issue: str, *, k: int = 3) -> list[Unit]:
+    """The units an issue names, then the best BM25 matches; a unit inside one already chosen is left out."""
     root = Path(root)
     units = [u for rel in python_files(root) for u in units_of(root, rel)]
     chosen: list[Unit] = []
@@ -124,6 +129,11 @@ def localise(root: str | Path, issue: str, *, k: int = 3, max_chars: int = 4000)
         if not inside:
             chosen = [c for c in chosen if not (c.path == unit.path and unit.start <= c.start and c.end <= unit.end)]
             chosen.append(unit)
+    return chosen
+
+
+def render(chosen: list[Unit], *, max_chars: int = 4000) -> str:
+    """Units as text: path, name, line span and source, as many as fit in `max_chars`."""
     sections: list[str] = []
     used = 0
     for unit in chosen:

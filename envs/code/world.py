@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import shlex
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from trellis.envs.code.reproduce import RUNNER, IssueCheck, checks_report
 from trellis.envs.code.testlog import parse_pytest_log
 from trellis.envs.code.tools import CODE_TOOLS, ToolFn
 from trellis.envs.code.workspace import GitWorkspace
@@ -16,6 +19,8 @@ from trellis.errors import TrellisRunError, UserError
 from trellis.tools import ToolSpec
 from trellis.tree import Action, Observation, StateId
 from trellis.world import Reward
+
+CHANGING_TOOLS = {"write_file", "create_file", "replace", "insert", "shell"}
 
 
 class CodeWorld:
@@ -38,11 +43,17 @@ class CodeWorld:
         tools: Sequence[str] | None = None,
         test_env: dict[str, str] | None = None,
         repo_name: str | None = None,
+        default_path: str | None = None,
+        issue_checks: Sequence[IssueCheck] = (),
     ) -> None:
+        """`default_path`: where a code block without a path goes (and the path the action format's
+        help shows); `issue_checks`: calls from the issue, run after every change (see `reproduce`)."""
         self.sandbox = sandbox
         self.root = sandbox.root
         self.task = task
         self.repo_name = repo_name or self.root.name
+        self.default_path = default_path
+        self.issue_checks = list(issue_checks)
         self.workspace = GitWorkspace(self.root, base, on_change=lambda paths: sandbox.adopt(*paths))
         _check_git_dir_unreachable(sandbox, self.workspace.git_dir)
         self.test_command = test_command
@@ -80,9 +91,28 @@ class CodeWorld:
         except ValidationError as exc:
             return Observation(text=f"invalid arguments for {spec.name}: {exc.errors()[0]['msg']}", is_error=True)
         try:
-            return await fn(self, args)
+            observation = await fn(self, args)
         except (UserError, TrellisRunError) as exc:
             return Observation(text=str(exc), is_error=True)
+        changed = action.tool in CHANGING_TOOLS and not observation.is_error
+        if self.issue_checks and (changed or action.tool in ("finish", "run_tests")):
+            statuses, summary = await self.run_issue_checks()
+            tests = {**(observation.data.get("tests") or {}), **statuses}
+            data = {**observation.data, **({"tests": tests} if tests else {})}
+            observation = observation.model_copy(update={"text": f"{observation.text}\n{summary}", "data": data})
+        return observation
+
+    async def run_issue_checks(self) -> tuple[dict[str, str], str]:
+        """Run the issue's calls in the sandbox: (status per call with an expected value, a summary)."""
+        result = await self.sandbox.run(
+            RunRequest(
+                command="python -c " + shlex.quote(RUNNER),
+                stdin=json.dumps([c.expression for c in self.issue_checks]),
+                timeout=60,
+                env=self.test_env,
+            )
+        )
+        return checks_report(self.issue_checks, result.stdout, result.timed_out)
 
     async def snapshot(self) -> StateId:
         return await self.workspace.snapshot()

@@ -354,6 +354,12 @@ async def test_write_file_writes_a_whole_file_or_one_it_cannot_merge_as_given(wo
     rewrite = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return 0\n\n\nclass Counter:\n    pass\n"
     text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=rewrite)
     assert not error and text == "rewrote tinycalc/__init__.py (10 lines)" and code.read_text() == rewrite
+    # ...while a fragment of it merges
+    text, error, _ = await act(
+        world, "write_file", path="tinycalc/__init__.py", content="def mul(a, b):\n    return a * b\n"
+    )
+    assert not error and text.startswith("merged into tinycalc/__init__.py: replaced mul;")
+    assert code.read_text() == rewrite.replace("return 0", "return a * b")
     broken = "def add(a, b):\n    return (\n"
     text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=broken)
     assert not error and text.startswith("rewrote") and code.read_text() == broken

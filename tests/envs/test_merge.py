@@ -54,7 +54,9 @@ def test_a_new_function_goes_at_the_end_or_before_the_main_guard() -> None:
 
 
 def test_new_imports_are_added_once_after_the_last_import() -> None:
-    old = "import os\nfrom sys import argv\n\n\ndef add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+    old = (
+        "import os\nfrom sys import argv\n\n\ndef add(a, b):\n    return a - b\n\n\ndef mul(a, b):\n    return a * b\n"
+    )
     new = "import os\nimport math\nfrom sys import argv, path\n\ndef add(a, b):\n    return math.fsum([a, b])\n"
     text, changes = merged(old, new)
     assert text.startswith("import os\nfrom sys import argv\nimport math\nfrom sys import argv, path\n\n\ndef add")
@@ -75,7 +77,8 @@ def test_decorators_go_with_their_definitions() -> None:
         "import functools\n\n\n@functools.cache\n@staticmethod\ndef add(a, b):\n    return a - b\n\n\n"
         "class Box:\n    @property\n    def size(self):\n        return 0\n\n    def other(self):\n        pass\n"
     )
-    new = "@functools.lru_cache(maxsize=2)\ndef add(a, b):\n    return a + b\n\n@property\ndef size(self):\n    return 1\n"
+    new = "@functools.lru_cache(maxsize=2)\ndef add(a, b):\n    return a + b\n\n"
+    new += "@property\ndef size(self):\n    return 1\n"
     text, changes = merged(old, new)
     assert text == (
         "import functools\n\n\n@functools.lru_cache(maxsize=2)\ndef add(a, b):\n    return a + b\n\n\n"
@@ -88,7 +91,9 @@ def test_decorators_go_with_their_definitions() -> None:
 
 
 def test_a_class_given_whole_replaces_the_class() -> None:
-    text, changes = merged(CALC, "class Counter:\n    def bump(self):\n        return 1\n\n\ndef bump(self):\n    return 2\n")
+    text, changes = merged(
+        CALC, "class Counter:\n    def bump(self):\n        return 1\n\n\ndef bump(self):\n    return 2\n"
+    )
     assert text.endswith("class Counter:\n    def bump(self):\n        return 1\n") and "def mul" in text
     assert "__init__" not in text and "return 2" not in text
     assert changes == ["replaced Counter", "left out bump (its class Counter is given whole)"]
@@ -102,14 +107,21 @@ def test_a_method_name_shared_by_two_classes_is_left_out() -> None:
 
 
 def test_assignments_replace_their_namesakes_and_new_constants_a_definition_uses_are_kept() -> None:
-    old = '"""Rates."""\n\nRATE = 1\nNAMES: list[str] = []\n\n\ndef cost(x):\n    return x * RATE\n\n\ndef other():\n    pass\n'
-    new = "RATE = 2\nNAMES: list[str] = ['a']\nSCALE = 3\nresult = cost(4)\n\ndef cost(x):\n    return x * RATE * SCALE\n"
+    old = '"""Rates."""\n\nRATE = 1\nNAMES: list[str] = []\n\n\n'
+    old += "def cost(x):\n    return x * RATE\n\n\ndef other():\n    pass\n"
+    new = (
+        "RATE = 2\nNAMES: list[str] = ['a']\nSCALE = 3\nresult = cost(4)\n\ndef cost(x):\n    return x * RATE * SCALE\n"
+    )
     text, changes = merged(old, new)
     assert text == (
         '"""Rates."""\n\nSCALE = 3\n\nRATE = 2\nNAMES: list[str] = [\'a\']\n\n\n'
         "def cost(x):\n    return x * RATE * SCALE\n\n\ndef other():\n    pass\n"
     )
-    assert changes == ["replaced cost, RATE, NAMES", "added SCALE", "left out 1 other top-level statement (example code)"]
+    assert changes == [
+        "replaced cost, RATE, NAMES",
+        "added SCALE",
+        "left out 1 other top-level statement (example code)",
+    ]
 
 
 def test_a_fragment_of_statements_changes_nothing() -> None:

@@ -1,0 +1,105 @@
+"""Checks read from an issue: the calls it shows and the values it says they should return.
+
+An issue such as "`tinycalc.add(2, 3)` returns -1 instead of 5" carries its own reproduction test.
+`issue_checks` finds such calls (inline code of the form `module.function(...)`) and, where the
+sentence says what the call should give ("instead of 5", "should return 'hello-world'", "expected
+[1, 2]"), the expected value. A code world runs the calls in the sandbox after every change and
+shows what they return; calls with an expected value count as visible tests, the only ones a small
+model gets for an issue whose tests are hidden. Everything runs inside the sandbox: the issue's text
+is data for the sandboxed interpreter, never for the host.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+
+from trellis.parsing import literal_data
+
+_CALL = re.compile(r"`([A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)+\([^`\n]{0,200}\))`")
+_EXPECT = re.compile(
+    r"\b(?:instead of|should (?:return|be|give|print|equal)|but should (?:return|be)|expected(?: to (?:be|return))?"
+    r"|must (?:return|be))\s*:?\s*",
+    re.I,
+)
+_LITERAL = re.compile(r"""`?(-?\d+(?:\.\d+)?|'[^'\n]*'|"[^"\n]*"|True|False|None|\[[^\]\n]*\]|\([^)\n]*\))`?""")
+MAX_CHECKS = 5
+
+
+@dataclass(frozen=True)
+class IssueCheck:
+    expression: str
+    """A call as the issue writes it: `tinycalc.add(2, 3)`."""
+    expected: str | None
+    """The repr of the value the issue says it should give, where it says so."""
+
+    @property
+    def name(self) -> str:
+        return f"issue: {self.expression}"
+
+
+def issue_checks(issue: str) -> list[IssueCheck]:
+    """The calls an issue shows, each with the value it should give when the issue says so."""
+    checks: list[IssueCheck] = []
+    for match in _CALL.finditer(issue):
+        expression = match.group(1)
+        sentence_end = re.search(r"(?<!\d)[.;!?](?:\s|$)|\n\n|`[A-Za-z_]\w*(?:\.\w+)+\(", issue[match.end() :])
+        rest = issue[match.end() : match.end() + (sentence_end.start() if sentence_end else 300)]
+        expected = None
+        cue = _EXPECT.search(rest)
+        if cue is not None and (literal := _LITERAL.match(rest[cue.end() :])) is not None:
+            value = literal_data(literal.group(1))
+            if value is not None or literal.group(1) == "None":
+                expected = repr(tuple(value) if literal.group(1).startswith("(") and isinstance(value, list) else value)
+        if all(c.expression != expression for c in checks):
+            checks.append(IssueCheck(expression, expected))
+    return checks[:MAX_CHECKS]
+
+
+# Runs in the sandbox: each call with its top-level module imported; one JSON line of reprs.
+RUNNER = r"""
+import importlib, json, sys
+results = []
+for expression in json.loads(sys.stdin.read()):
+    parts = expression.split("(")[0].split(".")
+    try:
+        for end in range(len(parts) - 1, 0, -1):  # the longest importable prefix: pkg.mod for pkg.mod.f
+            try:
+                importlib.import_module(".".join(parts[:end]))
+                break
+            except ImportError:
+                if end == 1:
+                    raise
+        value = eval(expression, {parts[0]: importlib.import_module(parts[0])})
+        results.append({"ok": True, "repr": repr(value)})
+    except BaseException as exc:
+        results.append({"ok": False, "repr": f"{type(exc).__name__}: {exc}"[:300]})
+print(json.dumps(results))
+"""
+
+
+def checks_report(checks: list[IssueCheck], stdout: str, timed_out: bool) -> tuple[dict[str, str], str]:
+    """(status per check with an expected value, text for the agent) from the runner's output."""
+    if timed_out:
+        return {c.name: "FAILED" for c in checks if c.expected}, "The issue's examples did not finish in time."
+    last = next((line for line in reversed(stdout.splitlines()) if line.startswith("[")), "[]")
+    try:
+        results = json.loads(last)
+    except ValueError:
+        results = []
+    statuses: dict[str, str] = {}
+    lines = ["The issue's examples now give:"]
+    for check, result in zip(checks, results, strict=False):
+        got = str(result.get("repr", ""))
+        if check.expected is None:
+            lines.append(f"  {check.expression} -> {got}")
+            continue
+        passed = bool(result.get("ok")) and got == check.expected
+        statuses[check.name] = "PASSED" if passed else "FAILED"
+        verdict = "as the issue expects" if passed else f"but the issue expects {check.expected}"
+        lines.append(f"  {check.expression} -> {got} ({verdict})")
+    if len(results) < len(checks):
+        lines.append("  (the examples could not be run: " + (stdout.strip()[-300:] or "no output") + ")")
+        statuses.update({c.name: "FAILED" for c in checks if c.expected and c.name not in statuses})
+    return statuses, "\n".join(lines)
