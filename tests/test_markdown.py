@@ -213,7 +213,7 @@ def test_output_and_diffs_are_never_written_as_a_file(text: str) -> None:
 @pytest.mark.parametrize(
     "text",
     [
-        "Plan:\n1. view_file solution.py\n2. replace the loop\n3. run_tests\n4. finish the function by returning the sum",
+        "Plan:\n1. view_file solution.py\n2. replace the loop\n3. run_tests\n4. finish the function by summing",
         "- run_tests to see which examples fail",
         "finish the function by returning the sum of the list",
     ],
