@@ -119,8 +119,12 @@ class Critic:
                 feedback=failure,
             )
         if config.mode == "none":
-            return self._mix(Evaluation(value=config.neutral_value, explanation="execution signals only"), hard,
-                             consistency, feedback=failure)
+            return self._mix(
+                Evaluation(value=config.neutral_value, explanation="execution signals only"),
+                hard,
+                consistency,
+                feedback=failure,
+            )
         if config.mode == "verifier":
             if not changes.strip() and hard is None:
                 return self._mix(

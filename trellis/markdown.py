@@ -343,7 +343,7 @@ def markdown_format_help(tools: Sequence[ToolSpec], *, example_path: str = "path
             ">>>>>>> REPLACE\n```"
         )
     if "shell" in by_name:
-        forms.append("Run a shell command:\n```bash\ngrep -n \"def \" " + example_path + "\n```")
+        forms.append('Run a shell command:\n```bash\ngrep -n "def " ' + example_path + "\n```")
     others = [tool for tool in tools if tool.name not in (*WRITE_TOOLS, "replace", "shell", "insert", "create_file")]
     if others:
         listing = "\n".join(f"{usage(tool)}  ({tool.description.rstrip('.')})" for tool in others)
