@@ -36,7 +36,27 @@ async def test_seeded_sampling_is_reproducible(qwen: EmbeddedModel) -> None:
     a = await qwen.complete(messages, n=2, max_tokens=6, temperature=1.0, seed=42)
     b = await qwen.complete(messages, n=2, max_tokens=6, temperature=1.0, seed=42)
     assert [c.text for c in a] == [c.text for c in b]
-    assert a[1].usage.cached_tokens == a[1].usage.prompt_tokens - 1  # same prompt: all but one token cached
+    # the prompt is charged once per request, as OpenAI-compatible servers charge it for n > 1
+    assert a[0].usage.prompt_tokens > 10 and a[1].usage.prompt_tokens == 0 and a[1].usage.cached_tokens == 0
+    assert a[1].usage.completion_tokens > 0
+
+
+async def test_first_token_logprobs_give_a_verifier_probability(qwen: EmbeddedModel) -> None:
+    from trellis.agents.verifier import p_yes
+
+    def ask(question: str) -> list[dict[str, str]]:
+        return [
+            {"role": "system", "content": "Answer with one word: Yes or No."},
+            {"role": "user", "content": question},
+        ]
+
+    (true,) = await qwen.complete(ask("Is 2 + 2 equal to 4?"), max_tokens=1, temperature=0, logprobs=10)
+    (false,) = await qwen.complete(ask("Is 2 + 2 equal to 5?"), max_tokens=1, temperature=0, logprobs=10)
+    assert true.logprobs and len(true.logprobs[0]) == 10
+    assert all(value <= 0 for value in true.logprobs[0].values())
+    yes, no = p_yes(true), p_yes(false)
+    # a 0.5B model is a weak judge, but it leans the right way
+    assert yes is not None and no is not None and yes > no
 
 
 async def test_json_schema_forces_the_tool_shape(qwen: EmbeddedModel) -> None:
