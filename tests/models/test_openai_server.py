@@ -93,3 +93,21 @@ async def test_json_schema_through_the_server(server: str) -> None:
     data = json.loads(out.text)
     assert data["tool"] == "view" and isinstance(data["args"]["path"], str)
     await model.aclose()
+
+
+async def test_logprobs_or_a_plain_answer(server: str) -> None:
+    """A verifier's request: llama.cpp's server gives log-probabilities when started to, else the
+    backend asks again without them and the text still answers."""
+    from trellis.agents.verifier import p_yes
+
+    model = OpenAIModel(server, "qwen")
+    messages = [
+        {"role": "system", "content": "Answer with one word: Yes or No."},
+        {"role": "user", "content": "Is 2 + 2 equal to 4?"},
+    ]
+    (out,) = await model.complete(messages, max_tokens=1, temperature=0, logprobs=5)
+    assert out.usage.completion_tokens == 1
+    assert p_yes(out) is not None
+    if out.logprobs is not None:
+        assert out.logprobs[0] and all(value <= 0 for value in out.logprobs[0].values())
+    await model.aclose()

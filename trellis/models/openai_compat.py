@@ -49,6 +49,8 @@ class OpenAIModel(BaseChatModel):
         self._client = httpx.AsyncClient(timeout=timeout, headers=headers, transport=transport)
         self._semaphore = asyncio.Semaphore(concurrency)
         self._schema_style = "json_schema"
+        self._logprobs = True
+        """False once the server refused log-probabilities; later requests do not ask again."""
 
     def _payload(self, request: CompletionRequest, n: int) -> dict[str, Any]:
         payload: dict[str, Any] = {
@@ -62,7 +64,7 @@ class OpenAIModel(BaseChatModel):
             payload["stop"] = list(request.stop)
         if request.seed is not None:
             payload["seed"] = request.seed
-        if request.logprobs is not None:
+        if request.logprobs is not None and self._logprobs:
             payload["logprobs"] = True
             payload["top_logprobs"] = request.logprobs
         if request.json_schema is not None:
@@ -92,6 +94,13 @@ class OpenAIModel(BaseChatModel):
                 continue
             # Some servers (llama.cpp's among them) answer an unsupported response_format with 500.
             if response.status_code in (400, 422, 500) and self._falls_back(payload, response.text):
+                continue
+            # ... and log-probabilities they were not started to compute the same way: the reply's text
+            # is still an answer (a verifier reads its first word instead).
+            if response.status_code in (400, 422, 500) and "logprobs" in payload and "logprob" in response.text:
+                self._logprobs = False
+                payload.pop("logprobs", None)
+                payload.pop("top_logprobs", None)
                 continue
             if response.status_code in _RETRY_STATUS:
                 last_error = f"HTTP {response.status_code}: {response.text[:300]}"
