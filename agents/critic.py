@@ -47,6 +47,9 @@ class CriticConfig(BaseModel):
     """The value of a step whose action failed (no model call)."""
     neutral_value: float = Field(default=0.5, ge=0, le=1)
     """The value of a step that changed nothing and established nothing (no model call)."""
+    verify_checked: bool = False
+    """Verifier mode: also ask the verifier where tests ran (by default the tests' result is the value's
+    evidence there, and the verifier is asked only about changes nothing checked)."""
 
 
 class Evaluation(BaseModel):
@@ -129,6 +132,14 @@ class Critic:
             if not changes.strip() and hard is None:
                 return self._mix(
                     Evaluation(value=config.neutral_value, explanation="nothing changed yet"), None, consistency
+                )
+            if hard is not None and not config.verify_checked:
+                # tests ran: they are the evidence; a small model's P(Yes) adds little at a price
+                return self._mix(
+                    Evaluation(value=config.neutral_value, explanation="valued by the checks that ran"),
+                    hard,
+                    consistency,
+                    feedback=failure,
                 )
             probability, usage, error = await self.verifier(
                 task, trajectory, signals=signals, changes=changes, seed=seed

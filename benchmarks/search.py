@@ -150,7 +150,7 @@ async def direct(task: CodeTask, model: ChatModel, folder: Path, samples: int, s
     world = world_for(task, folder)
     await world.reset()
     scored: list[tuple[float, int, str]] = []
-    critic = Critic(model, CriticConfig())
+    critic = Critic(model, CriticConfig(verify_checked=True))  # N answers: the verifier breaks ties
     for index, reply in enumerate(replies):
         await world.restore(world.workspace.base_tree)
         code = code_block(reply.text, task.entry_point)

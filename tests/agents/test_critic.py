@@ -57,7 +57,7 @@ async def test_verifier_asks_for_one_token_with_logprobs() -> None:
 
 async def test_value_mixes_tests_and_verifier() -> None:
     model = LogprobModel({"Yes": 0.0, "No": -50.0})  # P(Yes) ~ 1
-    critic = Critic(model, CriticConfig(hard_weight=0.6, sc_weight=0))
+    critic = Critic(model, CriticConfig(hard_weight=0.6, sc_weight=0, verify_checked=True))
     evaluation = await critic("t", trajectory(), signals=["tests ran: 1 of 2 pass"], hard=0.5, changes="+x")  # type: ignore[arg-type]
     assert evaluation.value == pytest.approx(0.6 * 0.5 + 0.4 * 1.0)
     assert "P(correct) = 1.00" in evaluation.explanation
@@ -96,3 +96,12 @@ def test_real_feedback() -> None:
     assert real_feedback("  ") == "" and real_feedback("N/A") == "" and real_feedback("...") == ""
     assert real_feedback("Advice for the next attempt.") == ""
     assert real_feedback("check  the\nsign") == "check the sign"
+
+
+async def test_checked_changes_need_no_verifier_by_default() -> None:
+    model = LogprobModel({"Yes": 0.0})
+    critic = Critic(model, CriticConfig(hard_weight=0.6, sc_weight=0, neutral_value=0.5))
+    checked = await critic("t", trajectory(), signals=[], hard=1.0, changes="+x")  # type: ignore[arg-type]
+    assert checked.value == pytest.approx(0.6 + 0.4 * 0.5) and model.requests == []
+    unchecked = await critic("t", trajectory(), signals=[], changes="+x")  # type: ignore[arg-type]
+    assert len(model.requests) == 1 and unchecked.value == pytest.approx(1.0)
