@@ -369,12 +369,17 @@ async def main() -> None:
         f"\nmodel {model.name}; {len(tasks)} tasks x {args.seeds} seeds; budget {args.budget} tokens per task; "
         "solved = the chosen answer passes the hidden tests"
     )
-    print(table([t for t in trials if t.task not in SWE_EXAMPLES], methods))
+    if tasks:
+        print(table([t for t in trials if t.task not in SWE_EXAMPLES], methods))
     if any(t.task in SWE_EXAMPLES for t in trials):
         print("\nshipped SWE examples (graded by their hidden tests):")
         print(table([t for t in trials if t.task in SWE_EXAMPLES], methods))
     rerun = f"python benchmarks/search.py --budget {args.budget} --model {args.model} --seeds {args.seeds}"
-    rerun += f" --task-ids {args.task_ids}" if args.task_ids else f" --tasks {args.tasks}"
+    if args.swe_only:
+        rerun += " --swe-only"
+    else:
+        rerun += f" --task-ids {args.task_ids}" if args.task_ids else f" --tasks {args.tasks}"
+        rerun += " --swe" if args.swe else ""
     print(f"rerun: {rerun} --methods {args.methods}")
 
 
