@@ -339,31 +339,26 @@ async def main() -> None:
     methods = args.methods.split(",")
     model = load_model(args.model)
     trials: list[Trial] = []
+
+    def record(result: Trial) -> None:
+        trials.append(result)
+        print(
+            f"  {result.method:<20} {result.task:<22} seed={result.seed} solved={result.solved!s:<5} "
+            f"tokens={result.tokens:>6} nodes={result.nodes:>3} wall={result.seconds:6.1f}s",
+            flush=True,
+        )
+        if args.json:
+            args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
+
     with tempfile.TemporaryDirectory() as scratch:
-        folder = str(args.keep) if args.keep else scratch
+        folder = Path(args.keep) if args.keep else Path(scratch)
         for seed in range(args.seeds):
             for task in tasks:
                 for method in methods:
-                    result = await trial(task, method, model, args.budget, seed, Path(folder))
-                    trials.append(result)
-                    print(
-                        f"  {method:<20} {task.id:<22} seed={seed} solved={result.solved!s:<5} "
-                        f"tokens={result.tokens:>6} nodes={result.nodes:>3} wall={result.seconds:6.1f}s",
-                        flush=True,
-                    )
-                    if args.json:
-                        args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
+                    record(await trial(task, method, model, args.budget, seed, folder))
             for instance_id in SWE_EXAMPLES if args.swe or args.swe_only else ():
                 for method in [m for m in methods if m in SWE_METHODS]:
-                    result = await swe_trial(instance_id, method, args.model, args.budget, seed, Path(folder))
-                    trials.append(result)
-                    print(
-                        f"  {method:<20} {instance_id:<22} seed={seed} solved={result.solved!s:<5} "
-                        f"tokens={result.tokens:>6} nodes={result.nodes:>3} wall={result.seconds:6.1f}s",
-                        flush=True,
-                    )
-                    if args.json:
-                        args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
+                    record(await swe_trial(instance_id, method, args.model, args.budget, seed, folder))
     await model.aclose()
     print(
         f"\nmodel {model.name}; {len(tasks)} tasks x {args.seeds} seeds; budget {args.budget} tokens per task; "

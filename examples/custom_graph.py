@@ -28,6 +28,7 @@ from trellis.search.config import BudgetConfig, SearchConfig
 from trellis.search.engine import SearchContext, WorldPool
 
 from trellis.models import load_model
+from trellis.models.base import ChatModel
 from trellis.render import TreeView, summary
 from trellis.tree import Tree
 
@@ -95,6 +96,20 @@ def build_refine_search(ctx: SearchContext, *, attempts: int = 3, accept: float 
     return graph
 
 
+def make_context(world: CodeTaskWorld, model: ChatModel, config: SearchConfig) -> SearchContext:
+    """Every role played by `model` in one world; the tree lives in memory (no run folder)."""
+    return SearchContext(
+        task=world.task,
+        tree=Tree.new(task=world.task),
+        worlds=WorldPool([world]),
+        solver=Solver(model, config.solver),
+        critic=Critic(model, config.critic),
+        discriminator=Discriminator(model, config.discriminator),
+        reflector=Reflector(model),
+        config=config,
+    )
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="reverse_string")
@@ -111,16 +126,7 @@ async def main() -> None:
             max_nodes=args.nodes, max_expansions_per_node=attempts, widen_after=0, enough_finished=1, max_depth=6
         ),
     )
-    ctx = SearchContext(
-        task=world.task,
-        tree=Tree.new(task=world.task),
-        worlds=WorldPool([world]),
-        solver=Solver(model, config.solver),
-        critic=Critic(model, config.critic),
-        discriminator=Discriminator(model, config.discriminator),
-        reflector=Reflector(model),
-        config=config,
-    )
+    ctx = make_context(world, model, config)
     app = build_refine_search(ctx, attempts=attempts).compile()
     await app.ainvoke({}, {"recursion_limit": 20 * args.nodes})
     console = Console()

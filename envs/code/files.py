@@ -14,6 +14,8 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from trellis.envs.sandbox.base import workspace_relative
+
 from trellis.errors import UserError
 
 MAX_READ = 4 * 2**20
@@ -50,12 +52,9 @@ def locate(root: Path, path: str, *, alias: str = "/workspace", names: tuple[str
     pure = PurePosixPath(text)
     outside = False
     if pure.is_absolute():
-        for base in (PurePosixPath(alias), PurePosixPath(root)):
-            if pure == base or base in pure.parents:
-                pure = pure.relative_to(base)
-                break
-        else:
-            outside, pure = True, pure.relative_to("/")
+        relative = workspace_relative(pure, root, alias)
+        outside = relative is None
+        pure = pure.relative_to("/") if relative is None else relative
     candidates = [pure]
     if len(pure.parts) > 1 and pure.parts[0] in {*names, PurePosixPath(alias).name}:
         candidates.append(PurePosixPath(*pure.parts[1:]))

@@ -11,12 +11,14 @@ links, so a planted link cannot show the model a host file.
 from __future__ import annotations
 
 import ast
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-_SKIP_DIRS = {".git", "__pycache__", ".venv", "venv", "node_modules", ".tox", "build", "dist", ".eggs"}
+from trellis.envs.code.files import read_text, walk
+
+_SKIP_DIRS = {"build", "dist", ".eggs"}
+"""Besides the tools' own skipped folders (`files.SKIP_NAMES`) and hidden ones: build output."""
 _MAX_FILE_BYTES = 400_000
 _WORD = re.compile(r"[A-Za-z][a-z0-9]*|[A-Z]+(?![a-z])|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
@@ -45,26 +47,25 @@ def _is_test(path: str) -> bool:
 
 
 def python_files(root: Path) -> list[str]:
-    """Python source files under `root` (relative paths), tests and links left out."""
+    """Python source files under `root` (relative paths), tests, build output and links left out."""
+    root = root.resolve()
     found: list[str] = []
-    for folder, dirs, files in os.walk(root, followlinks=False):
-        dirs[:] = sorted(d for d in dirs if d not in _SKIP_DIRS and not d.startswith("."))
-        for name in sorted(files):
-            path = Path(folder) / name
-            rel = str(path.relative_to(root))
-            if name.endswith(".py") and not path.is_symlink() and not _is_test(rel):
-                found.append(rel)
+    for path in walk(root, root):  # the tools' own walk: linked folders are never entered
+        rel = path.relative_to(root)
+        skipped = any(part in _SKIP_DIRS or part.startswith(".") for part in rel.parts[:-1])
+        if rel.suffix == ".py" and not skipped and not path.is_symlink() and not _is_test(str(rel)):
+            found.append(str(rel))
     return found
 
 
 def units_of(root: Path, rel: str) -> list[Unit]:
     path = root / rel
+    text = None if path.is_symlink() else read_text(path, _MAX_FILE_BYTES)
+    if text is None:
+        return []
     try:
-        if path.is_symlink() or path.stat().st_size > _MAX_FILE_BYTES:
-            return []
-        text = path.read_text(encoding="utf-8", errors="replace")
         tree = ast.parse(text)
-    except (OSError, SyntaxError, ValueError, RecursionError, MemoryError):
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     lines = text.splitlines()
     out: list[Unit] = []

@@ -194,6 +194,15 @@ async def communicate(
     return out, err, timed_out
 
 
+def workspace_relative(pure: PurePosixPath, root: Path, alias: str = "/workspace") -> PurePosixPath | None:
+    """An absolute `pure` made relative to the workspace it names (under `alias`, the workspace's path
+    inside the sandbox, or under the host folder `root`); None when it names neither."""
+    for base in (PurePosixPath(alias), PurePosixPath(root)):
+        if pure == base or base in pure.parents:
+            return pure.relative_to(base)
+    return None
+
+
 def inside(root: Path, path: str, alias: str = "/workspace") -> Path:
     """The host path of workspace file `path`, refusing anything outside the workspace.
 
@@ -204,12 +213,10 @@ def inside(root: Path, path: str, alias: str = "/workspace") -> Path:
     root = root.resolve()
     pure = PurePosixPath(path)
     if pure.is_absolute():
-        for base in (PurePosixPath(alias), PurePosixPath(root)):
-            if pure == base or base in pure.parents:
-                pure = pure.relative_to(base)
-                break
-        else:
+        relative = workspace_relative(pure, root, alias)
+        if relative is None:
             raise UserError(f"path {path!r} is outside the workspace; use a path relative to it")
+        pure = relative
     resolved = (root / pure).resolve()
     if resolved != root and root not in resolved.parents:
         raise UserError(f"path {path!r} is outside the workspace; use a path relative to it")

@@ -14,6 +14,7 @@ import json
 import tempfile
 from pathlib import Path
 
+from trellis.envs.code.files import locate
 from trellis.envs.code.testlog import PASSING, parse_pytest_log
 from trellis.envs.code.workspace import init_repository
 from trellis.envs.code.world import CodeWorld
@@ -88,10 +89,6 @@ def task_statement(task: CodeTask, *, checked: bool = True) -> str:
         f"solution.py now holds:\n```python\n{task.prompt}```\n"
         f"Write the complete new solution.py.{note} When the implementation is right, finish."
     )
-
-
-def _is_solution(path: str) -> bool:
-    return path.strip().strip("'\"").removeprefix("/workspace/").removeprefix("./") == SOLUTION
 
 
 def examples_of(prompt: str) -> list[tuple[str, str]]:
@@ -189,6 +186,14 @@ class CodeTaskWorld(CodeWorld):
         self.default_path = SOLUTION
         """Where a code block without a path goes: the one file a task is about."""
 
+    def _is_solution(self, path: str) -> bool:
+        """Whether `path` names solution.py, forgiven as the tools forgive it (/workspace/..., quotes)."""
+        try:
+            _, relative = locate(self.root, path, alias=self.sandbox.workspace, names=(self.repo_name,))
+        except UserError:
+            return False
+        return relative == SOLUTION
+
     async def check_examples(self) -> tuple[dict[str, str], str]:
         """Run the docstring examples against solution.py: (status per example, a summary for the agent)."""
         if not self.examples:
@@ -233,7 +238,7 @@ class CodeTaskWorld(CodeWorld):
 
     async def step(self, action: Action) -> Observation:
         note = ""
-        if action.tool in ("write_file", "create_file") and _is_solution(str(action.args.get("path", ""))):
+        if action.tool in ("write_file", "create_file") and self._is_solution(str(action.args.get("path", ""))):
             content, dropped = definitions_only(
                 str(action.args.get("content", "")), entry_point=self.code_task.entry_point
             )

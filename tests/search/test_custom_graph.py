@@ -7,14 +7,11 @@ import os
 from pathlib import Path
 
 import pytest
-from trellis.agents import Critic, Discriminator, Reflector, Solver
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
 from trellis.search.config import BudgetConfig, SearchConfig
-from trellis.search.engine import SearchContext, WorldPool
 
 from trellis.models import CompletionRequest, ScriptedModel
-from trellis.tree import Tree
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "custom_graph.py"
@@ -54,17 +51,8 @@ async def test_refine_attempts_see_the_feedback_on_earlier_attempts(tmp_path: Pa
         samples=1,
         budget=BudgetConfig(max_nodes=8, max_expansions_per_node=3, widen_after=0, enough_finished=1, max_depth=4),
     )
-    ctx = SearchContext(
-        task=world.task,
-        tree=Tree.new(task=world.task),
-        worlds=WorldPool([world]),
-        solver=Solver(model, config.solver),
-        critic=Critic(model, config.critic),
-        discriminator=Discriminator(model, config.discriminator),
-        reflector=Reflector(model),
-        config=config,
-    )
     example = load_example()
+    ctx = example.make_context(world, model, config)  # type: ignore[attr-defined]
     app = example.build_refine_search(ctx, attempts=3, accept=0.7).compile()  # type: ignore[attr-defined]
     await app.ainvoke({}, {"recursion_limit": 200})
     # the second attempt at the root was told what the first one ran into
