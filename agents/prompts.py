@@ -147,6 +147,23 @@ def completion_prompt(code: str) -> str:
     return COMPLETION_PROMPT.format(code=code.strip("\n"))
 
 
+FOCUSED_FIX = "Fix the code so that the failing checks pass. Reply with the complete corrected code in one ```python code block."
+
+
+def focused_messages(opening: str, turns: Sequence[tuple[str, str]]) -> list[Message]:
+    """A focused repair conversation (self-debugging): the opening prompt, then for each earlier focused
+    step the model's reply and what running it showed, ending with a request for the corrected code.
+
+    Short next to the agent's prompt, and each turn extends the last one's prompt, so a prefix cache
+    holds all of it but the newest observation.
+    """
+    messages = [Message(role="user", content=opening)]
+    for reply, observation in turns:
+        messages.append(Message(role="assistant", content=reply))
+        messages.append(Message(role="user", content=f"{observation.strip()}\n\n{FOCUSED_FIX}"))
+    return messages
+
+
 CRITIC_SYSTEM = (
     "You review an engineer's progress on a task. Judge whether the latest step moves the work toward a "
     "correct solution. Answer with JSON: "

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from trellis.agents.prompts import ActionFormat, solver_messages
+from trellis.agents.prompts import ActionFormat, focused_messages, solver_messages
 
 from trellis.errors import ContextLengthError, FormatError, ModelError
 from trellis.markdown import code_reply, parse_markdown_action
@@ -123,11 +123,16 @@ class Solver:
         n: int,
         seed: int | None = None,
         greedy: bool | None = None,
+        turns: Sequence[tuple[str, str]] = (),
     ) -> list[Proposal]:
-        """`n` first steps from the focused `opening` prompt: each reply's code becomes a write of
-        `opening.path` (a reply without code is recorded with its error, like a malformed action)."""
+        """`n` steps from the focused `opening` prompt: each reply's code becomes a write of
+        `opening.path` (a reply without code is recorded with its error, like a malformed action).
+
+        `turns` continue the conversation for a focused repair: each earlier focused reply with what
+        running it showed (`focused_messages`); without them this is the search's first step.
+        """
         config = self.config
-        messages = [Message(role="user", content=opening.prompt)]
+        messages = focused_messages(opening.prompt, turns)
         completions = await self._sample(messages, n=n, seed=seed, greedy=greedy, schema=None)
         proposals = []
         for completion in completions:

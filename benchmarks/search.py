@@ -12,7 +12,7 @@ method sees. Methods:
 - mcts:            depth-aware UCT, 4 samples at the root and 2 per expansion below (first greedy),
                    progressive widening, feedback, reflections, the discriminator
 - mcts-no-feedback, mcts-no-reflection, mcts-no-debate, mcts-no-verifier, mcts-no-opening,
-  mcts-no-examples: the same with one part switched off
+  mcts-no-examples, mcts-no-repair: the same with one part switched off
 - default:         (SWE examples only) `trellis swe solve ID --seed S` exactly as the README runs it
 - METHOD+key=value: a method with settings changed, e.g. `mcts+root_samples=4+selector.exploration=0.5`
 
@@ -66,6 +66,7 @@ ABLATIONS = (
     "mcts-no-verifier",
     "mcts-no-opening",
     "mcts-no-examples",
+    "mcts-no-repair",
 )
 DEFAULT_METHODS = ("direct", "direct-best-of-4", "linear", "best-of-3", "mcts", *ABLATIONS)
 
@@ -130,6 +131,8 @@ def _base_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> S
         return mcts()
     if name == "mcts-no-opening":  # the root sees the agent's prompt like every other node
         return mcts(opening=False)
+    if name == "mcts-no-repair":  # every step below the opening in the agent's prompt
+        return mcts(focused_repair=False)
     if name == "mcts-no-feedback":
         return mcts(feedback=False)
     if name == "mcts-no-reflection":
@@ -227,7 +230,7 @@ async def agent(
 
 
 SWE_EXAMPLES = ("example__tinycalc-1", "example__textkit-1")
-SWE_METHODS = ("default", "linear", "mcts", *ABLATIONS[:5])
+SWE_METHODS = ("default", "linear", "mcts", *ABLATIONS[:5], "mcts-no-repair")
 
 
 async def swe_trial(instance_id: str, method: str, model_spec: str, budget: int, seed: int, root: Path) -> Trial:

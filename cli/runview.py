@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Group
-from trellis.agents.prompts import solver_messages
+from trellis.agents.prompts import focused_messages, solver_messages
 from trellis.envs.code.workspace import HOST_GIT_SUFFIX, GitError, run_git
 from trellis.search.run import RunDir
 
@@ -129,7 +129,8 @@ class PromptView:
 
     messages: list[Message]
     source: str
-    """`stored` (kept with the step), `opening` (the run's focused first prompt) or `rebuilt`."""
+    """`stored` (kept with the step), `opening` (the run's focused first prompt), `focused repair`
+    (the opening's conversation continued) or `rebuilt`."""
     notes: list[str] = field(default_factory=list)
 
 
@@ -167,6 +168,13 @@ def prompt_for(tree: Tree, node: Node) -> PromptView | None:
     opening = tree.meta.get("opening")
     if node.meta.get("opening") and isinstance(opening, dict):
         return PromptView([Message(role="user", content=str(opening.get("prompt", "")))], "opening", notes)
+    if node.meta.get("repair") and isinstance(opening, dict):
+        turns = [
+            (n.step.completion or "", n.step.observation.text)
+            for n in tree.ancestors(node.id)[1:-1]
+            if n.step is not None and n.step.observation is not None
+        ]
+        return PromptView(focused_messages(str(opening.get("prompt", "")), turns), "focused repair", notes)
     config = tree.meta.get("config") or {}
     solver = config.get("solver") or {}
     names = [str(name) for name in tree.meta.get("tools", [])]

@@ -89,6 +89,11 @@ class SearchConfig(BaseModel):
     opening: bool = True
     """Expand the root with the task's focused prompt where the job gives one (the issue and the code it
     concerns; a function's stub), instead of the agent's prompt."""
+    focused_repair: bool = True
+    """Below the opening, a step whose checks failed is repaired in the opening's conversation (the
+    opening prompt, the model's earlier replies and what running them showed: self-debugging) instead
+    of the agent's prompt, as long as every step on its path was such a focused write. A fraction of
+    the agent prompt's tokens, so a budget buys several repairs for one agent step."""
     judge_value: bool = False
     """Mix the judge's instructive reward (where the world knows which observations were useful, see
     `JudgeChecked`) into a finished node's value: a fifth of it, the verdicts' mean reward mapped

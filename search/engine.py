@@ -277,7 +277,8 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
         samples = ctx.config.root_samples
     base = expansions(node) * (samples + 1)
     async with ctx.worlds.acquire() as world:
-        opening = ctx.opening if node.parent_id is None else None
+        turns = focused_turns(ctx, node)
+        opening = ctx.opening if node.parent_id is None or turns else None
         hints = [] if opening is not None else hints_for(ctx, node)
         try:
             if opening is not None:
@@ -287,6 +288,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                     n=samples,
                     seed=ctx.seed("solve", node_id, len(done)),
                     greedy=None if not done else False,
+                    turns=turns,
                 )
             else:
                 proposals = await ctx.solver(
@@ -325,7 +327,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                         count=count,
                         usage=usage,
                         explanation="the model's output could not be parsed into an action",
-                        meta=_child_meta(iteration, opening is not None, hints, proposal),
+                        meta=_child_meta(iteration, opening is not None, bool(turns), hints, proposal),
                     )
                 )
                 continue
@@ -357,7 +359,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                 usage=usage,
                 terminal=bool(terminal),
                 terminal_reason=str(terminal or ""),
-                meta=_child_meta(iteration, opening is not None, hints, proposal),
+                meta=_child_meta(iteration, opening is not None, bool(turns), hints, proposal),
             )
             created.append(child)
     node.meta["expansions"] = [*done, iteration]
@@ -368,12 +370,35 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
     return [c.id for c in created]
 
 
-def _child_meta(iteration: int, opening: bool, hints: Sequence[str], proposal: Proposal) -> dict[str, Any]:
+def focused_turns(ctx: SearchContext, node: Node) -> list[tuple[str, str]]:
+    """The focused repair conversation for expanding `node` (see `SearchConfig.focused_repair`): each
+    focused reply on its path with what running it showed; empty where the agent's prompt is used
+    (the root, a step whose checks passed or did not run, a path with an agent step on it)."""
+    if ctx.opening is None or not ctx.config.focused_repair or node.parent_id is None:
+        return []
+    hard = node.meta.get("hard")
+    if node.terminal or hard is None or hard >= 1.0:
+        return []
+    turns: list[tuple[str, str]] = []
+    for step_node in ctx.tree.ancestors(node.id)[1:]:
+        step = step_node.step
+        focused = step_node.meta.get("opening") or step_node.meta.get("repair")
+        if not focused or step is None or step.action is None or step.observation is None:
+            return []
+        turns.append((step.completion or "", step.observation.text))
+    return turns
+
+
+def _child_meta(
+    iteration: int, opening: bool, repair: bool, hints: Sequence[str], proposal: Proposal
+) -> dict[str, Any]:
     """What a child records of how it was asked for: its expansion, and what its prompt held beyond
-    the trajectory (the opening, the notes, the retry turns), so `trellis tree node` shows that
-    prompt exactly."""
+    the trajectory (the opening or the focused repair, the notes, the retry turns), so `trellis tree
+    node` shows that prompt exactly."""
     meta: dict[str, Any] = {"expansion": iteration}
-    if opening:
+    if repair:
+        meta["repair"] = True
+    elif opening:
         meta["opening"] = True
     else:
         meta["hints"] = list(hints)

@@ -39,7 +39,7 @@ EXAMPLE_TIMEOUT = 20.0
 # Runs in the sandbox: the prompt's examples as one doctest (they share a namespace, as under
 # `python -m doctest`) against solution.py; one JSON line with a result per example, in order.
 _RUNNER = r"""
-import doctest, io, json, sys
+import doctest, io, json, sys, traceback
 PROMPT = sys.stdin.read()
 try:
     import solution
@@ -62,9 +62,12 @@ class Recorder(doctest.DocTestRunner):
         self.results.append({"passed": False, "report": report.getvalue()[-1500:]})
 
     def report_unexpected_exception(self, out, test, example, exc_info):
-        report = io.StringIO()
-        super().report_unexpected_exception(report.write, test, example, exc_info)
-        self.results.append({"passed": False, "report": report.getvalue()[-1500:]})
+        # the traceback's frames in solution.py alone: doctest's own frames only cost a reader's attention
+        frames = [f for f in traceback.extract_tb(exc_info[2]) if f.filename.endswith("solution.py")]
+        text = "".join(traceback.format_list(frames) + traceback.format_exception_only(*exc_info[:2]))
+        report = "Failed example:\n    " + example.source.strip() + "\nException raised:\n"
+        report += "".join("    " + line + "\n" for line in text.splitlines())
+        self.results.append({"passed": False, "report": report[-1500:]})
 
 
 test = doctest.DocTestParser().get_doctest(PROMPT, dict(vars(solution)), "solution.py", "solution.py", 0)

@@ -228,6 +228,18 @@ async def test_the_docstring_examples_are_the_visible_tests(tmp_path: Path) -> N
 
 
 @needs_bwrap
+async def test_an_example_that_raises_shows_the_solution_s_frames_only(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    raising = task.prompt + "    return helper(s)\n\n\ndef helper(s):\n    return s[0] + None\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": raising}))
+    assert "Exception raised:" in obs.text and "TypeError" in obs.text
+    assert "in reverse_string" in obs.text and "in helper" in obs.text and "return s[0] + None" in obs.text
+    assert "doctest.py" not in obs.text and "<doctest" not in obs.text  # the runner's own frames
+
+
+@needs_bwrap
 async def test_examples_that_never_end_or_do_not_import(tmp_path: Path) -> None:
     task = get_task("reverse_string")
     world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))

@@ -258,7 +258,7 @@ def test_rebuilt_prompts_are_what_the_model_saw(tmp_path: Path) -> None:
         if node.step is None or node.parent_id is None:
             continue
         view = _must(prompt_for(tree, node))
-        assert view.source in ("rebuilt", "opening") and not view.notes, (node.id, view.notes)
+        assert view.source in ("rebuilt", "opening", "focused repair") and not view.notes, (node.id, view.notes)
         shown = [m.model_dump() for m in view.messages]
         assert shown in requests, node.id
         hinted += bool(node.meta.get("hints"))

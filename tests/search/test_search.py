@@ -362,3 +362,57 @@ def test_a_node_expanded_again_hears_the_critic_s_advice_on_its_own_step() -> No
     # what its own step ran into is its last observation already: not repeated as a note
     assert "running `pytest` led to: boom" not in hints_for(ctx, restated)  # type: ignore[arg-type]
     assert hints_for(ctx, restated) == ["handle the empty string"]  # type: ignore[arg-type]  # the sibling's
+
+
+def _repair_search(root: Path, **changes: object) -> tuple[ScriptedModel, object]:
+    """An opening whose first answer fails the examples; a reply in the opening's conversation fixes it."""
+    opening = Opening(prompt=completion_prompt(TASK.prompt), path="solution.py")
+    agent = code_task_model(TASK)
+    wrong = TASK.prompt + "    return s\n"
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        first = request.messages[0].content
+        if first.startswith("Complete the following"):
+            body = wrong if len(request.messages) == 1 else TASK.solution
+            return f"```python\n{body}```"
+        return agent._one(request, i)
+
+    model = ScriptedModel(respond)
+    budget = BudgetConfig(max_nodes=6, enough_finished=1, reward_threshold=0.99)
+    cfg = config(samples=1, budget=budget, **changes)
+    found = worlds(root)
+    asyncio.run(
+        run_search(task=found[0].task, worlds=found, model=model, config=cfg, run_dir=root / "run", opening=opening)
+    )
+    return model, RunDir(root / "run").load_tree()
+
+
+def test_a_failed_focused_step_is_repaired_in_the_opening_s_conversation(tmp_path: Path) -> None:
+    from trellis.agents.prompts import FOCUSED_FIX
+    from trellis.cli.runview import prompt_for
+
+    model, tree = _repair_search(tmp_path)
+    (opened,) = tree.children("0")  # type: ignore[attr-defined]
+    assert "0 of 2 pass" in opened.step.observation.text
+    focused = [r for r in model.requests if r.messages[0].content.startswith("Complete the following")]
+    repair = focused[1].messages
+    assert [m.role for m in repair] == ["user", "assistant", "user"]
+    assert repair[0].content == completion_prompt(TASK.prompt)
+    assert repair[1].content == opened.step.completion
+    assert repair[2].content.startswith(opened.step.observation.text.strip()) and repair[2].content.endswith(FOCUSED_FIX)
+    (repaired,) = tree.children(opened.id)  # type: ignore[attr-defined]
+    assert repaired.meta.get("repair") and "return s[::-1]" in repaired.step.action.args["content"]
+    assert "2 of 2 pass" in repaired.step.observation.text
+    # checks pass: the agent's prompt takes over (to finish), with both focused writes as its steps
+    after = [r for r in model.requests if r.messages[0].content.startswith("You are a careful")]
+    assert after and sum(m.role == "assistant" for m in after[0].messages) == 2
+    assert not any(c.meta.get("repair") for c in tree.children(repaired.id))  # type: ignore[attr-defined]
+    view = prompt_for(tree, repaired)  # type: ignore[arg-type]
+    assert view is not None and view.source == "focused repair" and view.messages == list(repair)
+
+
+def test_without_focused_repair_a_failed_opening_goes_on_with_the_agent_prompt(tmp_path: Path) -> None:
+    model, tree = _repair_search(tmp_path, focused_repair=False)
+    solver = [r for r in model.requests if r.messages[0].role != "system" or "careful" in r.messages[0].content]
+    assert len(solver) > 1 and solver[1].messages[0].content.startswith("You are a careful")
+    assert not any(n.meta.get("repair") for n in tree)  # type: ignore[attr-defined]
