@@ -147,7 +147,9 @@ def completion_prompt(code: str) -> str:
     return COMPLETION_PROMPT.format(code=code.strip("\n"))
 
 
-FOCUSED_FIX = "Fix the code so that the failing checks pass. Reply with the complete corrected code in one ```python code block."
+FOCUSED_FIX = (
+    "Fix the code so that the failing checks pass. Reply with the complete corrected code in one ```python code block."
+)
 
 
 def focused_messages(opening: str, turns: Sequence[tuple[str, str]]) -> list[Message]:

@@ -399,7 +399,9 @@ def test_a_failed_focused_step_is_repaired_in_the_opening_s_conversation(tmp_pat
     assert [m.role for m in repair] == ["user", "assistant", "user"]
     assert repair[0].content == completion_prompt(TASK.prompt)
     assert repair[1].content == opened.step.completion
-    assert repair[2].content.startswith(opened.step.observation.text.strip()) and repair[2].content.endswith(FOCUSED_FIX)
+    assert repair[2].content.startswith(opened.step.observation.text.strip()) and repair[2].content.endswith(
+        FOCUSED_FIX
+    )
     (repaired,) = tree.children(opened.id)  # type: ignore[attr-defined]
     assert repaired.meta.get("repair") and "return s[::-1]" in repaired.step.action.args["content"]
     assert "2 of 2 pass" in repaired.step.observation.text
