@@ -1,11 +1,17 @@
-"""Building a `SearchConfig` from a YAML file, command-line flags and `--set a.b=c` overrides."""
+"""Building a `SearchConfig` from a YAML file, command-line flags and `--set a.b=c` overrides, and the
+search options every searching command shares, declared once (`search_options`)."""
 
 from __future__ import annotations
 
 import copy
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
+import typer
 import yaml
 from pydantic import ValidationError
 from trellis.search.config import SearchConfig
@@ -63,3 +69,120 @@ def build_config(
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors())
         raise UserError(f"invalid search settings: {problems}") from exc
+
+
+@dataclass(frozen=True)
+class SearchOption:
+    """A command-line option that sets one search setting."""
+
+    parameter: str
+    setting: str
+    """The setting's dotted name (`budget.max_nodes`), as `--set` writes it."""
+    annotation: Any
+
+
+SEARCH_OPTIONS = (
+    SearchOption("samples", "samples", Annotated[int | None, typer.Option(help="Solver samples per expansion.")]),
+    SearchOption(
+        "root_samples",
+        "root_samples",
+        Annotated[int | None, typer.Option(help="Samples per expansion of the root (its focused opening).")],
+    ),
+    SearchOption("parallel", "parallel", Annotated[int | None, typer.Option(help="Nodes expanded at once.")]),
+    SearchOption(
+        "max_nodes", "budget.max_nodes", Annotated[int | None, typer.Option(help="Stop after this many nodes.")]
+    ),
+    SearchOption("max_depth", "budget.max_depth", Annotated[int | None, typer.Option(help="Deepest trajectory.")]),
+    SearchOption("max_tokens", "budget.max_tokens", Annotated[int | None, typer.Option(help="Model token budget.")]),
+    SearchOption(
+        "max_seconds", "budget.max_seconds", Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")]
+    ),
+    SearchOption(
+        "selector",
+        "selector.name",
+        Annotated[str | None, typer.Option(help="uct, depth_uct, puct, hgm, or package.module:Class (your own).")],
+    ),
+    SearchOption(
+        "discriminator",
+        "discriminator.strategy",
+        Annotated[str | None, typer.Option(help="mean, majority or debate.")],
+    ),
+    SearchOption(
+        "feedback",
+        "feedback",
+        Annotated[bool | None, typer.Option("--feedback/--no-feedback", help="Critic feedback in later prompts.")],
+    ),
+    SearchOption(
+        "reflection",
+        "reflection",
+        Annotated[bool | None, typer.Option("--reflection/--no-reflection", help="Lessons from failures.")],
+    ),
+    SearchOption("seed", "seed", Annotated[int | None, typer.Option(help="Seed of the whole search.")]),
+    SearchOption(
+        "action_format",
+        "solver.action_format",
+        Annotated[
+            str | None,
+            typer.Option(
+                help="markdown (code in fenced blocks; for local models) or json (tool calls; native tool calling)."
+            ),
+        ],
+    ),
+    SearchOption(
+        "critic_mode",
+        "critic.mode",
+        Annotated[
+            str | None,
+            typer.Option(
+                "--critic",
+                help="verifier (P(Yes) from log-probabilities; small models), score (JSON verdicts), or none.",
+            ),
+        ],
+    ),
+)
+_FILE_OPTIONS = (
+    inspect.Parameter(
+        "config",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[Path | None, typer.Option("--config", help="YAML file of search settings.")],
+    ),
+    inspect.Parameter(
+        "set_",
+        inspect.Parameter.KEYWORD_ONLY,
+        default=None,
+        annotation=Annotated[
+            list[str] | None, typer.Option("--set", help="Override a setting: --set budget.max_nodes=30.")
+        ],
+    ),
+)
+
+Command = TypeVar("Command", bound=Callable[..., Any])
+
+
+def search_options(defaults: dict[str, Any]) -> Callable[[Command], Command]:
+    """Give a typer command the shared search options (`SEARCH_OPTIONS`, `--config`, `--set`); the
+    command takes one `settings: SearchConfig` parameter instead, built from `defaults`, the file, the
+    flags and the overrides (later ones win), and a bad value is a `UserError` before the command runs."""
+
+    def decorate(command: Command) -> Command:
+        signature = inspect.signature(command, eval_str=True)
+        if "settings" not in signature.parameters:
+            raise TypeError(f"{command.__name__} takes the search settings as `settings`")
+        own = [p for p in signature.parameters.values() if p.name != "settings"]
+        added = [
+            inspect.Parameter(o.parameter, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=o.annotation)
+            for o in SEARCH_OPTIONS
+        ]
+
+        @functools.wraps(command)
+        def run(*args: Any, **kwargs: Any) -> Any:
+            flags = {o.setting: kwargs.pop(o.parameter, None) for o in SEARCH_OPTIONS}
+            path, sets = kwargs.pop("config", None), kwargs.pop("set_", None)
+            kwargs["settings"] = build_config(path, list(sets or []), flags, defaults=defaults)
+            return command(*args, **kwargs)
+
+        run.__signature__ = signature.replace(parameters=[*own, *added, *_FILE_OPTIONS])  # type: ignore[attr-defined]
+        return run  # type: ignore[return-value]
+
+    return decorate

@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from trellis.cli.checks import output_folder
+from trellis.cli.config import search_options
+from trellis.search.config import SearchConfig
 
 from trellis.errors import UserError
 
@@ -24,6 +26,7 @@ QA_DEFAULTS = {
 
 
 @app.command()
+@search_options(QA_DEFAULTS)
 def solve(
     question: Annotated[str, typer.Argument(help="A question of the corpus: its position (0, 1, ...) or id (q0003).")],
     corpus_seed: Annotated[int, typer.Option("--corpus-seed", help="Seed of the synthetic corpus.")] = 0,
@@ -31,20 +34,12 @@ def solve(
     run: Annotated[Path | None, typer.Option(help="Run folder; default runs/qa-<corpus seed>-<question id>.")] = None,
     top_k: Annotated[int, typer.Option(help="Passages each search returns.")] = 3,
     max_turns: Annotated[int, typer.Option(help="Searches before only answer is allowed.")] = 4,
-    samples: Annotated[int | None, typer.Option(help="Solver samples per expansion.")] = None,
-    max_nodes: Annotated[int | None, typer.Option(help="Stop after this many nodes.")] = None,
-    critic_mode: Annotated[
-        str | None, typer.Option("--critic", help="verifier, score, or none (no model judges the nodes).")
-    ] = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML file of search settings.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a setting: --set budget.max_nodes=30.")
-    ] = None,
+    *,
+    settings: SearchConfig,
 ) -> None:
     """Search for the answer to one synthetic question; print the tree, the summary, and EM/F1.
 
     The gold answer is used only to score the chosen answer at the end, never during the search."""
-    from trellis.cli.config import build_config
     from trellis.envs.qa import SyntheticConfig, exact_match, f1_score, generate_corpus, qa_worlds
     from trellis.search.run import RunDir, run_search
 
@@ -54,8 +49,6 @@ def solve(
     corpus = generate_corpus(SyntheticConfig(seed=corpus_seed))
     key: int | str = int(question) if question.isdigit() else question
     asked = corpus.question(key)
-    flags = {"samples": samples, "budget.max_nodes": max_nodes, "critic.mode": critic_mode}
-    settings = build_config(config, list(set_ or []), flags, defaults=QA_DEFAULTS)
     run_dir = run or Path("runs") / f"qa-{corpus_seed}-{asked.id}"
     if RunDir(run_dir).exists():
         raise UserError(f"{run_dir} already holds a run; give another --run")
@@ -93,6 +86,7 @@ def solve(
 
 
 @app.command()
+@search_options(QA_DEFAULTS)
 def batch(
     questions: Annotated[
         str, typer.Option(help="Questions: a count (the first N), a range 0-9, or ids/positions q0003,5.")
@@ -102,17 +96,14 @@ def batch(
     runs: Annotated[Path, typer.Option(help="Folder of the run folders, one per question.")] = Path("runs/qa-batch"),
     top_k: Annotated[int, typer.Option(help="Passages each search returns.")] = 3,
     max_turns: Annotated[int, typer.Option(help="Searches before only answer is allowed.")] = 4,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML file of search settings.")] = None,
-    set_: Annotated[
-        list[str] | None, typer.Option("--set", help="Override a setting: --set solver.judge=true.")
-    ] = None,
+    *,
+    settings: SearchConfig,
 ) -> None:
     """Search several synthetic questions with one model; print each answer and the exact-match and F1
     averages, and write answers.jsonl. A question whose run folder holds a finished run is not
     searched again (rerun the command after a stop to go on)."""
     import json
 
-    from trellis.cli.config import build_config
     from trellis.envs.qa import PassageIndex, SyntheticConfig, exact_match, f1_score, generate_corpus, qa_worlds
     from trellis.search.run import RunDir, run_search
 
@@ -121,7 +112,6 @@ def batch(
     corpus = generate_corpus(SyntheticConfig(seed=corpus_seed))
     chosen = _questions(questions, len(corpus.questions))
     asked = [corpus.question(key) for key in chosen]
-    settings = build_config(config, list(set_ or []), {}, defaults=QA_DEFAULTS)
     output_folder(runs, "--runs")
     index = PassageIndex(corpus.passages)
     chat = load_model(model)

@@ -16,6 +16,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from trellis.cli.checks import input_folder, output_file, output_folder
+from trellis.cli.config import search_options
 from trellis.envs.swebench.instance import SWEInstance
 from trellis.search.config import SearchConfig
 
@@ -250,38 +251,6 @@ def evaluate(
             console.print(f"[yellow]{r.instance_id}: {r.error}[/]", highlight=False)
 
 
-def _search_flags(
-    samples: int | None,
-    parallel: int | None,
-    max_nodes: int | None,
-    max_depth: int | None,
-    max_tokens: int | None,
-    max_seconds: float | None,
-    selector: str | None,
-    discriminator: str | None,
-    feedback: bool | None,
-    reflection: bool | None,
-    seed: int | None,
-    action_format: str | None = None,
-    critic: str | None = None,
-) -> dict[str, object]:
-    return {
-        "solver.action_format": action_format,
-        "critic.mode": critic,
-        "samples": samples,
-        "parallel": parallel,
-        "budget.max_nodes": max_nodes,
-        "budget.max_depth": max_depth,
-        "budget.max_tokens": max_tokens,
-        "budget.max_seconds": max_seconds,
-        "selector.name": selector,
-        "discriminator.strategy": discriminator,
-        "feedback": feedback,
-        "reflection": reflection,
-        "seed": seed,
-    }
-
-
 # The main job's defaults: small enough for the embedded model on two cores to finish in minutes.
 SOLVE_DEFAULTS = {
     "samples": 2,
@@ -290,42 +259,12 @@ SOLVE_DEFAULTS = {
 }
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
-SamplesOpt = Annotated[int | None, typer.Option(help="Solver samples per expansion.")]
-ParallelOpt = Annotated[int | None, typer.Option(help="Nodes expanded at once.")]
-MaxNodesOpt = Annotated[int | None, typer.Option(help="Stop after this many nodes.")]
-MaxDepthOpt = Annotated[int | None, typer.Option(help="Deepest trajectory.")]
-MaxTokensOpt = Annotated[int | None, typer.Option(help="Model token budget.")]
-MaxSecondsOpt = Annotated[float | None, typer.Option(help="Wall-time budget in seconds.")]
-SelectorOpt = Annotated[str | None, typer.Option(help="uct, depth_uct, puct, hgm, or package.module:Class (your own).")]
-DiscriminatorOpt = Annotated[str | None, typer.Option(help="mean, majority or debate.")]
-FeedbackOpt = Annotated[bool | None, typer.Option("--feedback/--no-feedback", help="Critic feedback to siblings.")]
-ReflectionOpt = Annotated[bool | None, typer.Option("--reflection/--no-reflection", help="Lessons from failures.")]
-SeedOpt = Annotated[int | None, typer.Option(help="Seed of the whole search.")]
-ActionFormatOpt = Annotated[
-    str | None,
-    typer.Option(help="markdown (code in fenced blocks; for local models) or json (tool calls; native tool calling)."),
-]
-CriticOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--critic",
-        help="verifier (P(Yes) from log-probabilities; small models) or score (JSON verdicts).",
-    ),
-]
-ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML file of search settings.")]
-SetOpt = Annotated[list[str] | None, typer.Option("--set", help="Override a setting: --set budget.max_nodes=30.")]
 
 
 def _critic_model(spec: str, solver: ChatModel) -> ChatModel:
     from trellis.cli.batch import critic_model
 
     return critic_model(spec, solver)
-
-
-def _config(config_file: Path | None, sets: list[str] | None, flags: dict[str, object]) -> SearchConfig:
-    from trellis.cli.config import build_config
-
-    return build_config(config_file, list(sets or []), flags, defaults=SOLVE_DEFAULTS)
 
 
 def _find_instance(instance_id: str, instances: Path | None) -> tuple[SWEInstance, Path]:
@@ -355,6 +294,7 @@ def _run_folder(instance_id: str, run: Path | None, resume: Path | None) -> Path
 
 
 @app.command()
+@search_options(SOLVE_DEFAULTS)
 def solve(
     ctx: typer.Context,
     instance_id: Annotated[str, typer.Argument(help="Instance id (in --instances, or a shipped example).")],
@@ -382,21 +322,8 @@ def solve(
     ] = False,
     grade: Annotated[bool, typer.Option("--grade/--no-grade", help="Grade the chosen patch.")] = True,
     record: Annotated[Path | None, typer.Option(help="Record every model call into this replay cassette.")] = None,
-    samples: SamplesOpt = None,
-    parallel: ParallelOpt = None,
-    max_nodes: MaxNodesOpt = None,
-    max_depth: MaxDepthOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    max_seconds: MaxSecondsOpt = None,
-    selector: SelectorOpt = None,
-    discriminator: DiscriminatorOpt = None,
-    feedback: FeedbackOpt = None,
-    reflection: ReflectionOpt = None,
-    seed: SeedOpt = None,
-    action_format: ActionFormatOpt = None,
-    critic_mode: CriticOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
+    *,
+    settings: SearchConfig,
 ) -> None:
     """Solve one instance: prepare it, search with a live tree, write the run folder, grade the patch.
 
@@ -416,25 +343,6 @@ def solve(
         output_file(record, "--record")
     instance, path = _find_instance(instance_id, instances)
     repos, locks = _defaults(path, repos, locks)
-    settings = _config(
-        config,
-        set_,
-        _search_flags(
-            samples,
-            parallel,
-            max_nodes,
-            max_depth,
-            max_tokens,
-            max_seconds,
-            selector,
-            discriminator,
-            feedback,
-            reflection,
-            seed,
-            action_format,
-            critic_mode,
-        ),
-    )
     if watch and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("--watch opens the tree browser, which needs a terminal; without one, leave --watch out")
     run_dir = _run_folder(instance_id, run, resume)
@@ -610,6 +518,7 @@ EXECUTORS = ("local", "ray")
 
 
 @app.command()
+@search_options(SOLVE_DEFAULTS)
 def batch(
     instances: InstancesOpt,
     ids: Annotated[list[str] | None, typer.Option("--id", help="Only these instances (repeatable).")] = None,
@@ -630,21 +539,8 @@ def batch(
     locks: LocksOpt = None,
     sandbox: SandboxOpt = "bwrap",
     offline: OfflineOpt = False,
-    samples: SamplesOpt = None,
-    parallel: ParallelOpt = None,
-    max_nodes: MaxNodesOpt = None,
-    max_depth: MaxDepthOpt = None,
-    max_tokens: MaxTokensOpt = None,
-    max_seconds: MaxSecondsOpt = None,
-    selector: SelectorOpt = None,
-    discriminator: DiscriminatorOpt = None,
-    feedback: FeedbackOpt = None,
-    reflection: ReflectionOpt = None,
-    seed: SeedOpt = None,
-    action_format: ActionFormatOpt = None,
-    critic_mode: CriticOpt = None,
-    config: ConfigOpt = None,
-    set_: SetOpt = None,
+    *,
+    settings: SearchConfig,
 ) -> None:
     """Solve many instances; finished ones are skipped and interrupted ones resumed when run again.
 
@@ -666,25 +562,6 @@ def batch(
     everything = _load(instances)
     chosen = select(everything, ids) if ids else everything
     repos, locks = _defaults(instances, repos, locks)
-    settings = _config(
-        config,
-        set_,
-        _search_flags(
-            samples,
-            parallel,
-            max_nodes,
-            max_depth,
-            max_tokens,
-            max_seconds,
-            selector,
-            discriminator,
-            feedback,
-            reflection,
-            seed,
-            action_format,
-            critic_mode,
-        ),
-    )
     chat = load_model(model)  # a bad model spec is reported before anything is prepared
     jobs = [
         BatchJob(
