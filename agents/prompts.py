@@ -45,7 +45,10 @@ DROPPED = "(observation left out: judged not useful)"
 
 
 def _verdict(step: Step) -> str | None:
-    return None if step.judge is None else ("Yes" if step.judge.keep else "No")
+    """The verdict the reply wrote itself (a judge agent's verdict is not part of what the solver said)."""
+    if step.judge is None or step.judge.by_agent:
+        return None
+    return "Yes" if step.judge.keep else "No"
 
 
 def _said(step: Step, action_format: ActionFormat) -> str:
@@ -236,6 +239,27 @@ def debate_messages(
 
 VERIFIER_SYSTEM = "You check a software engineer's work. Answer with one word: Yes or No."
 MAX_CHANGES_CHARS = 3000
+
+
+JUDGE_SYSTEM = (
+    "You judge search results for an engineer or researcher working on a task: is what the last step "
+    "returned useful for the task? Answer Yes or No."
+)
+
+
+def judge_messages(task: str, trajectory: Trajectory) -> list[Message]:
+    """Ask whether the trajectory's last observation is useful; the answer's first token is read."""
+    last = trajectory.steps[-1]
+    action = last.action.describe(200) if last.action else f"(unparsable output: {last.error})"
+    observation = observation_text(last)
+    return [
+        Message(role="system", content=JUDGE_SYSTEM),
+        Message(
+            role="user",
+            content=f"Task:\n{task}\n\nThe last step: {action}\nWhat it returned:\n{observation}\n\n"
+            "Is what it returned useful for the task? Answer Yes or No.",
+        ),
+    ]
 
 
 def verifier_messages(task: str, trajectory: Trajectory, signals: Sequence[str], changes: str) -> list[Message]:

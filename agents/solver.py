@@ -53,6 +53,8 @@ class Proposal(BaseModel):
     error: str | None = None
     judge: bool | None = None
     """The reply's verdict on the observation it answers (with `SolverConfig.judge`), None without one."""
+    judged_by_agent: bool = False
+    """The verdict came from a judge agent of its own, not from the reply."""
     usage: Usage = Field(default_factory=Usage)
     prompt: list[Message] | None = None
     retry_turns: list[Message] = Field(default_factory=list)

@@ -94,6 +94,9 @@ class SearchConfig(BaseModel):
     opening prompt, the model's earlier replies and what running them showed: self-debugging) instead
     of the agent's prompt, as long as every step on its path was such a focused write. A fraction of
     the agent prompt's tokens, so a budget buys several repairs for one agent step."""
+    judge_agent: bool = False
+    """A judge agent of its own (`trellis.agents.judge.Judge`, on the critic's model) gives the verdict
+    on each observation that the solver's reply does not judge itself (`solver.judge`)."""
     judge_value: bool = False
     """Mix the judge's instructive reward (where the world knows which observations were useful, see
     `JudgeChecked`) into a finished node's value: a fifth of it, the verdicts' mean reward mapped

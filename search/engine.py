@@ -19,10 +19,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from trellis.agents.critic import Critic
-from trellis.agents.discriminator import Candidate, Decision, Discriminator
-from trellis.agents.reflection import Reflector
-from trellis.agents.solver import Proposal, Solver
+from trellis.agents.discriminator import Candidate, Decision
+from trellis.agents.roles import DiscriminatorRole, JudgeRole, ReflectorRole, SolverRole, ValueRole
+from trellis.agents.solver import Proposal
 from trellis.search.config import SearchConfig
 from trellis.search.selectors import expansions, is_open, select_nodes
 
@@ -62,16 +61,22 @@ class WorldPool:
 
 @dataclass
 class SearchContext:
-    """What the steps work on. The tree is the in-memory view of what the store holds."""
+    """What the steps work on. The tree is the in-memory view of what the store holds.
+
+    The agents are roles (`trellis.agents.roles`): the shipped ones, or any object of your own with
+    the same call."""
 
     task: str
     tree: Tree
     worlds: WorldPool
-    solver: Solver
-    critic: Critic
-    discriminator: Discriminator
+    solver: SolverRole
+    critic: ValueRole
+    discriminator: DiscriminatorRole
     config: SearchConfig
-    reflector: Reflector | None = None
+    reflector: ReflectorRole | None = None
+    judge: JudgeRole | None = None
+    """A judge agent of its own: the verdict on a node's last observation for the children of its
+    expansions whose replies carry none (see `SearchConfig.judge_agent`)."""
     opening: Opening | None = None
     """A focused prompt for the root's expansions (see `Opening`); None: the agent's prompt throughout."""
     store: TreeStore | None = None
@@ -303,6 +308,15 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                     greedy=None if not done else False,
                     system=system_prompt(world),
                 )
+            if ctx.judge is not None and node.parent_id is not None and opening is None:
+                judge_seed = ctx.seed("judge", node_id, len(done))
+                verdict, judged = await ctx.judge(ctx.task, tree.path(node_id), seed=judge_seed)
+                node.usage = node.usage + judged
+                if verdict is not None:
+                    for proposal in proposals:
+                        if proposal.judge is None:
+                            proposal.judge = verdict
+                            proposal.judged_by_agent = True
         except ModelError as exc:
             errors = [*node.meta.get("model_errors", []), f"iteration {iteration}: {exc}"[:500]]
             node.meta["model_errors"] = errors
@@ -339,7 +353,9 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                 observation=observation,
                 completion=proposal.completion,
                 prompt=proposal.prompt,
-                judge=None if proposal.judge is None else JudgeVerdict(keep=proposal.judge),
+                judge=None
+                if proposal.judge is None
+                else JudgeVerdict(keep=proposal.judge, by_agent=proposal.judged_by_agent),
             )
             # Different edits that produce the same files are one state: count them on the first.
             same = next((c for c in created if c.state_id == state and state != node.state_id), None)

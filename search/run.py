@@ -20,6 +20,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from pydantic import BaseModel, ValidationError
 from trellis.agents.critic import Critic
 from trellis.agents.discriminator import Discriminator
+from trellis.agents.judge import Judge
 from trellis.agents.reflection import Reflector
 from trellis.agents.solver import Solver
 from trellis.search.config import SearchConfig
@@ -173,6 +174,7 @@ async def run_search(
             critic=Critic(critic_llm, config.critic),
             discriminator=Discriminator(critic_llm, config.discriminator),
             reflector=Reflector(critic_llm) if config.reflection else None,
+            judge=Judge(critic_llm) if config.judge_agent else None,
             opening=Opening.model_validate(tree.meta["opening"]) if tree.meta.get("opening") else None,
             config=config,
             store=store,

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, model_serializer, model_validator
 
 from trellis.errors import UserError
 
@@ -163,6 +163,16 @@ class JudgeVerdict(_Data):
     keep: bool
     reason: str = ""
     reward: float = 0.0
+    by_agent: bool = False
+    """Given by a judge agent of its own (`JudgeRole`), not written by the reply itself."""
+
+    @model_serializer(mode="wrap")
+    def _written_only_when_set(self, handler: Any) -> Any:
+        # trees written before judge agents existed read and write back byte for byte
+        data = handler(self)
+        if not self.by_agent and isinstance(data, dict):
+            data.pop("by_agent", None)
+        return data
 
 
 class Step(_Data):

@@ -331,6 +331,44 @@ def test_an_observation_the_solver_judged_useless_leaves_the_branch_s_prompts_no
     assert "No: node 0.0's observation is left out of this branch's later prompts" in console.export_text()
 
 
+def test_a_judge_agent_of_its_own_drops_what_it_judges_useless_from_later_prompts(tmp_path: Path) -> None:
+    from trellis.agents.prompts import JUDGE_SYSTEM
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        system = request.messages[0].content
+        if system == JUDGE_SYSTEM:  # the file view is judged useless, everything else useful
+            return "No" if "view_file" in request.messages[1].content else "Yes"
+        if system.startswith("You are a careful"):
+            steps = sum(1 for m in request.messages if m.role == "assistant")
+            if steps == 0:
+                return "view_file solution.py"
+            if steps == 1:
+                return f"Write it.\n\nsolution.py\n```python\n{TASK.solution}```"
+            return "finish"
+        return code_task_model(TASK)._one(request, i)
+
+    model = ScriptedModel(respond)
+    cfg = config(samples=1, judge_agent=True, budget=BudgetConfig(max_nodes=5, enough_finished=1))
+    search(tmp_path, model, cfg)
+    tree = RunDir(tmp_path / "run").load_tree()
+    viewed, written, finished = tree.get("0.0"), tree.get("0.0.0"), tree.get("0.0.0.0")
+    assert written.step.judge is not None and not written.step.judge.keep and written.step.judge.by_agent  # type: ignore[union-attr]
+    assert finished.step.judge is not None and finished.step.judge.keep  # type: ignore[union-attr]
+    judge_calls = [r for r in model.requests if r.messages[0].content == JUDGE_SYSTEM]
+    assert len(judge_calls) == 2 and all(r.max_tokens == 1 for r in judge_calls)
+    assert viewed.usage.total_tokens > 0 and written.usage.total_tokens > 0  # the judge's calls are charged
+    solver_calls = [r for r in model.requests if r.messages[0].content.startswith("You are a careful")]
+    last = "\n".join(m.content for m in solver_calls[-1].messages)
+    file_view = viewed.step.observation.text  # type: ignore[union-attr]
+    assert file_view not in last and DROPPED in last  # the tree keeps it; the next prompt leaves it out
+    assert "<judge>" not in last  # the solver's replies stay as it wrote them
+    # without the judge agent, the same replies leave the file view in the prompt
+    model = ScriptedModel(respond)
+    search(tmp_path / "plain", model, config(samples=1, budget=BudgetConfig(max_nodes=5, enough_finished=1)))
+    solver_calls = [r for r in model.requests if r.messages[0].content.startswith("You are a careful")]
+    assert file_view in "\n".join(m.content for m in solver_calls[-1].messages)
+
+
 def test_the_root_takes_its_own_number_of_samples(tmp_path: Path) -> None:
     model = code_task_model(TASK)
     search(tmp_path, model, config(samples=1, root_samples=3, budget=BudgetConfig(max_nodes=6)))
