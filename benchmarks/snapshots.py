@@ -10,6 +10,7 @@ Run:  python benchmarks/snapshots.py [--files 2000] [--repeats 20]
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
 import subprocess
@@ -40,20 +41,21 @@ def git(root: Path, *args: str) -> None:
     subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
 
 
-def measure(root: Path, edited: int, repeats: int, files: int) -> tuple[float, float, float, float]:
+async def measure(root: Path, edited: int, repeats: int, files: int) -> tuple[float, float, float, float]:
+    """The workspace's own async calls, as the search makes them (each runs git in a thread)."""
     workspace = GitWorkspace(root)
-    base = workspace.snapshot_sync()
+    base = await workspace.snapshot()
     snap, rest = [], []
     for r in range(repeats):
         edit(root, edited, f"t{r}", files)
         started = time.perf_counter()
-        state = workspace.snapshot_sync()
+        state = await workspace.snapshot()
         snap.append(time.perf_counter() - started)
         started = time.perf_counter()
-        workspace.restore_sync(base)
-        workspace.restore_sync(state)
+        await workspace.restore(base)
+        await workspace.restore(state)
         rest.append((time.perf_counter() - started) / 2)
-        workspace.restore_sync(base)
+        await workspace.restore(base)
     stash_save, stash_restore = [], []
     for r in range(repeats):
         edit(root, edited, f"s{r}", files)
@@ -85,7 +87,7 @@ def main() -> None:
         print(f"repository: {args.files} files; median of {args.repeats} repeats, milliseconds")
         print(f"{'edited files':<14}{'snapshot':>10}{'restore':>10}{'stash save':>12}{'stash restore':>15}")
         for edited in (1, 50):
-            snap, rest, save, back = measure(root, edited, args.repeats, args.files)
+            snap, rest, save, back = asyncio.run(measure(root, edited, args.repeats, args.files))
             print(f"{edited:<14}{snap:>10.1f}{rest:>10.1f}{save:>12.1f}{back:>15.1f}")
     print(f"rerun: python benchmarks/snapshots.py --files {args.files} --repeats {args.repeats}")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,9 +29,9 @@ from trellis.world import Opening
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples" / "swe"
 
 
-def repository_files(env: SWEEnvironment, limit: int = 60) -> list[str]:
+async def repository_files(env: SWEEnvironment, limit: int = 60) -> list[str]:
     # through the workspace's host-side git: nothing in the folder is read as configuration
-    return GitWorkspace(env.repo_dir, env.instance.base_commit).files_sync()[:limit]
+    return (await GitWorkspace(env.repo_dir, env.instance.base_commit).files())[:limit]
 
 
 def swe_task(
@@ -62,15 +63,17 @@ def repair_opening(instance: SWEInstance, found: Sequence[Unit]) -> Opening | No
     return Opening(prompt=repair_prompt(instance.problem_statement, unit.path, unit.source), path=unit.path)
 
 
-def make_worlds(
+async def make_worlds(
     env: SWEEnvironment, run_dir: Path, count: int, found: Sequence[Unit] = (), checks: Sequence[IssueCheck] = ()
 ) -> list[CodeWorld]:
     """`count` worlds on worktrees of the environment's repository; `found` is the localised code shown
     in the task, `checks` the issue's calls run after each edit."""
     worlds = []
-    task = swe_task(env.instance, repository_files(env), render(list(found)), checks)
+    task = swe_task(env.instance, await repository_files(env), render(list(found)), checks)
     for slot in range(count):
-        folder = add_worktree(env.repo_dir, run_dir / "worktrees" / f"w{slot}", env.instance.base_commit)
+        folder = await asyncio.to_thread(
+            add_worktree, env.repo_dir, run_dir / "worktrees" / f"w{slot}", env.instance.base_commit
+        )
         if env.kind == "local":
             sandbox: Any = LocalSandbox(folder)
         else:
@@ -175,7 +178,7 @@ async def solve(
         check_states(env, tree)
         config = folder.saved_config(tree)  # the number of worktrees is the run's own
     found = localise_units(env.repo_dir, instance.problem_statement)
-    worlds = make_worlds(env, run_dir, config.parallel, found, issue_checks(instance.problem_statement))
+    worlds = await make_worlds(env, run_dir, config.parallel, found, issue_checks(instance.problem_statement))
     outcome = await run_search(
         task=worlds[0].task,
         worlds=worlds,

@@ -241,13 +241,13 @@ class GitWorkspace:
     def _git(self, *args: str) -> str:
         return _text(self._run(*args))
 
-    # Synchronous forms (used by benchmarks and threads); the async ones below run them off the loop.
+    # The work itself, blocking; the async methods below, the workspace's one API, run it off the loop.
 
-    def snapshot_sync(self) -> StateId:
+    def _snapshot_now(self) -> StateId:
         self._run("add", "--all")
         return self._git("write-tree")
 
-    def restore_sync(self, state: StateId) -> list[str]:
+    def _restore_now(self, state: StateId) -> list[str]:
         # Stage the folder as it is, so the reset below also removes files the target lacks.
         self._run("add", "--all")
         changed = _names(self._run("diff-index", "--cached", "-z", "--name-only", "--no-renames", state))
@@ -258,8 +258,8 @@ class GitWorkspace:
             self.on_change([self.root / name for name in changed if (self.root / name).exists()])
         return changed
 
-    def diff_sync(self, state: StateId | None = None, exclude: Sequence[str] = ()) -> str:
-        tree = state or self.snapshot_sync()
+    def _diff_now(self, state: StateId | None = None, exclude: Sequence[str] = ()) -> str:
+        tree = state or self._snapshot_now()
         pathspec = ["--", ".", *(f":(exclude,literal){path}" for path in exclude)]
         output = self._run(
             "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--binary", self.base_commit, tree, *pathspec
@@ -267,10 +267,10 @@ class GitWorkspace:
         text = output.decode("utf-8", "replace")
         return text if not text or text.endswith("\n") else text + "\n"
 
-    def files_sync(self, state: StateId | None = None) -> list[str]:
+    def _files_now(self, state: StateId | None = None) -> list[str]:
         return _names(self._run("ls-tree", "-r", "-z", "--name-only", state or self.base_commit))
 
-    def resolve_sync(self, name: str) -> StateId:
+    def _resolve_now(self, name: str) -> StateId:
         """The full id of the state `name` names: a tree id (or a unique prefix of at least 4 digits)
         this workspace has stored; UserError for anything else."""
         text = name.strip().lower()
@@ -282,24 +282,24 @@ class GitWorkspace:
             raise UserError(f"no stored state {text!r} in this workspace; give an id a snapshot returned") from None
 
     async def snapshot(self) -> StateId:
-        return await asyncio.to_thread(self.snapshot_sync)
+        return await asyncio.to_thread(self._snapshot_now)
 
     async def resolve(self, name: str) -> StateId:
-        return await asyncio.to_thread(self.resolve_sync, name)
+        return await asyncio.to_thread(self._resolve_now, name)
 
     async def restore(self, state: StateId) -> list[str]:
         """Make the folder hold exactly `state`; returns the paths that changed."""
-        return await asyncio.to_thread(self.restore_sync, state)
+        return await asyncio.to_thread(self._restore_now, state)
 
     async def diff(self, state: StateId | None = None, exclude: Sequence[str] = ()) -> str:
         """The patch from the base commit to `state` (default: the folder as it is now)."""
-        return await asyncio.to_thread(self.diff_sync, state, exclude)
+        return await asyncio.to_thread(self._diff_now, state, exclude)
 
     async def files(self, state: StateId | None = None) -> list[str]:
         """The file paths of `state` (default: the base commit), sorted as git sorts them."""
-        return await asyncio.to_thread(self.files_sync, state)
+        return await asyncio.to_thread(self._files_now, state)
 
-    def apply_sync(self, patch: str) -> tuple[bool, str]:
+    def _apply_now(self, patch: str) -> tuple[bool, str]:
         if not patch.strip():
             return True, "empty patch"
         text = patch if patch.endswith("\n") else patch + "\n"
@@ -315,7 +315,7 @@ class GitWorkspace:
 
     async def apply(self, patch: str) -> tuple[bool, str]:
         """Apply a patch to the folder: (applied, git's message)."""
-        return await asyncio.to_thread(self.apply_sync, patch)
+        return await asyncio.to_thread(self._apply_now, patch)
 
 
 def _patch_paths(patch: str) -> list[str]:

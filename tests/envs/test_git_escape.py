@@ -320,6 +320,6 @@ def test_grading_restores_the_repository_without_running_planted_git(tmp_path: P
     assert sorted(p.name for p in victim.iterdir()) == ["keep.txt"]
     # the repository is back at its base commit: the planted change and files are gone
     workspace = GitWorkspace(env.repo_dir, instance.base_commit)
-    assert workspace.snapshot_sync() == workspace.base_tree
+    assert asyncio.run(workspace.snapshot()) == workspace.base_tree
     assert (env.repo_dir / CODE).read_text() == FILES[CODE]
     assert not (env.repo_dir / "tests" / "conftest.py").exists()
