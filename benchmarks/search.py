@@ -186,7 +186,7 @@ async def direct(task: CodeTask, model: ChatModel, folder: Path, samples: int, s
         if samples == 1:
             return await hidden_check(world, state), usage
         tests, summary = await world.check_examples()
-        observation = Observation(text=summary, data={"tests": tests})
+        observation = Observation(text=summary, tests=tests)
         hard = sum(1 for s in tests.values() if s == "PASSED") / len(tests) if tests else None
         tree = Tree.new()
         written = Action(tool="write_file", args={"path": "solution.py", "content": code})
@@ -308,7 +308,7 @@ def bookkeeping(nodes: int = 10_000, iterations: int = 200) -> tuple[float, floa
     while len(tree) < nodes:
         parent = rng.choice(ids)
         node = tree.add_child(parent, len(tree.children(parent)))
-        tree.get(parent).meta["expansions"] = [0]
+        tree.get(parent).expansions = [0]
         ids.append(node.id)
     for node_id in ids[1:]:
         tree.backpropagate(node_id, rng.random())

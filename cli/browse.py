@@ -179,7 +179,7 @@ class TreeBrowser(App[None]):
         if tree is None:
             return
         best = set(tree.best_path())
-        final = (tree.meta.get("final") or {}).get("node")
+        final = tree.final.node if tree.final else None
         if self.filter:
             self.matches = [n.id for n in _preorder(tree) if self.filter.matches(tree, n, best)]
             shown = {a.id for m in self.matches for a in tree.ancestors(m)}
@@ -268,7 +268,7 @@ class TreeBrowser(App[None]):
                 f"waiting for the run to store its root{': ' + self.live.waiting if self.live.waiting else ''}"
             )
         else:
-            final = (tree.meta.get("final") or {}).get("node")
+            final = tree.final.node if tree.final else None
             state = f"done, chose {final or 'nothing'}" if self.live.decided else "running"
             parts.append(f"{len(tree)} nodes, {state}")
         if self.process is not None:
@@ -335,7 +335,7 @@ class TreeBrowser(App[None]):
 
     def action_chosen(self) -> None:
         tree = self.shown_tree()
-        final = (tree.meta.get("final") or {}).get("node") if tree is not None else None
+        final = tree.final.node if tree is not None and tree.final else None
         if final is None:
             self.message = "no node chosen yet"
             self._show_status()

@@ -123,7 +123,7 @@ def batch(
                 run_dir = runs / question.id
                 folder = RunDir(run_dir)
                 tree = folder.load_tree() if folder.exists() else None
-                if tree is None or "final" not in tree.meta:
+                if tree is None or tree.final is None:
                     worlds = qa_worlds(
                         corpus, question.id, settings.parallel, index=index, top_k=top_k, max_turns=max_turns
                     )
@@ -137,7 +137,7 @@ def batch(
                         info={"instance_id": question.id, "corpus": corpus.name, "question": question.question},
                     )
                     tree = folder.load_tree()
-                answer = str(tree.meta.get("final", {}).get("patch") or "")
+                answer = tree.final.patch if tree.final else ""
                 em = exact_match(answer, question.answers) if answer else 0.0
                 f1 = f1_score(answer, question.answers) if answer else 0.0
                 tokens = tree.total_usage()

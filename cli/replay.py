@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from trellis.tree import Node, NodeId, Tree
+from trellis.tree import FinalChoice, Node, NodeId, Tree
 
 
 @dataclass
@@ -113,7 +113,5 @@ def tree_at(tree: Tree, frame: Frame) -> Tree:
                 "duplicate_of": brief.get("duplicate_of", node.duplicate_of),
             }
         )
-    meta = {k: v for k, v in tree.meta.items() if k not in ("final", "decision")}
-    if frame.decided is not None:
-        meta["final"] = {"node": frame.decided}
-    return Tree(nodes=nodes, meta=meta)
+    final = FinalChoice(node=frame.decided) if frame.decided is not None else None
+    return Tree(nodes=nodes, meta=tree.meta, reflections=tree.reflections, final=final)

@@ -38,6 +38,8 @@ class LiveRun:
         self.folder = RunDir(path)
         self.nodes: dict[NodeId, Node] = {}
         self.meta: dict[str, Any] = {}
+        self.records: dict[str, Any] = {}
+        """The tree's typed run-level records as stored (reflections, the final choice, the decision)."""
         self.events: list[dict[str, Any]] = []
         self.unreadable_events = 0
         self._store: TreeStore | None = None
@@ -67,8 +69,9 @@ class LiveRun:
                 self.nodes[node.id] = node
                 changed.append(node.id)
             meta = store.get_meta("tree", {})
-            if isinstance(meta, dict) and meta != self.meta:
-                self.meta = meta
+            records = store.get_meta("run", {})
+            if isinstance(meta, dict) and isinstance(records, dict) and (meta, records) != (self.meta, self.records):
+                self.meta, self.records = meta, records
                 if ROOT_ID in self.nodes and ROOT_ID not in changed:
                     changed.append(ROOT_ID)
         self._read_events()
@@ -111,13 +114,13 @@ class LiveRun:
     @property
     def tree(self) -> Tree | None:
         if self._tree is None and ROOT_ID in self.nodes:
-            self._tree = Tree(nodes=dict(self.nodes), meta=self.meta)
+            self._tree = Tree(nodes=dict(self.nodes), meta=self.meta, **self.records)
         return self._tree
 
     @property
     def decided(self) -> bool:
         """Whether the run has chosen its final answer (the search is over)."""
-        return "final" in self.meta
+        return bool(self.records.get("final")) or "final" in self.meta  # format 1 kept it in the meta
 
 
 # --- the prompt a step's model saw ---------------------------------------------------------------------
@@ -395,7 +398,7 @@ def _flag(tree: Tree, node: Node, flag: str, best: set[NodeId] | None) -> bool:
     if flag == "best":
         return node.id in (best if best is not None else set(tree.best_path()))
     if flag == "chosen":
-        return node.id == (tree.meta.get("final") or {}).get("node")
+        return tree.final is not None and node.id == tree.final.node
     if flag == "terminal":
         return node.terminal
     if flag == "duplicate":
@@ -464,7 +467,7 @@ class Patches:
 
     def patch(self, node: Node) -> tuple[str, str]:
         """(the patch of `node`'s state against the base, where it comes from)."""
-        submitted = node.step.observation.data.get("patch") if node.step and node.step.observation else None
+        submitted = node.step.observation.patch if node.step and node.step.observation else None
         if node.state_id is None:
             return "", "this node has no state (its action was never run)"
         if self.git_dir is None:

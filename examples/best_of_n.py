@@ -58,7 +58,7 @@ def build_best_of_n(
             observation = await world.step(proposal.action)
             step = Step(action=proposal.action, observation=observation, completion=proposal.completion)
             node = tree.add_child(tree.root_id, index, step, state_id=await world.snapshot(), usage=proposal.usage)
-            tests = observation.data.get("tests") or {}
+            tests = observation.tests or {}
             passed = sum(1 for status in tests.values() if status == "PASSED")
             examples = passed / len(tests) if tests else 0.0
             believed = 0.0

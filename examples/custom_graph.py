@@ -132,9 +132,9 @@ async def main() -> None:
     console = Console()
     console.print(TreeView(ctx.tree))
     console.print(summary(ctx.tree))
-    final = ctx.tree.meta.get("final", {})
-    if final.get("node"):
-        await world.restore(ctx.tree.get(final["node"]).state_id or "")
+    final = ctx.tree.final
+    if final is not None and final.node:
+        await world.restore(ctx.tree.get(final.node).state_id or "")
         reward = await world.reward()
         console.print(f"hidden tests on the chosen solution: {reward.summary}")
     else:

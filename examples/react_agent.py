@@ -55,7 +55,7 @@ def build_react(task: str, world: World, solver: Solver, tree: Tree, *, max_step
 
     async def observe(state: ReactState) -> dict[str, Any]:
         proposal, observation = state["proposal"], state["observation"]
-        terminal = str(observation.data.get("terminal") or "")
+        terminal = observation.terminal or ""
         step = Step(
             action=proposal.action, observation=observation, completion=proposal.completion, error=proposal.error
         )

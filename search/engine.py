@@ -27,7 +27,7 @@ from trellis.search.selectors import expansions, is_open, select_nodes
 
 from trellis.errors import ContextLengthError, ModelError
 from trellis.store import TreeStore
-from trellis.tree import JudgeVerdict, Node, NodeId, StateId, Step, Tree, Usage
+from trellis.tree import FinalChoice, JudgeVerdict, Node, NodeId, Reflection, StateId, Step, Tree, Usage
 from trellis.world import JudgeChecked, Opening, World
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -103,6 +103,7 @@ class SearchContext:
             extra: dict[str, Any] = {"elapsed_seconds": time.monotonic() - self.started}
             if meta:
                 extra["tree"] = self.tree.meta
+                extra["run"] = self.tree.records()
             self.store.put_many(nodes, meta=extra)
 
     def event(self, kind: str, **data: Any) -> None:
@@ -158,8 +159,7 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
 
 def _checked(node: Node) -> bool:
     """Whether the world ran visible checks (tests) at this finished node."""
-    data = node.step.observation.data if node.step and node.step.observation else {}
-    return bool(data.get("tests"))
+    return bool(node.step and node.step.observation and node.step.observation.tests)
 
 
 def select(ctx: SearchContext, iteration: int) -> list[NodeId]:
@@ -205,9 +205,9 @@ def hints_for(ctx: SearchContext, node: Node) -> list[str]:
                     feedback.append(other.feedback)
     lessons: list[str] = []
     if config.reflection:
-        for entry in reversed(ctx.tree.meta.get("reflections", [])):
-            if entry["lesson"] not in lessons and entry["lesson"] not in feedback:
-                lessons.append(entry["lesson"])
+        for entry in reversed(ctx.tree.reflections):
+            if entry.lesson not in lessons and entry.lesson not in feedback:
+                lessons.append(entry.lesson)
     room = config.max_hints
     reserved = min(len(lessons), max(1, room // 2)) if room else 0
     chosen = feedback[: room - reserved]
@@ -272,9 +272,9 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
     """
     tree = ctx.tree
     node = tree.get(node_id)
-    done = node.meta.get("expansions", [])
+    done = node.expansions
     if iteration in done:  # this expansion already happened before a restart
-        return [c.id for c in tree.children(node_id) if c.meta.get("expansion") == iteration]
+        return [c.id for c in tree.children(node_id) if c.expansion == iteration]
     if budget_spent(ctx):
         return []
     samples = ctx.config.samples
@@ -321,7 +321,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
             errors = [*node.meta.get("model_errors", []), f"iteration {iteration}: {exc}"[:500]]
             node.meta["model_errors"] = errors
             if len(errors) >= ctx.config.max_model_errors or isinstance(exc, ContextLengthError):
-                node.meta["expansions"] = [*done, iteration]
+                node.expansions = [*done, iteration]
             ctx.save([node])
             ctx.event("model_error", node=node_id, iteration=iteration, error=str(exc)[:500])
             return []
@@ -341,7 +341,8 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                         count=count,
                         usage=usage,
                         explanation="the model's output could not be parsed into an action",
-                        meta=_child_meta(iteration, opening is not None, bool(turns), hints, proposal),
+                        expansion=iteration,
+                        meta=_child_meta(opening is not None, bool(turns), hints, proposal),
                     )
                 )
                 continue
@@ -363,7 +364,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                 same.count += count
                 same.usage = same.usage + usage
                 continue
-            terminal = observation.data.get("terminal")
+            terminal = observation.terminal
             # Whether the state duplicates another branch is settled in `evaluate`, in id order,
             # so it does not depend on which of two parallel expansions finished first.
             child = tree.add_child(
@@ -375,10 +376,11 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                 usage=usage,
                 terminal=bool(terminal),
                 terminal_reason=str(terminal or ""),
-                meta=_child_meta(iteration, opening is not None, bool(turns), hints, proposal),
+                expansion=iteration,
+                meta=_child_meta(opening is not None, bool(turns), hints, proposal),
             )
             created.append(child)
-    node.meta["expansions"] = [*done, iteration]
+    node.expansions = [*done, iteration]
     touched.append(node)
     ctx.save([*created, *touched])
     for child in created:
@@ -405,13 +407,11 @@ def focused_turns(ctx: SearchContext, node: Node) -> list[tuple[str, str]]:
     return turns
 
 
-def _child_meta(
-    iteration: int, opening: bool, repair: bool, hints: Sequence[str], proposal: Proposal
-) -> dict[str, Any]:
-    """What a child records of how it was asked for: its expansion, and what its prompt held beyond
-    the trajectory (the opening or the focused repair, the notes, the retry turns), so `trellis tree
-    node` shows that prompt exactly."""
-    meta: dict[str, Any] = {"expansion": iteration}
+def _child_meta(opening: bool, repair: bool, hints: Sequence[str], proposal: Proposal) -> dict[str, Any]:
+    """What a child records of how it was asked for: what its prompt held beyond the trajectory (the
+    opening or the focused repair, the notes, the retry turns), so `trellis tree node` shows that
+    prompt exactly."""
+    meta: dict[str, Any] = {}
     if repair:
         meta["repair"] = True
     elif opening:
@@ -453,21 +453,21 @@ def _signals(node: Node) -> tuple[list[str], float | None]:
     step = node.step
     if step is None or step.observation is None:
         return signals, hard
-    data = step.observation.data
-    if step.observation.is_error:
-        signals.append("the last action failed: " + step.observation.text[:200])
+    observation = step.observation
+    if observation.is_error:
+        signals.append("the last action failed: " + observation.text[:200])
         hard = 0.0
 
-    tests = data.get("tests")
-    if isinstance(tests, dict) and tests:
+    tests = observation.tests
+    if tests:
         passed = sum(1 for s in tests.values() if s in ("PASSED", "XFAIL"))
         hard = passed / len(tests)
         signals.append(f"tests ran: {passed} of {len(tests)} pass")
         failing = [name for name, status in tests.items() if status not in ("PASSED", "XFAIL", "SKIPPED")]
         if failing:
             signals.append("failing: " + ", ".join(failing[:5]))
-    if data.get("terminal") == "finished":
-        patch = str(data.get("patch", ""))
+    if observation.terminal == "finished":
+        patch = observation.patch or ""
         signals.append(f"a patch of {len(patch.splitlines())} lines was submitted")
     return signals, hard
 
@@ -589,10 +589,8 @@ async def evaluate(ctx: SearchContext) -> list[NodeId]:
     done = [await evaluate_node(ctx, n) for n in pending]
     reflections = [n for n in done if n.reflection]
     if reflections:
-        known = {entry["node"] for entry in ctx.tree.meta.get("reflections", [])}
-        ctx.tree.meta["reflections"] = ctx.tree.meta.get("reflections", []) + [
-            {"node": n.id, "lesson": n.reflection} for n in reflections if n.id not in known
-        ]
+        known = {entry.node for entry in ctx.tree.reflections}
+        ctx.tree.reflections += [Reflection(node=n.id, lesson=n.reflection) for n in reflections if n.id not in known]
     ctx.save(done, meta=bool(reflections))
     for node in done:
         ctx.event("node_evaluated", node=_brief(node))
@@ -605,11 +603,11 @@ async def evaluate(ctx: SearchContext) -> list[NodeId]:
 def backpropagate(ctx: SearchContext) -> list[NodeId]:
     """Back up each evaluated node's reward once; one transaction marks and updates."""
     tree = ctx.tree
-    fresh = [n for n in tree if n.parent_id is not None and n.reward is not None and not n.meta.get("backed_up")]
+    fresh = [n for n in tree if n.parent_id is not None and n.reward is not None and not n.backed_up]
     touched: dict[NodeId, Node] = {}
     for node in sorted(fresh, key=lambda n: n.id):
         tree.backpropagate(node.id, float(node.reward or 0.0))
-        node.meta["backed_up"] = True
+        node.backed_up = True
         for ancestor in tree.ancestors(node.id):
             touched[ancestor.id] = ancestor
     ctx.save(list(touched.values()))
@@ -627,7 +625,7 @@ async def discriminate(ctx: SearchContext) -> Decision:
     world = ctx.worlds.first
     candidates = []
     for node in finished_nodes(tree):
-        patch = str(node.step.observation.data.get("patch", "")) if node.step and node.step.observation else ""
+        patch = (node.step.observation.patch or "") if node.step and node.step.observation else ""
         if patch.strip():
             candidates.append(
                 Candidate(node_id=node.id, answer=patch, reward=node.reward or 0.0, note=node.explanation)
@@ -652,12 +650,11 @@ async def discriminate(ctx: SearchContext) -> Decision:
     final_patch = ""
     if decision.node_id is not None:
         node = tree.get(decision.node_id)
-        data = node.step.observation.data if node.step and node.step.observation else {}
-        final_patch = str(data.get("patch") or "")
+        final_patch = (node.step.observation.patch or "") if node.step and node.step.observation else ""
         if not final_patch:
             final_patch = await world.patch(node.state_id)
-    tree.meta["decision"] = decision.model_dump(mode="json")
-    tree.meta["final"] = {"node": decision.node_id, "patch": final_patch}
+    tree.decision = decision.model_dump(mode="json")
+    tree.final = FinalChoice(node=decision.node_id, patch=final_patch)
     if decision.usage.calls:
         tree.meta["discriminator_usage"] = decision.usage.model_dump()
     ctx.save([], meta=True)

@@ -30,7 +30,7 @@ from trellis.search.graph import build_search_graph, recursion_limit
 from trellis.errors import UserError
 from trellis.models.base import ChatModel
 from trellis.store import TreeStore
-from trellis.tree import Tree, Usage
+from trellis.tree import FinalChoice, Tree, Usage
 from trellis.world import Opening, World
 
 
@@ -199,15 +199,14 @@ async def run_search(
                     state = await app.ainvoke({"iteration": 0, "created": 0}, settings)
         finally:
             events.close()
-        final = tree.meta.get("final", {})
-        decision = tree.meta.get("decision")
-        if decision is not None:
-            (run.path / "decision.json").write_text(json.dumps(decision, indent=1))
-        patch = str(final.get("patch") or "")
+        final = tree.final or FinalChoice()
+        if tree.decision is not None:
+            (run.path / "decision.json").write_text(json.dumps(tree.decision, indent=1))
+        patch = final.patch
         (run.path / "final.patch").write_text(patch)
         return SearchOutcome(
             run_dir=str(run.path),
-            final_node=final.get("node"),
+            final_node=final.node,
             patch=patch,
             stop_reason=str(state.get("stop_reason", "")),
             nodes=len(tree),

@@ -31,7 +31,7 @@ from trellis.tree import Node, NodeId, Tree
 
 
 def expansions(node: Node) -> int:
-    return len(node.meta.get("expansions", []))
+    return len(node.expansions)
 
 
 def is_open(node: Node, budget: BudgetConfig, *, patient: bool = False) -> bool:

@@ -198,7 +198,7 @@ def test_a_killed_worker_is_replaced_and_its_instance_resumes_once(tmp_path: Pat
     assert before <= set(after.nodes) and len(after) > len(before)
     evaluated = [n for n in after if n.parent_id is not None and n.reward is not None]
     assert after.root.visits == len(evaluated)
-    assert all(n.meta.get("backed_up") for n in evaluated)
+    assert all(n.backed_up for n in evaluated)
     assert len((runs / TINYCALC / "predictions.jsonl").read_text().splitlines()) == 1
 
 

@@ -13,15 +13,15 @@ from rich.console import Console
 from test_tree import sample_tree
 
 from trellis.render import TreeView, node_detail, summary, to_dot, to_mermaid
-from trellis.tree import Tree
+from trellis.tree import FinalChoice, Tree
 
 GOLDEN = Path(__file__).parent / "data" / "views"
 
 
 def decided_tree() -> Tree:
     tree = sample_tree()
-    tree.meta["decision"] = {"strategy": "debate", "reason": "votes {0: 2} in the last round"}
-    tree.meta["final"] = {"node": "0.0.0", "patch": "diff"}
+    tree.decision = {"strategy": "debate", "reason": "votes {0: 2} in the last round"}
+    tree.final = FinalChoice(node="0.0.0", patch="diff")
     tree.meta["instance_id"] = "example__tinycalc-1"
     return tree
 

@@ -125,7 +125,8 @@ def _nodes(store_path: Path) -> int:
 
 def _meta(store_path: Path) -> dict[str, object]:
     with TreeStore(store_path, readonly=True) as store:
-        return dict(store.get_meta("tree", {})), float(store.get_meta("elapsed_seconds", 0.0))  # type: ignore[return-value]
+        records = {**store.get_meta("tree", {}), **(store.get_meta("run") or {})}
+        return records, float(store.get_meta("elapsed_seconds", 0.0))  # type: ignore[return-value]
 
 
 @BWRAP
@@ -143,7 +144,7 @@ def test_kill_then_resume_through_the_cli_with_two_worktrees(tmp_path: Path, cac
     code, output = finish(process)
     assert code == -signal.SIGKILL, f"the run ended before it was killed ({code}):\n{output[-3000:]}"
     meta, spent = _meta(run / "tree.db")
-    assert "final" not in meta and "decision" not in meta, "the kill did not interrupt the search"
+    assert not meta.get("final") and not meta.get("decision"), "the kill did not interrupt the search"
     assert not (run / "final.patch").exists()
     assert spent > 0  # the time spent so far is stored with the nodes
     with TreeStore(run / "tree.db", readonly=True) as store:
@@ -165,8 +166,8 @@ def test_kill_then_resume_through_the_cli_with_two_worktrees(tmp_path: Path, cac
     assert len(after) > len(before)
     evaluated = [n for n in after if n.parent_id is not None and n.reward is not None]
     assert after.root.visits == len(evaluated)  # every evaluated node backed up exactly once
-    assert all(n.meta.get("backed_up") for n in evaluated)
-    assert "final" in after.meta and (run / "final.patch").exists()
+    assert all(n.backed_up for n in evaluated)
+    assert after.final is not None and (run / "final.patch").exists()
     # the root was expanded with the repair opening: the issue and the localised `add`, written back
     # to its file (merged: the rest of the module is kept)
     opening = after.meta["opening"]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -8,22 +9,27 @@ from hypothesis import strategies as st
 
 from trellis.errors import UserError
 from trellis.tree import (
+    FORMAT_VERSION,
     Action,
+    FinalChoice,
     JudgeVerdict,
     Message,
     Node,
     Observation,
+    Reflection,
     Step,
     Tree,
     Usage,
     child_id,
 )
 
-GOLDEN = Path(__file__).parent / "data" / "tree_v1.json"
+GOLDEN_V1 = Path(__file__).parent / "data" / "tree_v1.json"
+GOLDEN = Path(__file__).parent / "data" / "tree_v2.json"
 
 
-def sample_tree() -> Tree:
-    """A small tree using every field, the shape the golden file holds."""
+def sample_tree(records: bool = True) -> Tree:
+    """A small tree using every field, the shape the golden file holds (without `records`: the shape
+    of the format 1 golden file, which had no typed search records)."""
     tree = Tree.new(state_id="4b825dc642cb6eb9a060e54bf8d69288fbee4904", task="demo", seed=7)
     a = tree.add_child(
         "0",
@@ -62,6 +68,18 @@ def sample_tree() -> Tree:
     tree.add_child(a.id, 1, Step(action=Action(tool="finish", args={})), duplicate_of="0.0.0")
     tree.backpropagate("0.0.0", 1.0)
     tree.backpropagate("0.1", 0.0)
+    if records:
+        tree.root.expansions = [0]
+        tree.get("0.0").expansions = [1]
+        for node in tree:
+            if node.parent_id is not None:
+                node.expansion = 0 if node.depth == 1 else 1
+                node.backed_up = node.reward is not None
+        done = tree.get("0.0.0").step.observation  # type: ignore[union-attr]
+        done.terminal, done.patch, done.tests = "finished", "diff --git a/x b/x", {"test_x": "PASSED"}
+        tree.reflections = [Reflection(node="0.1", lesson="reply with one action")]
+        tree.final = FinalChoice(node="0.0.0", patch="diff --git a/x b/x")
+        tree.decision = {"node_id": "0.0.0", "strategy": "mean", "reason": "one distinct answer"}
     return tree
 
 
@@ -119,10 +137,34 @@ def test_json_round_trip_is_exact() -> None:
 
 
 def test_golden_file_stays_readable() -> None:
-    """A tree written by format version 1 must load and re-serialise to the same content."""
+    """A tree written by this format must load and re-serialise to the same content."""
     tree = Tree.load(GOLDEN)
-    assert tree == sample_tree()
+    assert tree == sample_tree() and tree.format_version == FORMAT_VERSION == 2
     assert Tree.from_json(GOLDEN.read_text()).to_json(indent=1) + "\n" == GOLDEN.read_text()
+
+
+def test_a_format_1_file_is_read_through_the_migration() -> None:
+    tree = Tree.load(GOLDEN_V1)
+    assert tree == sample_tree(records=False) and tree.format_version == 2  # written back as format 2
+    # format 1 kept the search's records in dicts: they move to their fields
+    data = sample_tree().model_dump(mode="json")
+    data["format_version"] = 1
+    for key in ("reflections", "final", "decision"):
+        data["meta"][key] = data.pop(key)
+    for node in data["nodes"].values():
+        for key in ("expansion", "expansions", "backed_up"):
+            node["meta"][key] = node.pop(key)
+        observation = (node.get("step") or {}).get("observation")
+        if observation:
+            for key in ("terminal", "patch", "tests"):
+                value = observation.pop(key)
+                if value is not None:
+                    observation["data"][key] = value
+    migrated = Tree.model_validate_json(json.dumps(data))
+    assert migrated == sample_tree()
+    assert migrated.get("0.0").expansions == [1] and migrated.get("0.0.0").backed_up
+    assert migrated.final == FinalChoice(node="0.0.0", patch="diff --git a/x b/x") and "final" not in migrated.meta
+    assert migrated.get("0.0.0").step.observation.terminal == "finished"  # type: ignore[union-attr]
 
 
 def test_newer_format_is_refused_with_advice() -> None:

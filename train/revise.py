@@ -90,7 +90,7 @@ class ReviseResult(BaseModel):
 def grading_checks(run: RunDir, tree: Tree) -> dict[NodeId, float]:
     """SWE-bench grading of the run's chosen patch (its `report.json`), as a check of the final node."""
     report = run.path / "report.json"
-    final = (tree.meta.get("final") or {}).get("node")
+    final = tree.final.node if tree.final else None
     if final is None or final not in tree or not report.is_file():
         return {}
     try:

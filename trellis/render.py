@@ -64,7 +64,7 @@ class TreeView:
     def __rich__(self) -> RenderableType:
         tree = self.tree
         best = set(tree.best_path())
-        final = tree.meta.get("final", {}).get("node")
+        final = tree.final.node if tree.final else None
         rich_root = RichTree(node_label(tree.root, True, final), guide_style="dim")
         stack: list[tuple[Node, RichTree]] = [(tree.root, rich_root)]
         while stack:
@@ -91,8 +91,8 @@ def summary(tree: Tree, info: dict[str, Any] | None = None) -> Table:
     usage = tree.total_usage()
     finished = [n for n in tree if n.terminal_reason == "finished"]
     rewards = [n.reward for n in tree if n.reward is not None]
-    final = tree.meta.get("final", {})
-    decision = tree.meta.get("decision", {})
+    final = tree.final.node if tree.final else None
+    decision = tree.decision or {}
     table = Table(title="run summary", show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")
     table.add_column()
@@ -115,8 +115,8 @@ def summary(tree: Tree, info: dict[str, Any] | None = None) -> Table:
         ("best reward", f"{max(rewards):.2f}" if rewards else "-"),
         (
             "outcome",
-            f"node {final.get('node')} chosen by {decision.get('strategy')}: {decision.get('reason')}"
-            if final.get("node")
+            f"node {final} chosen by {decision.get('strategy')}: {decision.get('reason')}"
+            if final
             else (f"no answer: {decision.get('reason')}" if decision else "running"),
         ),
     ]

@@ -109,6 +109,12 @@ class TreeStore:
         db.execute("PRAGMA synchronous=NORMAL")
         db.executescript(_SCHEMA)
         db.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('format_version', ?)", (str(FORMAT_VERSION),))
+        # an older store opened for writing gets nodes of this format from now on (its old rows are
+        # read through the migration in `trellis.tree`)
+        db.execute(
+            "UPDATE meta SET value = ? WHERE key = 'format_version' AND CAST(value AS INTEGER) < ?",
+            (str(FORMAT_VERSION), FORMAT_VERSION),
+        )
         db.commit()
 
     def _read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -163,7 +169,7 @@ class TreeStore:
 
     def save_tree(self, tree: Tree) -> None:
         """Write every node of `tree` and its metadata in one transaction."""
-        self.put_many(tree.nodes.values(), meta={"tree": tree.meta})
+        self.put_many(tree.nodes.values(), meta={"tree": tree.meta, "run": tree.records()})
 
     # --- reads -------------------------------------------------------------------------------
 
@@ -203,4 +209,5 @@ class TreeStore:
         if not any(node.id == ROOT_ID for node in nodes):
             raise UserError(f"tree store {self.path} holds no root node yet")
         meta = self.get_meta("tree", {})
-        return self._parse(lambda: Tree(nodes={node.id: node for node in nodes}, meta=meta))
+        records = self.get_meta("run", {})  # absent in format 1 stores: the records are in `meta` there
+        return self._parse(lambda: Tree(nodes={node.id: node for node in nodes}, meta=meta, **(records or {})))

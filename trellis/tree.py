@@ -4,6 +4,10 @@ Trees are pure data. A `Tree` is a flat `dict[NodeId, Node]`; a node id is its p
 sample index that produced it (`"0"`, `"0.2"`, `"0.2.0"`), so re-running an expansion after a crash
 produces the same ids and a store can upsert instead of duplicating. Everything here round-trips
 through JSON; `FORMAT_VERSION` is written with every tree so later versions can read older files.
+
+Format 2 gave the search's own records typed fields (a node's `expansion`, `expansions` and
+`backed_up`; an observation's `terminal`, `patch` and `tests`; a tree's `reflections`, `final` and
+`decision`); format 1 kept them in the `meta` and `data` dicts, and is read by moving them over.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, 
 
 from trellis.errors import UserError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 ROOT_ID = "0"
 
 NodeId = str
@@ -143,14 +147,39 @@ class Action(_Data):
         return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
 
 
+def _moved(data: Any, source: str, keys: tuple[str, ...]) -> Any:
+    """Format 1 to 2: `keys` move from the `source` dict to fields of their own (where unset)."""
+    if not isinstance(data, dict) or not isinstance(data.get(source), dict):
+        return data
+    old = data[source]
+    if not any(key in old for key in keys):
+        return data
+    data = {**data, source: {k: v for k, v in old.items() if k not in keys}}
+    for key in keys:
+        if key in old and data.get(key) is None:
+            data[key] = old[key]
+    return data
+
+
 class Observation(_Data):
     """What the world answered to an action."""
 
     text: str
     """The short textual form shown to the model."""
     is_error: bool = False
+    terminal: str | None = None
+    """Why the trajectory ends here (`finished`, `rejected`), None while it goes on."""
+    patch: str | None = None
+    """The changes against the task's start, where the world reports them (a finish's answer)."""
+    tests: dict[str, str] | None = None
+    """Each check the world ran on this state and its status (`PASSED`, `FAILED`, ...)."""
     data: dict[str, Any] = Field(default_factory=dict)
-    """The tool's typed result, serialised."""
+    """The tool's other results, serialised."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_format_1(cls, data: Any) -> Any:
+        return _moved(data, "data", ("terminal", "patch", "tests"))
 
 
 class JudgeVerdict(_Data):
@@ -217,7 +246,19 @@ class Node(_Data):
     count: int = 1
     """How many samples proposed this node's action (merged duplicates included)."""
     usage: Usage = Field(default_factory=Usage)
+    expansion: int | None = None
+    """The search iteration whose expansion made this node."""
+    expansions: list[int] = Field(default_factory=list)
+    """The search iterations that expanded this node (a restarted expansion is found here and not repeated)."""
+    backed_up: bool = False
+    """Whether the node's reward has been backed up its path (once, in the same write as the statistics)."""
     meta: dict[str, Any] = Field(default_factory=dict)
+    """What agents, worlds and tools of your own record on a node; the search's own records are fields."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_format_1(cls, data: Any) -> Any:
+        return _moved(data, "meta", ("expansion", "expansions", "backed_up"))
 
     @property
     def value(self) -> float:
@@ -257,6 +298,24 @@ class Trajectory(_Data):
         return len(self.nodes)
 
 
+class Reflection(_Data):
+    """A lesson drawn from a failed branch, shown to later expansions."""
+
+    node: NodeId
+    lesson: str
+
+
+class FinalChoice(_Data):
+    """The search's answer: the chosen node and its patch."""
+
+    node: NodeId | None = None
+    patch: str = ""
+
+
+RUN_RECORDS = ("reflections", "final", "decision")
+"""The tree's typed run-level records, stored beside `meta` (`Tree.records`)."""
+
+
 class Tree(_Data):
     """A search tree: a flat map of nodes with one root."""
 
@@ -264,9 +323,20 @@ class Tree(_Data):
     root_id: NodeId = ROOT_ID
     nodes: dict[NodeId, Node]
     meta: dict[str, Any] = Field(default_factory=dict)
-    """Task, config and run-level records (reflections, debate transcripts)."""
+    """Task, config and what a job of your own records about the run."""
+    reflections: list[Reflection] = Field(default_factory=list)
+    """Lessons from failed branches, in the order they were drawn."""
+    final: FinalChoice | None = None
+    """The answer, once the search has chosen."""
+    decision: dict[str, Any] | None = None
+    """How the answer was chosen (the discriminator's decision: strategy, groups, transcript, reason)."""
 
     _children: dict[NodeId, list[NodeId]] = PrivateAttr(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_format_1(cls, data: Any) -> Any:
+        return _moved(data, "meta", RUN_RECORDS)
 
     def model_post_init(self, context: Any) -> None:
         if self.format_version > FORMAT_VERSION:
@@ -274,6 +344,7 @@ class Tree(_Data):
                 f"this tree was written by a newer trellis (format {self.format_version}, this one reads "
                 f"up to {FORMAT_VERSION}); upgrade trellis to read it"
             )
+        self.format_version = FORMAT_VERSION  # read as this version, written as this version
         if self.root_id not in self.nodes:
             raise UserError(f"tree has no root node {self.root_id!r}")
         self._children = {}
@@ -285,6 +356,10 @@ class Tree(_Data):
     def new(cls, *, state_id: StateId | None = None, step: Step | None = None, **meta: Any) -> Tree:
         root = Node(id=ROOT_ID, state_id=state_id, step=step)
         return cls(nodes={ROOT_ID: root}, meta=meta)
+
+    def records(self) -> dict[str, Any]:
+        """The typed run-level records as JSON data (what a store keeps beside `meta`)."""
+        return self.model_dump(mode="json", include=set(RUN_RECORDS))
 
     # --- structure -------------------------------------------------------------------------
 

@@ -371,7 +371,8 @@ async def run_tests(world: CodeWorld, args: RunTestsArgs) -> Observation:
     return Observation(
         text=f"{summary}\n{tail}",
         is_error=not result.ok,
-        data={"exit_code": result.exit_code, "tests": statuses, "timed_out": result.timed_out},
+        tests=statuses,
+        data={"exit_code": result.exit_code, "timed_out": result.timed_out},
     )
 
 
@@ -387,16 +388,14 @@ async def shell(world: CodeWorld, args: ShellArgs) -> Observation:
 
 async def show_diff(world: CodeWorld, args: NoArgs) -> Observation:
     patch = await world.patch()
-    return Observation(text=_clip(patch) or "no changes yet", data={"patch": patch})
+    return Observation(text=_clip(patch) or "no changes yet", patch=patch)
 
 
 async def finish(world: CodeWorld, args: NoArgs) -> Observation:
     patch = await world.patch()
     if not patch.strip():
-        return Observation(text="nothing to submit: the repository has no changes", is_error=True, data={"patch": ""})
-    return Observation(
-        text=f"submitted a patch of {len(patch.splitlines())} lines", data={"terminal": "finished", "patch": patch}
-    )
+        return Observation(text="nothing to submit: the repository has no changes", is_error=True, patch="")
+    return Observation(text=f"submitted a patch of {len(patch.splitlines())} lines", terminal="finished", patch=patch)
 
 
 async def revert(world: CodeWorld, args: RevertArgs) -> Observation:
@@ -410,7 +409,7 @@ async def revert(world: CodeWorld, args: RevertArgs) -> Observation:
 
 
 async def reject(world: CodeWorld, args: RejectArgs) -> Observation:
-    return Observation(text=f"branch abandoned: {args.reason}", data={"terminal": "rejected", "reason": args.reason})
+    return Observation(text=f"branch abandoned: {args.reason}", terminal="rejected", data={"reason": args.reason})
 
 
 ToolFn = Callable[[Any, Any], Awaitable[Observation]]

@@ -99,9 +99,10 @@ class CodeWorld:
         changed = action.tool in CHANGING_TOOLS and not observation.is_error
         if self.issue_checks and (changed or action.tool in ("finish", "run_tests")):
             statuses, summary = await self.run_issue_checks()
-            tests = {**(observation.data.get("tests") or {}), **statuses}
-            data = {**observation.data, **({"tests": tests} if tests else {})}
-            observation = observation.model_copy(update={"text": f"{observation.text}\n{summary}", "data": data})
+            tests = {**(observation.tests or {}), **statuses}
+            observation = observation.model_copy(
+                update={"text": f"{observation.text}\n{summary}", "tests": tests or observation.tests}
+            )
         return observation
 
     async def run_issue_checks(self) -> tuple[dict[str, str], str]:

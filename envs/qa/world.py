@@ -1,7 +1,7 @@
 """`QAWorld`: answer a question by searching a passage collection (ReSeek's setting).
 
 Two tools: `search QUERY` returns the top-k passages (3 by default) with their ids, titles and BM25
-scores; `answer TEXT` ends the episode (`data["terminal"] = "finished"`). After `max_turns`
+scores; `answer TEXT` ends the episode (`terminal="finished"`). After `max_turns`
 searches (4 by default) only `answer` is allowed. `reward()` is exact match after SQuAD
 normalisation (1.0 or 0.0), with token F1 in its details.
 
@@ -194,8 +194,10 @@ class QAWorld:
         self.state = self.state.model_copy(update={"answer": answer})
         return Observation(
             text=f"answered: {answer}",
-            # "patch" is the name the search's final choice reads a finished node's submission by
-            data={"terminal": "finished", "answer": answer, "patch": answer},
+            # the patch is what the search's final choice reads a finished node's submission from
+            terminal="finished",
+            patch=answer,
+            data={"answer": answer},
         )
 
     async def patch(self, state: StateId | None = None) -> str:

@@ -270,7 +270,7 @@ class CodeTaskWorld(CodeWorld):
         if action.tool == "run_tests" and self.examples:  # a task's tests are its examples, whatever was asked
             statuses, summary = await self.check_examples()
             failed = any(status != "PASSED" for status in statuses.values())
-            return Observation(text=summary, is_error=failed, data={"tests": statuses})
+            return Observation(text=summary, is_error=failed, tests=statuses)
         observation = await super().step(action)
         if note and not observation.is_error:
             observation = observation.model_copy(update={"text": observation.text + note})
@@ -279,7 +279,7 @@ class CodeTaskWorld(CodeWorld):
             return observation
         statuses, summary = await self.check_examples()
         return observation.model_copy(
-            update={"text": f"{observation.text}\n{summary}", "data": {**observation.data, "tests": statuses}}
+            update={"text": f"{observation.text}\n{summary}", "tests": {**(observation.tests or {}), **statuses}}
         )
 
     async def reward(self) -> Reward:

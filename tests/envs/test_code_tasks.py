@@ -214,16 +214,16 @@ async def test_the_docstring_examples_are_the_visible_tests(tmp_path: Path) -> N
     obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": wrong}))
     assert "Examples from the docstring: 0 of 2 pass." in obs.text
     assert "Expected:" in obs.text and "Got:" in obs.text and "Fix solution.py" in obs.text
-    assert set(obs.data["tests"].values()) == {"FAILED"}
+    assert set((obs.tests or {}).values()) == {"FAILED"}
     # run_tests runs the same examples; finish reports them too
     tested = await world.step(Action(tool="run_tests", args={}))
-    assert tested.is_error and tested.data["tests"] == obs.data["tests"]
+    assert tested.is_error and tested.tests == obs.tests
     right = task.prompt + "    return s[::-1]\n"
     obs = await world.step(Action(tool="write_file", args={"path": "/workspace/solution.py", "content": right}))
     assert "2 of 2 pass" in obs.text and "reply with: finish" in obs.text
     done = await world.step(Action(tool="finish", args={}))
-    assert done.data["terminal"] == "finished" and set(done.data["tests"].values()) == {"PASSED"}
-    assert "_examples_check" not in done.data["patch"]
+    assert done.terminal == "finished" and set((done.tests or {}).values()) == {"PASSED"}
+    assert "_examples_check" not in (done.patch or "")
     assert not world.sandbox.host_path("_examples_check.py").exists()
 
 

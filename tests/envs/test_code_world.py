@@ -36,7 +36,12 @@ def world(tmp_path: Path) -> CodeWorld:
 
 async def act(world: CodeWorld, tool: str, **args: object) -> tuple[str, bool, dict[str, object]]:
     obs = await world.step(Action(tool=tool, args=args))
-    return obs.text, obs.is_error, obs.data
+    # the typed results with the tool's other data, as one mapping
+    return (
+        obs.text,
+        obs.is_error,
+        {**obs.model_dump(include={"terminal", "patch", "tests"}, exclude_none=True), **obs.data},
+    )
 
 
 async def test_is_a_world(world: CodeWorld) -> None:

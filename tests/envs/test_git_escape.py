@@ -132,7 +132,7 @@ async def test_textconv_never_runs_at_diff_or_finish(world: CodeWorld, host: Pat
     patch = await world.patch()
     finished = await world.step(Action(tool="finish", args={}))
     shown = await world.step(Action(tool="diff", args={}))
-    assert "+    return a + b" in patch and "return a + b" in str(finished.data["patch"]) and "a + b" in shown.text
+    assert "+    return a + b" in patch and "return a + b" in str(finished.patch) and "a + b" in shown.text
     assert not marker.exists()
 
 

@@ -72,7 +72,11 @@ async def test_turn_limit_then_only_answer() -> None:
     assert refused.is_error and "no searches left" in refused.text
     assert await qa.snapshot() == state  # a refused search changes nothing
     done = await qa.step(answer(CORPUS.questions[BRIDGE].answers[0]))
-    assert done.data["terminal"] == "finished" and done.data["answer"] == CORPUS.questions[BRIDGE].answers[0]
+    assert (
+        done.terminal == "finished"
+        and done.patch == done.data["answer"]
+        and done.data["answer"] == CORPUS.questions[BRIDGE].answers[0]
+    )
     after = await qa.step(search("again"))
     assert after.is_error and "already answered" in after.text
 

@@ -60,6 +60,6 @@ async def test_a_code_world_runs_the_issues_calls_after_each_change(tmp_path: Pa
     assert "issue" not in looked.text  # nothing changed: nothing to run
     fixed = await world.step(Action(tool="replace", args={"path": "calc/__init__.py", "old": "a - b", "new": "a + b"}))
     assert "calc.add(2, 3) -> 5 (as the issue expects)" in fixed.text
-    assert fixed.data["tests"] == {"issue: calc.add(2, 3)": "PASSED"}
+    assert fixed.tests == {"issue: calc.add(2, 3)": "PASSED"}
     done = await world.step(Action(tool="finish", args={}))
-    assert done.data["terminal"] == "finished" and done.data["tests"] == {"issue: calc.add(2, 3)": "PASSED"}
+    assert done.terminal == "finished" and done.tests == {"issue: calc.add(2, 3)": "PASSED"}

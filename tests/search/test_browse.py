@@ -81,7 +81,7 @@ def check_golden(name: str, text: str) -> None:
 
 async def test_navigate_and_open_nodes(run_dir: Path) -> None:
     tree = RunDir(run_dir).load_tree()
-    final = tree.meta["final"]["node"]
+    final = tree.final.node  # type: ignore[union-attr]
     app = TreeBrowser(run_dir, poll_seconds=30)
     async with app.run_test(size=(150, 44)) as pilot:
         await settle(pilot)
@@ -191,7 +191,7 @@ async def test_replay_iteration_by_iteration(run_dir: Path) -> None:
             node.visits,
             round(node.value_sum, 6),
         )
-    assert frames[-1].decided == tree.meta["final"]["node"]
+    assert frames[-1].decided == tree.final.node  # type: ignore[union-attr]
     app = TreeBrowser(run_dir, poll_seconds=30)
     async with app.run_test(size=(150, 44)) as pilot:
         await settle(pilot)
@@ -216,7 +216,7 @@ async def test_replay_iteration_by_iteration(run_dir: Path) -> None:
 
 async def test_diff_of_two_nodes(run_dir: Path, tmp_path: Path) -> None:
     tree = RunDir(run_dir).load_tree()
-    final = tree.meta["final"]["node"]
+    final = tree.final.node  # type: ignore[union-attr]
     patches = Patches(run_dir)
     assert patches.patch(tree.nodes[final])[0] == (run_dir / "final.patch").read_text()
     assert patches.patch(tree.root)[0] == ""

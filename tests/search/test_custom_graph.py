@@ -58,6 +58,6 @@ async def test_refine_attempts_see_the_feedback_on_earlier_attempts(tmp_path: Pa
     # the second attempt at the root was told what the first one ran into
     assert "Notes from other attempts" in solver_prompts[1]
     assert "Expected:" in solver_prompts[1] or "0 of 2 pass" in solver_prompts[1]
-    final = ctx.tree.meta["final"]["node"]
+    final = ctx.tree.final.node  # type: ignore[union-attr]
     await world.restore(ctx.tree.get(final).state_id or "")
     assert (await world.reward()).resolved

@@ -76,9 +76,9 @@ def test_sigkill_then_resume(tmp_path: Path, attempt: int) -> None:
     assert process.returncode == -signal.SIGKILL
     with TreeStore(store_path, readonly=True) as store:
         before = {n.id: n for n in store.nodes()}
-        meta = store.get_meta("tree", {})
+        records = store.get_meta("run") or {}
     assert before, "the search was killed before it wrote anything"
-    assert "final" not in meta and "decision" not in meta, "the kill did not interrupt the search"
+    assert not records.get("final") and not records.get("decision"), "the kill did not interrupt the search"
     assert not (interrupted / "run" / "final.patch").exists()
     print(f"killed with {len(before)} of {len(expected)} nodes written")
 
@@ -91,13 +91,13 @@ def test_sigkill_then_resume(tmp_path: Path, attempt: int) -> None:
     # every evaluated node was backed up exactly once
     evaluated = [n for n in after if n.parent_id is not None and n.reward is not None]
     assert after.root.visits == len(evaluated)
-    assert all(n.meta.get("backed_up") for n in evaluated)
+    assert all(n.backed_up for n in evaluated)
     # and the resumed search is the one an uninterrupted run makes
     assert set(after.nodes) == set(expected.nodes)
     for node_id, node in expected.nodes.items():
         other = after.nodes[node_id]
         assert (other.visits, other.reward, other.action) == (node.visits, node.reward, node.action), node_id
-    assert after.meta["final"] == expected.meta["final"]
+    assert after.final == expected.final
 
 
 class Stalling:
@@ -150,7 +150,7 @@ def test_the_time_budget_continues_after_a_resume(tmp_path: Path) -> None:
 
     asyncio.run(interrupted())
     with TreeStore(run_dir / "tree.db") as store:
-        assert store.count() > 1 and "final" not in store.get_meta("tree", {})
+        assert store.count() > 1 and not (store.get_meta("run") or {}).get("final")
         spent = store.get_meta("elapsed_seconds")
         assert 0 < spent < 60  # the time spent so far is stored with the nodes
         store.set_meta("elapsed_seconds", 599.0)  # as if the run had used all but a second of its budget
@@ -159,4 +159,4 @@ def test_the_time_budget_continues_after_a_resume(tmp_path: Path) -> None:
     assert time.monotonic() - contexts[-1].started >= 599.0
     with TreeStore(run_dir / "tree.db", readonly=True) as store:
         assert store.get_meta("elapsed_seconds") >= 599.0
-        assert store.get_meta("tree")["final"] is not None
+        assert store.get_meta("run")["final"] is not None

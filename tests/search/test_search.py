@@ -121,7 +121,7 @@ def test_feedback_and_reflections_reach_later_prompts(tmp_path: Path) -> None:
     assert any("Notes from other attempts" in p and "check the edge cases" in p for p in solver_prompts)
     tree = RunDir(tmp_path / "run").load_tree()
     # a wrong branch finished, was reflected on, and the lesson reached a later expansion's prompt
-    assert tree.meta.get("reflections")
+    assert tree.reflections
     assert any("Lesson: test the function" in p for p in solver_prompts)
 
 
@@ -245,7 +245,7 @@ def test_a_token_budget_is_not_overshot_by_more_than_one_expansion(tmp_path: Pat
     per_expansion: dict[tuple[str | None, object], int] = {}
     for node in tree:
         if node.parent_id is not None:
-            key = (node.parent_id, node.meta.get("expansion"))
+            key = (node.parent_id, node.expansion)
             per_expansion[key] = per_expansion.get(key, 0) + node.usage.total_tokens
     used = tree.total_usage().total_tokens
     assert used <= 2500 + max(per_expansion.values())

@@ -13,7 +13,7 @@ from trellis.tree import Tree
 def grown(values: dict[str, list[float]]) -> Tree:
     """Root expanded once into children 0.0, 0.1, ...; each child backed up with the given values."""
     tree = Tree.new()
-    tree.root.meta["expansions"] = [0]
+    tree.root.expansions = [0]
     for index, child_values in enumerate(values.values()):
         child = tree.add_child("0", index)
         for value in child_values:
@@ -113,7 +113,7 @@ def test_a_dead_end_never_closes_the_tree() -> None:
 def _two_branches() -> Tree:
     """0.0 is strong and already expanded into two unvisited children; 0.1 is a little weaker, unexpanded."""
     tree = grown({"a": [0.9], "b": [0.85]})
-    tree.get("0.0").meta["expansions"] = [0]
+    tree.get("0.0").expansions = [0]
     tree.add_child("0.0", 0)
     tree.add_child("0.0", 1)
     return tree

@@ -52,7 +52,7 @@ def test_exports(run_dir: Path, tmp_path: Path) -> None:
     out = tmp_path / "tree.json"
     invoke("tree", "export", str(run_dir), "--format", "json", "--output", str(out))
     tree = Tree.from_json(out.read_text())
-    assert tree.meta["final"]["node"] in tree.nodes
+    assert tree.final is not None and tree.final.node in tree.nodes
     result = runner.invoke(app, ["tree", "export", str(run_dir), "--format", "png"])
     assert result.exit_code != 0
 

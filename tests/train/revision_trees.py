@@ -29,7 +29,7 @@ async def grow(world: CodeTaskWorld, tree: Tree, parent: str, index: int, action
     """Act out `action` at `parent`'s state and add the child the search would have added."""
     await world.restore(tree.get(parent).state_id or "")
     observation = await world.step(action)
-    terminal = observation.data.get("terminal")
+    terminal = observation.terminal
     return tree.add_child(
         parent,
         index,
