@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -17,6 +18,7 @@ from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeEl
 from rich.table import Table
 from trellis.cli.checks import input_folder, output_file, output_folder
 from trellis.cli.config import search_options
+from trellis.cli.service import Sources
 from trellis.envs.swebench.instance import SWEInstance
 from trellis.search.config import SearchConfig
 
@@ -79,37 +81,12 @@ def _load(instances: Path) -> list[SWEInstance]:
     return load_instances(instances)
 
 
-def _defaults(instances: Path, repos: list[Path] | None, locks: Path | None) -> tuple[list[Path], Path | None]:
-    """Repositories and locks default to the instances file's folder and its `locks/`."""
-    folder = instances.resolve().parent
-    default_locks = folder / "locks"
-    return (repos or [folder]), (locks or (default_locks if default_locks.is_dir() else None))
-
-
-def _source(instance: SWEInstance, repo: str | None, repos: list[Path] | None) -> str:
-    from trellis.cli.batch import repository_source
-
-    return repository_source(instance, repos or [], repo)
-
-
-def _lock(instance_id: str, locks: Path | None) -> Path | None:
-    from trellis.cli.batch import lock_file
-
-    return lock_file(instance_id, locks)
-
-
-async def _prepare_all(
-    instances: list,
-    repo: str | None,
-    repos: list[Path] | None,
-    locks: Path | None,
-    sandbox: str,
-    force: bool,
-    offline: bool,
+def _prepare_all(
+    instances: list[SWEInstance], sources: Sources, sandbox: str, *, force: bool = False, offline: bool = False
 ) -> list:
-    from trellis.envs.swebench.environment import SWEEnvironment
+    """`service.prepare_all` with a progress bar."""
+    from trellis.cli.service import prepare_all
 
-    envs = []
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -119,22 +96,17 @@ async def _prepare_all(
         console=console,
     ) as progress:
         overall = progress.add_task("preparing", total=len(instances))
-        for instance in instances:
-            env = SWEEnvironment(instance, sandbox=sandbox)
-
-            def say(message: str, _id: str = instance.instance_id) -> None:
-                progress.update(overall, description=f"{_id}: {message}")
-
-            await env.prepare(
-                _source(instance, repo, repos),
-                _lock(instance.instance_id, locks),
-                progress=say,
+        return asyncio.run(
+            prepare_all(
+                instances,
+                sources,
+                sandbox=sandbox,
                 force=force,
                 offline=offline,
+                say=lambda message: progress.update(overall, description=message),
+                done=lambda env: progress.advance(overall),
             )
-            envs.append(env)
-            progress.advance(overall)
-    return envs
+        )
 
 
 @app.command()
@@ -159,8 +131,8 @@ def prepare(
             raise UserError("--repo is the repository of one instance; give one instance id, or use --repos FOLDER")
         if "://" not in repo and not repo.startswith("git@") and not Path(repo).exists():
             raise UserError(f"--repo {repo} does not exist; give a clone, a bundle or a URL")
-    repos, locks = _defaults(instances, repos, locks)
-    envs = asyncio.run(_prepare_all(chosen, repo, repos, locks, sandbox, force, offline))
+    sources = replace(Sources.beside(instances, repos, locks), repo=repo)
+    envs = _prepare_all(chosen, sources, sandbox, force=force, offline=offline)
     for env in envs:
         console.print(f"[green]ready[/] {env.instance.instance_id}: {env.root}")
 
@@ -177,8 +149,8 @@ def evaluate(
     offline: OfflineOpt = False,
 ) -> None:
     """Grade predictions as the SWE-bench harness does; print a summary table and write a report."""
+    from trellis.cli.service import grade_all
     from trellis.envs.swebench.harness import empty_predictions, gold_predictions, write_report
-    from trellis.envs.swebench.harness import evaluate as grade_one
     from trellis.envs.swebench.instance import read_predictions, unique_predictions
 
     _check_sandbox(sandbox, SANDBOXES)
@@ -207,25 +179,12 @@ def evaluate(
     if unknown:
         raise UserError(f"predictions for instances not in {instances}: {unknown[:5]}")
     chosen = [by_id[p.instance_id] for p in preds]
-    repos, locks = _defaults(instances, repos, locks)
+    sources = Sources.beside(instances, repos, locks)
+    with console.status("grading…") as status:
+        reports = asyncio.run(
+            grade_all(chosen, preds, sources, sandbox=sandbox, timeout=timeout, offline=offline, say=status.update)
+        )
 
-    async def run() -> list:
-        if sandbox == "docker":  # the official images already hold each repository and its environment
-            from trellis.envs.swebench.harness import evaluate_in_container
-
-            out = []
-            for instance, pred in zip(chosen, preds, strict=True):
-                with console.status(f"grading {pred.instance_id} in its official image…"):
-                    out.append(await evaluate_in_container(instance, pred.model_patch, timeout=timeout))
-            return out
-        envs = await _prepare_all(chosen, None, repos, locks, sandbox, False, offline)
-        reports = []
-        for env, pred in zip(envs, preds, strict=True):
-            with console.status(f"grading {pred.instance_id}…"):
-                reports.append(await grade_one(env, pred.model_patch, name=pred.model_name_or_path, timeout=timeout))
-        return reports
-
-    reports = asyncio.run(run())
     table = Table(title=f"SWE-bench evaluation: {predictions}")
     table.add_column("instance", no_wrap=True)
     for column in ("applied", "FAIL_TO_PASS", "PASS_TO_PASS", "resolved", "seconds"):
@@ -342,7 +301,7 @@ def solve(
     if record is not None:
         output_file(record, "--record")
     instance, path = _find_instance(instance_id, instances)
-    repos, locks = _defaults(path, repos, locks)
+    sources = Sources.beside(path, repos, locks)
     if watch and not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("--watch opens the tree browser, which needs a terminal; without one, leave --watch out")
     run_dir = _run_folder(instance_id, run, resume)
@@ -373,8 +332,8 @@ def solve(
             if resume is None:  # a resumed run never rebuilds the environment its states live in
                 with console.status(f"preparing {instance_id}…") as status:
                     await env.prepare(
-                        _source(instance, None, repos),
-                        _lock(instance_id, locks),
+                        sources.source(instance),
+                        sources.lock(instance_id),
                         progress=lambda m: status.update(f"{instance_id}: {m}"),
                         offline=offline,
                     )
@@ -561,7 +520,7 @@ def batch(
     output_folder(runs, "--runs")
     everything = _load(instances)
     chosen = select(everything, ids) if ids else everything
-    repos, locks = _defaults(instances, repos, locks)
+    sources = Sources.beside(instances, repos, locks)
     chat = load_model(model)  # a bad model spec is reported before anything is prepared
     jobs = [
         BatchJob(
@@ -570,8 +529,8 @@ def batch(
             settings=settings,
             model=model,
             sandbox=sandbox,
-            repos=tuple(path.resolve() for path in repos),
-            locks=locks.resolve() if locks is not None else None,
+            repos=tuple(path.resolve() for path in sources.repos),
+            locks=sources.locks.resolve() if sources.locks is not None else None,
             offline=offline,
         )
         for instance in chosen
