@@ -32,10 +32,15 @@ class Sources:
 
     @classmethod
     def beside(cls, instances: Path, repos: Sequence[Path] | None = None, locks: Path | None = None) -> Sources:
-        """Repositories and locks given, or by default the instances file's folder and its `locks/`."""
+        """Repositories and locks given, or by default the instances file's folder and its `locks/`;
+        absolute, so that a worker in another directory finds them too."""
         folder = instances.resolve().parent
         default_locks = folder / "locks"
-        return cls(repos=tuple(repos or [folder]), locks=locks or (default_locks if default_locks.is_dir() else None))
+        chosen = locks or (default_locks if default_locks.is_dir() else None)
+        return cls(
+            repos=tuple(path.resolve() for path in repos or [folder]),
+            locks=chosen.resolve() if chosen is not None else None,
+        )
 
     def source(self, instance: SWEInstance) -> str:
         from trellis.cli.batch import repository_source

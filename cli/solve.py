@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -68,31 +69,99 @@ async def make_worlds(
 ) -> list[CodeWorld]:
     """`count` worlds on worktrees of the environment's repository; `found` is the localised code shown
     in the task, `checks` the issue's calls run after each edit."""
-    worlds = []
     task = swe_task(env.instance, await repository_files(env), render(list(found)), checks)
+    worlds = []
     for slot in range(count):
         folder = await asyncio.to_thread(
             add_worktree, env.repo_dir, run_dir / "worktrees" / f"w{slot}", env.instance.base_commit
         )
-        if env.kind == "local":
-            sandbox: Any = LocalSandbox(folder)
-        else:
-            sandbox = BwrapSandbox(folder, mounts=[Mount(source=env.env_dir, target=ENV_MOUNT, writable=False)])
-        worlds.append(
-            CodeWorld(
-                sandbox,
-                task=task,
-                base=env.instance.base_commit,
-                test_command=test_command(env.instance),
-                hidden_paths=env.instance.test_files,
-                test_env=env.run_env(),
-                test_timeout=600,
-                repo_name=env.instance.repo.rpartition("/")[2],
-                default_path=found[0].path if found else None,
-                issue_checks=checks,
-            )
-        )
+        worlds.append(world_on(env, folder, task, found, checks))
     return worlds
+
+
+def world_on(
+    env: SWEEnvironment, folder: Path, task: str, found: Sequence[Unit] = (), checks: Sequence[IssueCheck] = ()
+) -> CodeWorld:
+    """The code world of the instance on `folder`, a worktree of the environment's repository."""
+    if env.kind == "local":
+        sandbox: Any = LocalSandbox(folder)
+    else:
+        sandbox = BwrapSandbox(folder, mounts=[Mount(source=env.env_dir, target=ENV_MOUNT, writable=False)])
+    return CodeWorld(
+        sandbox,
+        task=task,
+        base=env.instance.base_commit,
+        test_command=test_command(env.instance),
+        hidden_paths=env.instance.test_files,
+        test_env=env.run_env(),
+        test_timeout=600,
+        repo_name=env.instance.repo.rpartition("/")[2],
+        default_path=found[0].path if found else None,
+        issue_checks=checks,
+    )
+
+
+@dataclass(frozen=True)
+class RemoteWorldBuilder:
+    """Builds one of a search's worlds on the machine of the Ray actor that holds it: the instance's
+    environment (prepared there, or found in that machine's cache), a worktree at the base commit,
+    and the code world on it. Plain data, sent to the actor."""
+
+    instance: SWEInstance
+    source: str
+    lock: Path | None
+    sandbox: str
+    offline: bool
+    folder: Path
+    task: str
+    found: tuple[Unit, ...] = ()
+    checks: tuple[IssueCheck, ...] = ()
+
+    async def __call__(self) -> CodeWorld:
+        env = SWEEnvironment(self.instance, sandbox=self.sandbox)
+        await env.prepare(self.source, self.lock, offline=self.offline)
+        folder = await asyncio.to_thread(add_worktree, env.repo_dir, self.folder, self.instance.base_commit)
+        return world_on(env, folder, self.task, self.found, self.checks)
+
+
+@dataclass(frozen=True)
+class OnRay:
+    """Where a search's worlds live when they are Ray actors: what each actor needs to build its own."""
+
+    source: str
+    """The instance's repository (a path every machine sees, or a URL)."""
+    lock: Path | None = None
+    offline: bool = False
+
+
+async def ray_worlds_for(
+    env: SWEEnvironment,
+    run_dir: Path,
+    count: int,
+    on: OnRay,
+    found: Sequence[Unit] = (),
+    checks: Sequence[IssueCheck] = (),
+) -> list[Any]:
+    """`count` worlds as Ray actors (see `trellis.envs.remote`), each on a worktree of its own machine's
+    environment in `run_dir/worktrees` (so the run folder must be on a path every machine sees)."""
+    from trellis.envs.remote import ray_worlds_async
+
+    task = swe_task(env.instance, await repository_files(env), render(list(found)), checks)
+    builders = [
+        RemoteWorldBuilder(
+            instance=env.instance,
+            source=on.source,
+            lock=on.lock,
+            sandbox=env.kind,
+            offline=on.offline,
+            folder=(run_dir / "worktrees" / f"r{slot}").resolve(),
+            task=task,
+            found=tuple(found),
+            checks=tuple(checks),
+        )
+        for slot in range(count)
+    ]
+    return await ray_worlds_async(builders)
 
 
 def environment_record(env: SWEEnvironment) -> dict[str, Any]:
@@ -166,11 +235,13 @@ async def solve(
     listeners: tuple[Any, ...] = (),
     on_context: Any = None,
     critic_model: ChatModel | None = None,
+    on_ray: OnRay | None = None,
 ) -> SolveResult:
     """Search for a patch on a prepared environment, write the run folder, grade the chosen patch.
 
     With `resume`, the run in `run_dir` continues with its own configuration, in `env`, which must
-    be the environment it recorded (see `resume_environment`)."""
+    be the environment it recorded (see `resume_environment`). With `on_ray`, the search's worlds
+    are Ray actors (this process must have joined a Ray runtime), one per `config.parallel`."""
     instance = env.instance
     if resume:
         folder = RunDir(run_dir)
@@ -178,7 +249,11 @@ async def solve(
         check_states(env, tree)
         config = folder.saved_config(tree)  # the number of worktrees is the run's own
     found = localise_units(env.repo_dir, instance.problem_statement)
-    worlds = await make_worlds(env, run_dir, config.parallel, found, issue_checks(instance.problem_statement))
+    checks = issue_checks(instance.problem_statement)
+    if on_ray is not None:
+        worlds = await ray_worlds_for(env, run_dir, config.parallel, on_ray, found, checks)
+    else:
+        worlds = await make_worlds(env, run_dir, config.parallel, found, checks)
     outcome = await run_search(
         task=worlds[0].task,
         worlds=worlds,

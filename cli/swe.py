@@ -220,6 +220,37 @@ SOLVE_DEFAULTS = {
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
 
 
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local (asyncio tasks in this process) or ray (one Ray task per instance, on a Ray cluster; "
+        "needs the ray extra).",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray: the cluster to run on, `auto` (the one `ray start` began on this machine) or HOST:PORT; "
+        "default: $RAY_ADDRESS, else a Ray runtime of this command's own.",
+    ),
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(min=0, help="Ray: times an instance is run again when its worker dies (it resumes its run)."),
+]
+EXECUTORS = ("local", "ray")
+WorldsOpt = Annotated[
+    str,
+    typer.Option(
+        "--worlds",
+        help="local (worktrees on this machine) or ray (a Ray actor per --parallel world, anywhere on the "
+        "cluster: the run folder and repositories must be on paths every machine sees; needs the ray extra).",
+    ),
+]
+
+
 def _critic_model(spec: str, solver: ChatModel) -> ChatModel:
     from trellis.cli.batch import critic_model
 
@@ -281,6 +312,8 @@ def solve(
     ] = False,
     grade: Annotated[bool, typer.Option("--grade/--no-grade", help="Grade the chosen patch.")] = True,
     record: Annotated[Path | None, typer.Option(help="Record every model call into this replay cassette.")] = None,
+    worlds: WorldsOpt = "local",
+    address: AddressOpt = None,
     *,
     settings: SearchConfig,
 ) -> None:
@@ -298,6 +331,10 @@ def solve(
 
     _check_sandbox(sandbox)
     _check_sources(repos, locks)
+    if worlds not in EXECUTORS:
+        raise UserError(f"unknown --worlds {worlds!r}; use one of {', '.join(EXECUTORS)}")
+    if worlds != "ray" and address is not None:
+        raise UserError("--address names a Ray cluster; give it with --worlds ray")
     if record is not None:
         output_file(record, "--record")
     instance, path = _find_instance(instance_id, instances)
@@ -325,6 +362,13 @@ def solve(
         recorded_chat = ReplayModel.record(chat, record)
         critic = recorded_chat if critic is chat else ReplayModel.record(critic, record)
         chat = recorded_chat
+    on_ray = None
+    if worlds == "ray":
+        from trellis.cli.ray_batch import connect
+        from trellis.cli.solve import OnRay
+
+        connect(address)  # the runtime lives as long as this command
+        on_ray = OnRay(source=sources.source(instance), lock=sources.lock(instance_id), offline=offline)
 
     async def main() -> object:
         holder: dict[str, object] = {}
@@ -354,6 +398,7 @@ def solve(
                         listeners=(view,),
                         critic_model=critic,
                         on_context=lambda ctx: holder.update(ctx=ctx),
+                        on_ray=on_ray,
                     )
             with console.status("searching…"):
                 return await solve_instance(
@@ -365,6 +410,7 @@ def solve(
                     grade=grade,
                     model_name=chat.name,
                     critic_model=critic,
+                    on_ray=on_ray,
                 )
         finally:
             await chat.aclose()
@@ -451,29 +497,6 @@ def _watch(run_dir: Path, args: list[str]) -> None:
     console.print(log_path.read_text(encoding="utf-8", errors="replace"), end="", markup=False, highlight=False)
     if code != 0:
         raise typer.Exit(code if code > 0 else 1)
-
-
-ExecutorOpt = Annotated[
-    str,
-    typer.Option(
-        "--executor",
-        help="local (asyncio tasks in this process) or ray (one Ray task per instance, on a Ray cluster; "
-        "needs the ray extra).",
-    ),
-]
-AddressOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--address",
-        help="Ray: the cluster to run on, `auto` (the one `ray start` began on this machine) or HOST:PORT; "
-        "default: $RAY_ADDRESS, else a Ray runtime of this command's own.",
-    ),
-]
-RetriesOpt = Annotated[
-    int,
-    typer.Option(min=0, help="Ray: times an instance is run again when its worker dies (it resumes its run)."),
-]
-EXECUTORS = ("local", "ray")
 
 
 @app.command()

@@ -127,7 +127,36 @@ def test_ray_options_are_checked(tmp_path: Path, cache: Path) -> None:
     assert not (tmp_path / "runs").exists()
 
 
+def test_the_worlds_option_is_checked(tmp_path: Path, cache: Path) -> None:
+    solve = ["swe", "solve", TINYCALC, "--offline", "--model", "python:test_solve_cli:scripted"]
+    code, output = finish(trellis(tmp_path, cache, *solve, "--address", "auto"))
+    assert code != 0 and "--address names a Ray cluster; give it with --worlds ray" in output
+    code, output = finish(trellis(tmp_path, cache, *solve, "--worlds", "spark"))
+    assert code != 0 and "unknown --worlds 'spark'; use one of local, ray" in output
+
+
 # --- a Ray runtime on this machine --------------------------------------------------------------------------
+
+
+@RAY
+@BWRAP
+@pytest.mark.ray
+@pytest.mark.slow
+def test_a_search_whose_worlds_are_ray_actors_builds_the_local_tree(tmp_path: Path, cache: Path) -> None:
+    solve = ["swe", "solve", TINYCALC, "--offline", "--no-live", "--model", "python:test_solve_cli:scripted"]
+    solve += ["--parallel", "2", "--samples", "2", "--max-nodes", "8", "--seed", "3"]
+    code, output = finish(trellis(tmp_path, cache, *solve, "--run", "local"))
+    assert code == 0, output[-4000:]
+    code, output = finish(trellis(tmp_path, cache, *solve, "--run", "on-ray", "--worlds", "ray"))
+    assert code == 0, output[-4000:]
+    assert "Traceback" not in output
+    local, remote = RunDir(tmp_path / "local").load_tree(), RunDir(tmp_path / "on-ray").load_tree()
+    assert shape(remote) == shape(local) and len(remote) > 3
+    assert (tmp_path / "on-ray" / "final.patch").read_text() == (tmp_path / "local" / "final.patch").read_text()
+    assert json.loads((tmp_path / "on-ray" / "report.json").read_text())["resolved"]
+    # the actors' worktrees are in the run folder, one per world
+    worktrees = {p.name for p in (tmp_path / "on-ray" / "worktrees").iterdir() if p.is_dir()}
+    assert {"r0", "r1"} <= worktrees and not any(name.startswith("w") for name in worktrees)
 
 
 @RAY

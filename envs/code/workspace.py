@@ -313,6 +313,34 @@ class GitWorkspace:
             self.on_change([path for path in touched if path.exists()])
         return True, "applied"
 
+    def _export_now(self, state: StateId) -> bytes:
+        listed = self._run("rev-list", "--objects", "--end-of-options", state, f"^{self.base_tree}")
+        ids = b"".join(line.split(b" ", 1)[0] + b"\n" for line in listed.splitlines() if line.strip())
+        return self._run("pack-objects", "--stdout", "-q", stdin=ids)
+
+    def _import_now(self, pack: bytes) -> None:
+        self._run("unpack-objects", "-q", stdin=pack)
+
+    def _has_now(self, state: StateId) -> bool:
+        try:
+            self._run("cat-file", "-e", f"{state}^{{tree}}")
+        except GitError:
+            return False
+        return True
+
+    async def export_state(self, state: StateId) -> bytes:
+        """`state`'s objects that the base commit lacks, as a git pack: what another clone of the
+        same base needs to restore it (`import_state`). Data only: nothing in it runs."""
+        return await asyncio.to_thread(self._export_now, state)
+
+    async def import_state(self, pack: bytes) -> None:
+        """Store the objects of a pack from `export_state`; the states they make can then be restored."""
+        await asyncio.to_thread(self._import_now, pack)
+
+    async def has_state(self, state: StateId) -> bool:
+        """Whether this workspace holds every object of `state` at its top (it can restore it)."""
+        return await asyncio.to_thread(self._has_now, state)
+
     async def apply(self, patch: str) -> tuple[bool, str]:
         """Apply a patch to the folder: (applied, git's message)."""
         return await asyncio.to_thread(self._apply_now, patch)

@@ -1,0 +1,111 @@
+"""Worlds as Ray actors: a search's expansions run in actors with repositories of their own, and the
+tree is the one the same search builds on local worlds; states move between actors as git packs."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import os
+from pathlib import Path
+
+import pytest
+from scripted_agents import code_task_model
+from trellis.envs.code.workspace import add_worktree
+from trellis.envs.sandbox import BwrapSandbox
+from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
+from trellis.search.config import BudgetConfig, SearchConfig
+from trellis.search.run import RunDir, run_search
+
+from trellis.tree import Action, Tree
+
+pytestmark = [
+    pytest.mark.ray,
+    pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray (pip install 'trellis[ray]')"),
+    pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed"),
+]
+TASK = get_task("reverse_string")
+
+
+class TaskWorldBuilder:
+    """Makes the task's world in a repository of its own, on the machine the actor runs on."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def __call__(self) -> CodeTaskWorld:
+        return CodeTaskWorld(TASK, BwrapSandbox(make_task_repository(TASK, self.folder)))
+
+
+@pytest.fixture(scope="module")
+def ray_runtime():  # type: ignore[no-untyped-def]
+    import ray
+
+    # the workers import this module (the builder's class) as the driver does
+    here = str(Path(__file__).parent)
+    paths = os.pathsep.join(p for p in (here, os.environ.get("PYTHONPATH", "")) if p)
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="WARNING",
+        runtime_env={"env_vars": {"PYTHONPATH": paths}},
+    )
+    yield ray
+    ray.shutdown()
+
+
+def config() -> SearchConfig:
+    return SearchConfig(
+        samples=2,
+        parallel=2,
+        budget=BudgetConfig(max_nodes=14, enough_finished=2, reward_threshold=0.99, stop_when_checked=False),
+        critic={"mode": "score"},
+    )
+
+
+def shape(tree: Tree) -> list[tuple[str, str, float | None, str]]:
+    return sorted(
+        (n.id, n.action.key() if n.action else "", n.reward, n.state_id or "") for n in tree if n.parent_id is not None
+    )
+
+
+def test_a_search_on_ray_worlds_builds_the_local_search_s_tree(tmp_path: Path, ray_runtime) -> None:  # type: ignore[no-untyped-def]
+    from trellis.envs.remote import ray_worlds
+
+    repo = make_task_repository(TASK, tmp_path / "local" / "repo")
+    local = [CodeTaskWorld(TASK, BwrapSandbox(f)) for f in (repo, add_worktree(repo, tmp_path / "local" / "w1"))]
+    asyncio.run(
+        run_search(task=local[0].task, worlds=local, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "a")
+    )
+    # two actors, each with a repository of its own: no object store is shared
+    remote = ray_worlds([TaskWorldBuilder(tmp_path / "ray" / f"repo{i}") for i in range(2)])
+    assert remote[0].task == local[0].task and [t.name for t in remote[0].tools] == [t.name for t in local[0].tools]
+    outcome = asyncio.run(
+        run_search(task=remote[0].task, worlds=remote, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "b")
+    )
+    expected, got = RunDir(tmp_path / "a").load_tree(), RunDir(tmp_path / "b").load_tree()
+    assert shape(got) == shape(expected) and len(got) > 4
+    assert got.final is not None and got.final == expected.final and "return s[::-1]" in outcome.patch
+    # states made by one actor were restored by the other: their objects moved as packs
+    assert remote[0].ledger.transfers > 0
+
+
+def test_a_state_moves_to_an_actor_that_never_saw_it(tmp_path: Path, ray_runtime) -> None:  # type: ignore[no-untyped-def]
+    from trellis.envs.remote import ray_worlds
+
+    first, second = ray_worlds([TaskWorldBuilder(tmp_path / f"repo{i}") for i in range(2)])
+
+    async def scenario() -> None:
+        await first.reset()
+        await second.reset()
+        right = TASK.prompt + "    return s[::-1]\n"
+        await first.step(Action(tool="write_file", args={"path": "solution.py", "content": right}))
+        state = await first.snapshot()
+        assert not (tmp_path / "repo1" / "solution.py").read_text().endswith("return s[::-1]\n")
+        await second.restore(state)  # the objects come over from the first actor
+        assert (tmp_path / "repo1" / "solution.py").read_text() == right
+        assert "return s[::-1]" in await second.patch(state)
+        assert first.ledger.transfers == 1
+        await second.restore(state)  # held now: nothing moves again
+        assert first.ledger.transfers == 1
+
+    asyncio.run(scenario())
