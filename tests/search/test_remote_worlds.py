@@ -74,13 +74,17 @@ def test_a_search_on_ray_worlds_builds_the_local_search_s_tree(tmp_path: Path, r
     repo = make_task_repository(TASK, tmp_path / "local" / "repo")
     local = [CodeTaskWorld(TASK, BwrapSandbox(f)) for f in (repo, add_worktree(repo, tmp_path / "local" / "w1"))]
     asyncio.run(
-        run_search(task=local[0].task, worlds=local, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "a")
+        run_search(
+            task=local[0].task, worlds=local, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "a"
+        )
     )
     # two actors, each with a repository of its own: no object store is shared
     remote = ray_worlds([TaskWorldBuilder(tmp_path / "ray" / f"repo{i}") for i in range(2)])
     assert remote[0].task == local[0].task and [t.name for t in remote[0].tools] == [t.name for t in local[0].tools]
     outcome = asyncio.run(
-        run_search(task=remote[0].task, worlds=remote, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "b")
+        run_search(
+            task=remote[0].task, worlds=remote, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "b"
+        )
     )
     expected, got = RunDir(tmp_path / "a").load_tree(), RunDir(tmp_path / "b").load_tree()
     assert shape(got) == shape(expected) and len(got) > 4
