@@ -7,8 +7,9 @@ method sees. Methods:
 - direct-best-of-N: N sampled answers (the first greedy), the value function picks one (visible
                    examples run, then the verifier)
 - linear:          the agent, one trajectory (one greedy sample per step) until it finishes
-- best-of-N:       N independent agent trajectories (the first greedy, the rest sampled), the
-                   budget split evenly; the finished one with the highest value is the answer
+- best-of-N:       N independent agent trajectories (the first greedy, the rest sampled), each
+                   given an even share of what is left of the budget; the finished one with the
+                   highest value is the answer
 - mcts:            depth-aware UCT, 4 samples at the root and 2 per expansion below (first greedy),
                    progressive widening, feedback, reflections, the discriminator
 - mcts-no-feedback, mcts-no-reflection, mcts-no-debate, mcts-no-verifier, mcts-no-opening,
@@ -209,7 +210,12 @@ async def agent(
     usage, nodes = Usage(), 0
     for run in range(runs):
         base = "linear" + method[len(method.split("+")[0]) :] if method.startswith("best-of-") else method
-        config = method_config(base, budget // runs, seed * 100 + run, greedy=run == 0)
+        # what is left of the budget, shared by the runs still to come: a run that overshot its share
+        # leaves less to the next, so N runs together overshoot by at most one expansion too
+        left = budget - usage.total_tokens
+        if left <= 0:
+            break
+        config = method_config(base, max(1, left // (runs - run)), seed * 100 + run, greedy=run == 0)
         world = world_for(task, folder / f"repo{run}", examples=method != "mcts-no-examples")
         opening = Opening(prompt=completion_prompt(task.prompt), path=SOLUTION) if config.opening else None
         outcome = await run_search(
