@@ -82,6 +82,9 @@ class Trial:
     tokens: int
     seconds: float
     nodes: int = 0
+    prompt_tokens: int = 0
+    cached_tokens: int = 0
+    """Prompt tokens a prefix cache served (what the embedded backend reports; 0 elsewhere)."""
 
 
 def method_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> SearchConfig:
@@ -265,7 +268,11 @@ async def swe_trial(instance_id: str, method: str, model_spec: str, budget: int,
         return Trial(method, instance_id, 0, seed, False, 0, seconds, 0)
     resolved = bool(json.loads(report.read_text()).get("resolved"))
     tree = RunDir(folder / "run").load_tree()
-    return Trial(method, instance_id, 0, seed, resolved, tree.total_usage().total_tokens, seconds, len(tree))
+    usage = tree.total_usage()
+    return Trial(
+        method, instance_id, 0, seed, resolved, usage.total_tokens, seconds, len(tree),
+        usage.prompt_tokens, usage.cached_tokens,
+    )  # fmt: skip
 
 
 async def trial(task: CodeTask, method: str, model: ChatModel, budget: int, seed: int, root: Path) -> Trial:
@@ -278,7 +285,11 @@ async def trial(task: CodeTask, method: str, model: ChatModel, budget: int, seed
         solved, usage = await direct(task, model, folder, int(method.rsplit("-", 1)[1]), seed)
     else:
         solved, usage, nodes = await agent(task, method, model, budget, seed, folder)
-    return Trial(method, task.id, task.level, seed, solved, usage.total_tokens, time.perf_counter() - started, nodes)
+    seconds = time.perf_counter() - started
+    return Trial(
+        method, task.id, task.level, seed, solved, usage.total_tokens, seconds, nodes,
+        usage.prompt_tokens, usage.cached_tokens,
+    )  # fmt: skip
 
 
 def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
@@ -292,7 +303,9 @@ def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
 
 
 def table(trials: list[Trial], methods: list[str]) -> str:
-    lines = [f"{'method':<20}{'solved':>9}{'rate':>7}{'95% interval':>16}{'tokens/task':>13}{'wall s/task':>13}"]
+    lines = [
+        f"{'method':<20}{'solved':>9}{'rate':>7}{'95% interval':>16}{'tokens/task':>13}{'cached':>8}{'wall s/task':>13}"
+    ]
     for method in methods:
         rows = [t for t in trials if t.method == method]
         if not rows:
@@ -301,9 +314,16 @@ def table(trials: list[Trial], methods: list[str]) -> str:
         low, high = wilson(ok, len(rows))
         lines.append(
             f"{method:<20}{f'{ok}/{len(rows)}':>9}{ok / len(rows):>7.0%}{f'{low:.0%}-{high:.0%}':>16}"
-            f"{statistics.mean(t.tokens for t in rows):>13.0f}{statistics.mean(t.seconds for t in rows):>13.1f}"
+            f"{statistics.mean(t.tokens for t in rows):>13.0f}{_cached(rows):>8}"
+            f"{statistics.mean(t.seconds for t in rows):>13.1f}"
         )
     return "\n".join(lines)
+
+
+def _cached(rows: list[Trial]) -> str:
+    """The share of prompt tokens a prefix cache served, over the rows ("-" where none was reported)."""
+    prompt = sum(t.prompt_tokens for t in rows)
+    return f"{sum(t.cached_tokens for t in rows) / prompt:.0%}" if prompt else "-"
 
 
 def bookkeeping(nodes: int = 10_000, iterations: int = 200) -> tuple[float, float]:
