@@ -113,5 +113,7 @@ def tree_at(tree: Tree, frame: Frame) -> Tree:
                 "duplicate_of": brief.get("duplicate_of", node.duplicate_of),
             }
         )
-    final = FinalChoice(node=frame.decided) if frame.decided is not None else None
-    return Tree(nodes=nodes, meta=tree.meta, reflections=tree.reflections, final=final)
+    if frame.decided is None:
+        return Tree(nodes=nodes, meta=tree.meta, reflections=tree.reflections)
+    final = FinalChoice(node=frame.decided, patch=tree.final.patch if tree.final else "")
+    return Tree(nodes=nodes, meta=tree.meta, reflections=tree.reflections, final=final, decision=tree.decision)

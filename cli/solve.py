@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -116,10 +117,26 @@ class RemoteWorldBuilder:
     task: str
     found: tuple[Unit, ...] = ()
     checks: tuple[IssueCheck, ...] = ()
+    resume_root: Path | None = None
+    """A resumed run's environment, as it recorded it: used as it is, never prepared again (its
+    object store holds the run's states)."""
 
     async def __call__(self) -> CodeWorld:
-        env = SWEEnvironment(self.instance, sandbox=self.sandbox)
-        await env.prepare(self.source, self.lock, offline=self.offline)
+        if self.resume_root is not None:
+            env = SWEEnvironment(self.instance, self.resume_root, sandbox=self.sandbox)
+            if not env.ready:
+                raise UserError(
+                    f"the run's environment {self.resume_root} is not on this machine; a run whose worlds "
+                    "were on Ray resumes on machines that hold its environment"
+                )
+        else:
+            env = SWEEnvironment(self.instance, sandbox=self.sandbox)
+            # actors on one machine share its cache: one prepares, the others find it prepared
+            lock = env.root.parent / f".{env.root.name}.lock"
+            lock.parent.mkdir(parents=True, exist_ok=True)
+            with lock.open("w") as held:
+                await asyncio.to_thread(fcntl.flock, held, fcntl.LOCK_EX)
+                await env.prepare(self.source, self.lock, offline=self.offline)
         folder = await asyncio.to_thread(add_worktree, env.repo_dir, self.folder, self.instance.base_commit)
         return world_on(env, folder, self.task, self.found, self.checks)
 
@@ -141,6 +158,8 @@ async def ray_worlds_for(
     on: OnRay,
     found: Sequence[Unit] = (),
     checks: Sequence[IssueCheck] = (),
+    *,
+    resume: bool = False,
 ) -> list[Any]:
     """`count` worlds as Ray actors (see `trellis.envs.remote`), each on a worktree of its own machine's
     environment in `run_dir/worktrees` (so the run folder must be on a path every machine sees)."""
@@ -158,6 +177,7 @@ async def ray_worlds_for(
             task=task,
             found=tuple(found),
             checks=tuple(checks),
+            resume_root=env.root if resume else None,
         )
         for slot in range(count)
     ]
@@ -251,7 +271,7 @@ async def solve(
     found = localise_units(env.repo_dir, instance.problem_statement)
     checks = issue_checks(instance.problem_statement)
     if on_ray is not None:
-        worlds = await ray_worlds_for(env, run_dir, config.parallel, on_ray, found, checks)
+        worlds = await ray_worlds_for(env, run_dir, config.parallel, on_ray, found, checks, resume=resume)
     else:
         worlds = await make_worlds(env, run_dir, config.parallel, found, checks)
     outcome = await run_search(

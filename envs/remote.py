@@ -29,6 +29,9 @@ from trellis.tools import ToolSpec
 from trellis.tree import Action, Observation, StateId
 from trellis.world import Reward, World
 
+START_TIMEOUT = 900.0
+"""Seconds the actors may take to build their worlds (preparing an environment included)."""
+
 WorldBuilder = Callable[[], Any]
 """Makes the world on the actor's machine: returns a `World`, or an awaitable of one."""
 
@@ -124,6 +127,11 @@ class RemoteWorld:
         return observation
 
     async def step(self, action: Action) -> Observation:
+        if action.tool == "revert" and self._transfers:  # a state named by (a prefix of) its id
+            named = str(action.args.get("state", "")).strip().strip("`'\"").lower()
+            known = [s for s in self.ledger.holders if len(named) >= 4 and s.startswith(named)]
+            if len(known) == 1 and not self.ledger.holds(known[0], self.handle):
+                await self._fetch(known[0])
         return await self.handle.step.remote(action)
 
     async def snapshot(self) -> StateId:
@@ -143,7 +151,10 @@ class RemoteWorld:
             return
         owners = self.ledger.holders.get(state, [])
         if not owners:
-            raise UserError(f"no world of this search holds state {state[:12]}; it cannot be restored here")
+            raise UserError(
+                f"no world of this search holds state {state[:12]}, so it cannot be restored here; a run whose "
+                "worlds were on Ray resumes on the machines that hold its states"
+            )
         pack: bytes = await owners[0].export_state.remote(state)
         await self.handle.import_state.remote(pack)
         self.ledger.transfers += 1
@@ -168,9 +179,20 @@ def ray_worlds(build: WorldBuilder | Sequence[WorldBuilder], count: int | None =
     builders = list(build) if isinstance(build, Sequence) else [build] * (count or 1)
     if count is not None and len(builders) != count:
         raise ValueError(f"{len(builders)} builders for {count} worlds")
+    cpus = ray.cluster_resources().get("CPU", 0)
+    if cpus < len(builders):
+        raise UserError(
+            f"{len(builders)} worlds on Ray need a CPU each, and the cluster has {cpus:g}; "
+            "lower --parallel or add machines"
+        )
     host = ray.remote(WorldHost).options(num_cpus=1)
     handles = [host.remote(b) for b in builders]
-    descriptions = ray.get([h.start.remote() for h in handles])
+    try:
+        descriptions = ray.get([h.start.remote() for h in handles], timeout=START_TIMEOUT)
+    except ray.exceptions.GetTimeoutError:
+        for handle in handles:
+            ray.kill(handle)
+        raise UserError(f"the worlds' actors did not start within {START_TIMEOUT:g} s (is the cluster busy?)") from None
     ledger = StateLedger()
     return [RemoteWorld(h, d, ledger) for h, d in zip(handles, descriptions, strict=True)]
 

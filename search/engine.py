@@ -293,7 +293,7 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                     n=samples,
                     seed=ctx.seed("solve", node_id, len(done)),
                     greedy=None if not done else False,
-                    turns=turns,
+                    **({"turns": turns} if turns else {}),
                 )
             else:
                 proposals = await ctx.solver(
@@ -308,10 +308,14 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                     greedy=None if not done else False,
                     system=system_prompt(world),
                 )
-            if ctx.judge is not None and node.parent_id is not None and opening is None:
-                judge_seed = ctx.seed("judge", node_id, len(done))
-                verdict, judged = await ctx.judge(ctx.task, tree.path(node_id), seed=judge_seed)
-                node.usage = node.usage + judged
+            unjudged = any(p.judge is None for p in proposals)
+            if ctx.judge is not None and node.parent_id is not None and opening is None and unjudged:
+                if "judge_verdict" not in node.meta:  # one verdict per observation, kept on its node
+                    judge_seed = ctx.seed("judge", node_id)
+                    verdict, judged = await ctx.judge(ctx.task, tree.path(node_id), seed=judge_seed)
+                    node.usage = node.usage + judged
+                    node.meta["judge_verdict"] = verdict
+                verdict = node.meta["judge_verdict"]
                 if verdict is not None:
                     for proposal in proposals:
                         if proposal.judge is None:

@@ -97,8 +97,11 @@ class RunDir:
 
     def saved_config(self, tree: Tree) -> SearchConfig:
         """The configuration the run started with (a resumed run keeps it)."""
+        saved = dict(tree.meta.get("config", {}))
+        # settings added since a run began take the value that reproduces how it ran
+        saved.setdefault("focused_repair", False)
         try:
-            return SearchConfig.model_validate(tree.meta.get("config", {}))
+            return SearchConfig.model_validate(saved)
         except ValidationError as exc:
             raise UserError(f"the configuration stored in {self.tree_db} is not valid here: {exc}") from exc
 

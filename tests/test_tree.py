@@ -153,7 +153,9 @@ def test_a_format_1_file_is_read_through_the_migration() -> None:
         data["meta"][key] = data.pop(key)
     for node in data["nodes"].values():
         for key in ("expansion", "expansions", "backed_up"):
-            node["meta"][key] = node.pop(key)
+            value = node.pop(key)
+            if value is not None:  # format 1 wrote only what a node had
+                node["meta"][key] = value
         observation = (node.get("step") or {}).get("observation")
         if observation:
             for key in ("terminal", "patch", "tests"):
@@ -244,3 +246,13 @@ def test_tree_invariants(case: tuple[Tree, list[str]]) -> None:
 def test_an_action_described_in_words(action: Action, words: str) -> None:
     # nothing in it looks like a call (`write_file(path=...)`) a model could copy as its reply
     assert action.describe() == words and "(" not in action.describe()
+
+
+def test_keys_of_your_own_that_share_a_record_s_name_stay_where_they_are() -> None:
+    observation = Observation(text="x", data={"tests": ["a", "b"], "patch": 3})
+    assert observation.tests is None and observation.data == {"tests": ["a", "b"], "patch": 3}
+    node = Node(id="0", meta={"expansion": "refine", "backed_up": "yes"})
+    assert node.expansion is None and node.meta == {"expansion": "refine", "backed_up": "yes"}
+    # beside a field that is set, a format-1 key is not moved over it
+    typed = Node(id="0", expansions=[3], meta={"expansions": [1]})
+    assert typed.expansions == [3] and typed.meta == {"expansions": [1]}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Literal
 
@@ -147,17 +147,41 @@ class Action(_Data):
         return text if len(text) <= width else text[: max(width - 1, 1)] + "…"
 
 
+def _ints(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value)
+
+
+def _lessons(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, dict) and {"node", "lesson"} <= set(v) for v in value)
+
+
+_FORMAT_1: dict[str, Callable[[Any], bool]] = {
+    # what each record looked like in format 1; anything else under the same name is left where it is
+    "expansion": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "expansions": _ints,
+    "backed_up": lambda v: isinstance(v, bool),
+    "terminal": lambda v: isinstance(v, str),
+    "patch": lambda v: isinstance(v, str),
+    "tests": lambda v: isinstance(v, dict) and all(isinstance(s, str) for s in v.values()),
+    "reflections": _lessons,
+    "final": lambda v: isinstance(v, dict) and set(v) <= {"node", "patch"},
+    "decision": lambda v: isinstance(v, dict),
+}
+
+
 def _moved(data: Any, source: str, keys: tuple[str, ...]) -> Any:
-    """Format 1 to 2: `keys` move from the `source` dict to fields of their own (where unset)."""
+    """Format 1 to 2: `keys` move from the `source` dict to fields of their own, where the field is
+    not set yet and the value has the shape format 1 gave it; a key of your own that only shares a
+    name (another shape, or beside a set field) stays where it is."""
     if not isinstance(data, dict) or not isinstance(data.get(source), dict):
         return data
     old = data[source]
-    if not any(key in old for key in keys):
+    moving = [k for k in keys if k in old and _FORMAT_1[k](old[k]) and data.get(k) in (None, [], False)]
+    if not moving:
         return data
-    data = {**data, source: {k: v for k, v in old.items() if k not in keys}}
-    for key in keys:
-        if key in old and data.get(key) is None:
-            data[key] = old[key]
+    data = {**data, source: {k: v for k, v in old.items() if k not in moving}}
+    for key in moving:
+        data[key] = old[key]
     return data
 
 

@@ -319,7 +319,8 @@ class GitWorkspace:
         return self._run("pack-objects", "--stdout", "-q", stdin=ids)
 
     def _import_now(self, pack: bytes) -> None:
-        self._run("unpack-objects", "-q", stdin=pack)
+        # index-pack makes the pack visible only once it is whole: a state is never half there
+        self._run("index-pack", "--stdin", "--strict", stdin=pack)
 
     def _has_now(self, state: StateId) -> bool:
         try:

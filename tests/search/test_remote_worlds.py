@@ -12,7 +12,7 @@ import pytest
 from scripted_agents import code_task_model
 from trellis.envs.code.workspace import add_worktree
 from trellis.envs.sandbox import BwrapSandbox
-from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
+from trellis.envs.tasks.world import REVISION_TOOLS, TASK_TOOLS, CodeTaskWorld, get_task, make_task_repository
 from trellis.search.config import BudgetConfig, SearchConfig
 from trellis.search.run import RunDir, run_search
 
@@ -29,11 +29,12 @@ TASK = get_task("reverse_string")
 class TaskWorldBuilder:
     """Makes the task's world in a repository of its own, on the machine the actor runs on."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, tools: list[str] = TASK_TOOLS) -> None:
         self.folder = folder
+        self.tools = tools
 
     def __call__(self) -> CodeTaskWorld:
-        return CodeTaskWorld(TASK, BwrapSandbox(make_task_repository(TASK, self.folder)))
+        return CodeTaskWorld(TASK, BwrapSandbox(make_task_repository(TASK, self.folder)), tools=self.tools)
 
 
 @pytest.fixture(scope="module")
@@ -96,7 +97,7 @@ def test_a_search_on_ray_worlds_builds_the_local_search_s_tree(tmp_path: Path, r
 def test_a_state_moves_to_an_actor_that_never_saw_it(tmp_path: Path, ray_runtime) -> None:  # type: ignore[no-untyped-def]
     from trellis.envs.remote import ray_worlds
 
-    first, second = ray_worlds([TaskWorldBuilder(tmp_path / f"repo{i}") for i in range(2)])
+    first, second = ray_worlds([TaskWorldBuilder(tmp_path / f"repo{i}", REVISION_TOOLS) for i in range(2)])
 
     async def scenario() -> None:
         await first.reset()
@@ -111,5 +112,13 @@ def test_a_state_moves_to_an_actor_that_never_saw_it(tmp_path: Path, ray_runtime
         assert first.ledger.transfers == 1
         await second.restore(state)  # held now: nothing moves again
         assert first.ledger.transfers == 1
+        # a revert names a state by a prefix of its id: one the actor never saw comes over first
+        wrong = TASK.prompt + "    return s\n"
+        await first.step(Action(tool="write_file", args={"path": "solution.py", "content": wrong}))
+        earlier = await first.snapshot()
+        await first.step(Action(tool="write_file", args={"path": "solution.py", "content": right}))
+        reverted = await second.step(Action(tool="revert", args={"state": earlier[:12]}))
+        assert not reverted.is_error, reverted.text
+        assert (tmp_path / "repo1" / "solution.py").read_text() == wrong and first.ledger.transfers == 2
 
     asyncio.run(scenario())

@@ -23,6 +23,7 @@ from trellis.models import Completion, CompletionRequest, ScriptedModel
 from trellis.models.base import BaseChatModel
 from trellis.render import TreeView, node_detail
 from trellis.store import TreeStore
+from trellis.tree import Tree
 from trellis.world import Opening
 
 pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
@@ -456,3 +457,10 @@ def test_without_focused_repair_a_failed_opening_goes_on_with_the_agent_prompt(t
     solver = [r for r in model.requests if r.messages[0].role != "system" or "careful" in r.messages[0].content]
     assert len(solver) > 1 and solver[1].messages[0].content.startswith("You are a careful")
     assert not any(n.meta.get("repair") for n in tree)  # type: ignore[attr-defined]
+
+
+def test_a_run_saved_before_focused_repair_resumes_without_it(tmp_path: Path) -> None:
+    tree = Tree.new(config={"samples": 2})  # a configuration from before the setting existed
+    assert RunDir(tmp_path).saved_config(tree).focused_repair is False
+    tree = Tree.new(config={"samples": 2, "focused_repair": True})
+    assert RunDir(tmp_path).saved_config(tree).focused_repair is True
