@@ -93,7 +93,8 @@ class SearchConfig(BaseModel):
     """Below the opening, a step whose checks failed is repaired in the opening's conversation (the
     opening prompt, the model's earlier replies and what running them showed: self-debugging) instead
     of the agent's prompt, as long as every step on its path was such a focused write. A fraction of
-    the agent prompt's tokens, so a budget buys several repairs for one agent step."""
+    the agent prompt's tokens, so a budget buys several repairs for one agent step. Repairs are sampled
+    (no greedy first sample: greedily, a small model mostly repeats the code that just failed)."""
     judge_agent: bool = False
     """A judge agent of its own (`trellis.agents.judge.Judge`, on the critic's model) gives the verdict
     on each observation that the solver's reply does not judge itself (`solver.judge`)."""

@@ -292,7 +292,8 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
                     world.tools,
                     n=samples,
                     seed=ctx.seed("solve", node_id, len(done)),
-                    greedy=None if not done else False,
+                    # a repair's greedy reply mostly repeats the code that just failed: repairs are sampled
+                    greedy=None if not done and not turns else False,
                     **({"turns": turns} if turns else {}),
                 )
             else:

@@ -435,6 +435,7 @@ def test_a_failed_focused_step_is_repaired_in_the_opening_s_conversation(tmp_pat
     assert "0 of 2 pass" in opened.step.observation.text
     focused = [r for r in model.requests if r.messages[0].content.startswith("Complete the following")]
     repair = focused[1].messages
+    assert focused[0].temperature == 0 and focused[1].temperature > 0  # the opening starts greedy; repairs sample
     assert [m.role for m in repair] == ["user", "assistant", "user"]
     assert repair[0].content == completion_prompt(TASK.prompt)
     assert repair[1].content == opened.step.completion
