@@ -268,6 +268,10 @@ async def solve(
         tree = folder.load_tree()
         check_states(env, tree)
         config = folder.saved_config(tree)  # the number of worktrees is the run's own
+    # the environment's own checkout is where grading applies patches: one killed in the middle leaves
+    # a patch there, so it is put back at the base before the issue's code is read from it
+    base = GitWorkspace(env.repo_dir, instance.base_commit)
+    await base.restore(base.base_tree)
     found = localise_units(env.repo_dir, instance.problem_statement)
     checks = issue_checks(instance.problem_statement)
     if on_ray is not None:

@@ -185,8 +185,8 @@ def ray_worlds(build: WorldBuilder | Sequence[WorldBuilder], count: int | None =
             f"{len(builders)} worlds on Ray need a CPU each, and the cluster has {cpus:g}; "
             "lower --parallel or add machines"
         )
-    host = ray.remote(WorldHost).options(num_cpus=1)
-    handles = [host.remote(b) for b in builders]
+    host: Any = ray.remote(WorldHost).options(num_cpus=1)
+    handles: list[Any] = [host.remote(b) for b in builders]
     try:
         descriptions = ray.get([h.start.remote() for h in handles], timeout=START_TIMEOUT)
     except ray.exceptions.GetTimeoutError:

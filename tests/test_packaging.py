@@ -30,7 +30,8 @@ def test_regular_install_maps_the_top_level_folders(tmp_path: Path) -> None:
     )
     code = (
         "import trellis, trellis.search, trellis.agents, trellis.envs, trellis.models;"
-        "print(trellis.search.__file__); print(trellis.envs.__file__)"
+        "from trellis.envs.tasks.catalog import TASKS;"  # the task folders ship as package data
+        "print(trellis.search.__file__); print(trellis.envs.__file__); print(len(TASKS))"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -40,6 +41,7 @@ def test_regular_install_maps_the_top_level_folders(tmp_path: Path) -> None:
         text=True,
         check=True,
     )
-    search_file, envs_file = result.stdout.split()
+    search_file, envs_file, tasks = result.stdout.split()
     assert search_file == str(target / "trellis" / "search" / "__init__.py")
     assert envs_file == str(target / "trellis" / "envs" / "__init__.py")
+    assert int(tasks) == 35

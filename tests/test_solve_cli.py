@@ -183,6 +183,23 @@ def test_kill_then_resume_through_the_cli_with_two_worktrees(tmp_path: Path, cac
 
 
 @BWRAP
+def test_a_patch_left_in_the_environment_by_a_killed_grading_is_not_read_as_the_issue_s_code(
+    tmp_path: Path, cache: Path
+) -> None:
+    args = ["swe", "solve", INSTANCE, "--offline", "--no-live", "--no-grade", "--max-nodes", "3"]
+    args += ["--model", "python:test_solve_cli:scripted"]
+    code, output = finish(trellis(tmp_path, cache, *args, "--run", "first"))
+    assert code == 0, output[-3000:]
+    checkout = cache / "swe" / INSTANCE / "repo" / _FILE
+    checkout.write_text(checkout.read_text().replace("return a - b", "return a + b"))  # as a killed grading left it
+    code, output = finish(trellis(tmp_path, cache, *args, "--run", "second"))
+    assert code == 0, output[-3000:]
+    opening = RunDir(tmp_path / "second").load_tree().meta["opening"]["prompt"]
+    assert "return a - b" in opening and "return a + b" not in opening
+    assert "return a - b" in checkout.read_text()
+
+
+@BWRAP
 def test_batch_reports_a_failing_instance_and_solves_the_rest(tmp_path: Path, cache: Path) -> None:
     good = json.loads((EXAMPLES / "instances.jsonl").read_text().splitlines()[0])
     assert good["instance_id"] == INSTANCE

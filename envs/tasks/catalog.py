@@ -1,15 +1,25 @@
 """Function-level code tasks written for trellis, in five levels of difficulty.
 
-The tasks are data: `tasks.yaml`, shipped next to this module, holds for each task a prompt (the
-signature and a docstring with doctest examples, the file the agent starts from), hidden pytest
-tests, and a reference solution used to check the task itself. `TASKS` is read from it once, when
-this module is first imported.
+The tasks are data: a folder per task under `shipped/` (next to this module, shipped as package
+data), named `NN-<id>` so that the catalog keeps its order, holding
+
+    task.yaml     id, level (1 easy to 5 hard), entry_point (the function the agent implements)
+    prompt.py     the solution.py the agent starts from: the signature and a docstring whose
+                  doctest examples are the visible tests (the docstring ends with a blank line
+                  before the closing quotes, so the examples parse from the raw text too)
+    tests.py      the hidden pytest tests, which import from `solution`; they check more than the
+                  examples do, and only what the prompt states
+    solution.py   a reference solution, which passes both the examples and the hidden tests
+
+`TASKS` is read from there once, when this module is first imported; `load_tasks(folder)` reads a
+catalog of your own laid out the same way. tests/envs/test_code_tasks.py checks every task.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 import yaml
@@ -17,7 +27,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from trellis.errors import UserError
 
-CATALOG_FILE = "tasks.yaml"
+CATALOG_FOLDER = "shipped"
+CODE_FILES = ("prompt", "tests", "solution")
 
 
 class CodeTask(BaseModel):
@@ -39,39 +50,49 @@ class CodeTask(BaseModel):
 
 
 def load_tasks(path: str | Path | None = None) -> list[CodeTask]:
-    """The tasks in a catalog file (by default the shipped `tasks.yaml`), in file order.
+    """The tasks in a catalog folder (by default the shipped one), in the order of their folders' names.
 
-    Raises `UserError` naming the file and the entry when the file cannot be read or is damaged.
+    Raises `UserError` naming the catalog and the task when a file is missing, unreadable or wrong.
     """
     if path is None:
-        shipped = resources.files(__package__ or "trellis.envs.tasks").joinpath(CATALOG_FILE)
-        where, fix = str(shipped), "reinstall trellis to restore it"
+        root: Traversable = resources.files(__package__ or "trellis.envs.tasks").joinpath(CATALOG_FOLDER)
+        fix = "reinstall trellis to restore it"
     else:
-        shipped = None
-        where, fix = str(path), "fix the file"
-    try:
-        text = shipped.read_text(encoding="utf-8") if shipped is not None else Path(where).read_text(encoding="utf-8")
-        entries = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise UserError(f"the code task catalog {where} cannot be read ({exc}); {fix}") from exc
-    if not isinstance(entries, list) or not entries:
-        raise UserError(f"the code task catalog {where} is damaged: it should be a non-empty list of tasks; {fix}")
-    tasks = []
-    for number, entry in enumerate(entries, 1):
-        try:
-            task = CodeTask.model_validate(entry)
-        except ValidationError as exc:
-            name = entry.get("id") if isinstance(entry, dict) else None
-            label = f"task {number} ({name})" if isinstance(name, str) else f"task {number}"
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the entry'}: {e['msg']}" for e in exc.errors())
-            raise UserError(f"the code task catalog {where} is damaged: {label}: {problems}; {fix}") from exc
-        # a block literal ends in one newline; blank lines around the code are not part of it
-        code = {field: getattr(task, field).strip() + "\n" for field in ("prompt", "tests", "solution")}
-        tasks.append(task.model_copy(update=code))
+        root, fix = Path(path), "fix the catalog"
+    where = str(root)
+    if not root.is_dir():
+        raise UserError(f"the code task catalog {where} cannot be read: it is not a folder of task folders; {fix}")
+    folders = sorted((entry for entry in root.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
+    if not folders:
+        raise UserError(f"the code task catalog {where} is damaged: it holds no task folders; {fix}")
+    tasks = [_load_task(folder, where, fix) for folder in folders]
     repeated = sorted(task_id for task_id, count in Counter(task.id for task in tasks).items() if count > 1)
     if repeated:
         raise UserError(f"the code task catalog {where} is damaged: repeated ids {', '.join(repeated)}; {fix}")
     return tasks
+
+
+def _load_task(folder: Traversable, where: str, fix: str) -> CodeTask:
+    label = f"task {folder.name}"
+    try:
+        entry = yaml.safe_load(folder.joinpath("task.yaml").read_text(encoding="utf-8"))
+        if not isinstance(entry, dict):
+            raise UserError(f"the code task catalog {where} is damaged: {label}: task.yaml is not a mapping; {fix}")
+        code = {name: folder.joinpath(f"{name}.py").read_text(encoding="utf-8") for name in CODE_FILES}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise UserError(f"the code task catalog {where} cannot be read: {label}: {exc}; {fix}") from exc
+    try:
+        task = CodeTask.model_validate({**entry, **code})
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the entry'}: {e['msg']}" for e in exc.errors())
+        raise UserError(f"the code task catalog {where} is damaged: {label}: {problems}; {fix}") from exc
+    if not folder.name.endswith(f"-{task.id}") and folder.name != task.id:
+        raise UserError(
+            f"the code task catalog {where} is damaged: {label} holds task {task.id!r}; "
+            f"name its folder NN-{task.id}; {fix}"
+        )
+    # blank lines around the code are not part of it
+    return task.model_copy(update={name: getattr(task, name).strip() + "\n" for name in CODE_FILES})
 
 
 TASKS: list[CodeTask] = load_tasks()

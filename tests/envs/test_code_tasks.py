@@ -12,13 +12,13 @@ import asyncio
 import doctest
 import io
 import os
+import re
 import sys
 import types
 from collections import Counter
 from pathlib import Path
 
 import pytest
-import yaml
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
 from trellis.envs.tasks.world import HIDDEN_TEST, CodeTaskWorld, get_task, make_task_repository
@@ -39,43 +39,70 @@ def test_catalog_shape() -> None:
         get_task("nope")
 
 
+def write_catalog(root: Path, tasks: list[CodeTask]) -> Path:
+    for number, task in enumerate(tasks, 1):
+        folder = root / f"{number:02d}-{task.id}"
+        folder.mkdir(parents=True)
+        (folder / "task.yaml").write_text(f"id: {task.id}\nlevel: {task.level}\nentry_point: {task.entry_point}\n")
+        for name in ("prompt", "tests", "solution"):
+            (folder / f"{name}.py").write_text(getattr(task, name))
+    return root
+
+
 def test_the_catalog_round_trips(tmp_path: Path) -> None:
     assert load_tasks() == TASKS
-    copy = tmp_path / "tasks.yaml"
-    copy.write_text(yaml.safe_dump([t.model_dump() for t in TASKS], allow_unicode=True), encoding="utf-8")
-    assert load_tasks(copy) == TASKS
+    assert load_tasks(write_catalog(tmp_path / "catalog", TASKS)) == TASKS
 
 
-@pytest.mark.parametrize(
-    ("content", "message"),
-    [
-        ("- id: [unclosed\n", "cannot be read"),
-        ("{}\n", "non-empty list of tasks"),
-        ("[]\n", "non-empty list of tasks"),
-        ("- just text\n", "task 1: the entry: Input should be a valid dictionary"),
-        ("- id: a\n  level: 1\n  entry_point: a\n", r"task 1 \(a\): prompt: Field required; tests: Field required"),
-        (
-            "- id: a\n  level: 6\n  entry_point: a\n  prompt: p\n  tests: t\n  solution: s\n",
-            r"task 1 \(a\): level: Input should be less than or equal to 5",
-        ),
-        (
-            "- id: a\n  level: 1\n  entry_point: a\n  prompt: p\n  tests: t\n  solution: s\n  hint: h\n",
-            "hint: Extra inputs are not permitted",
-        ),
-        (2 * "- id: a\n  level: 1\n  entry_point: a\n  prompt: p\n  tests: t\n  solution: s\n", "repeated ids a"),
-    ],
-)
-def test_a_damaged_catalog_says_what_is_wrong(tmp_path: Path, content: str, message: str) -> None:
-    damaged = tmp_path / "tasks.yaml"
-    damaged.write_text(content, encoding="utf-8")
-    with pytest.raises(UserError, match=message) as caught:
-        load_tasks(damaged)
-    assert str(damaged) in str(caught.value) and "fix the file" in str(caught.value)
+def test_the_shipped_catalog_is_a_folder_per_task_in_the_package() -> None:
+    from importlib import resources
+
+    shipped = resources.files("trellis.envs.tasks").joinpath("shipped")
+    names = sorted(entry.name for entry in shipped.iterdir() if entry.is_dir())
+    assert names == [f"{n:02d}-{task.id}" for n, task in enumerate(TASKS, 1)]
+    first = shipped.joinpath(names[0])
+    assert sorted(entry.name for entry in first.iterdir()) == ["prompt.py", "solution.py", "task.yaml", "tests.py"]
+
+
+DAMAGE = [
+    ({"task.yaml": "id: [unclosed\n"}, "cannot be read: task 01-reverse_string"),
+    ({"task.yaml": "- a list\n"}, "task 01-reverse_string: task.yaml is not a mapping"),
+    ({"task.yaml": "id: reverse_string\nlevel: 6\nentry_point: reverse_string\n"}, "level: Input should be less"),
+    ({"task.yaml": "id: reverse_string\nlevel: 1\n"}, "entry_point: Field required"),
+    ({"task.yaml": "id: reverse_string\nlevel: 1\nentry_point: r\nhint: h\n"}, "hint: Extra inputs"),
+    ({"task.yaml": "id: other\nlevel: 1\nentry_point: other\n"}, "holds task 'other'; name its folder NN-other"),
+    ({"tests.py": None}, "cannot be read: task 01-reverse_string"),
+]
+
+
+@pytest.mark.parametrize(("change", "message"), DAMAGE)
+def test_a_damaged_catalog_says_what_is_wrong(tmp_path: Path, change: dict[str, str | None], message: str) -> None:
+    root = write_catalog(tmp_path / "catalog", TASKS[:2])
+    for name, content in change.items():
+        target = root / f"01-{TASKS[0].id}" / name
+        if content is None:
+            target.unlink()
+        else:
+            target.write_text(content)
+    with pytest.raises(UserError, match=re.escape(message) if "(" in message else message) as caught:
+        load_tasks(root)
+    assert str(root) in str(caught.value) and "fix the catalog" in str(caught.value)
+
+
+def test_repeated_ids_and_empty_catalogs_are_refused(tmp_path: Path) -> None:
+    root = write_catalog(tmp_path / "twice", [TASKS[0]])
+    (root / f"01-{TASKS[0].id}").rename(root / f"02-{TASKS[0].id}")
+    write_catalog(root, [TASKS[0]])
+    with pytest.raises(UserError, match="repeated ids reverse_string"):
+        load_tasks(root)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(UserError, match="holds no task folders"):
+        load_tasks(tmp_path / "empty")
 
 
 def test_a_missing_catalog_says_so(tmp_path: Path) -> None:
-    with pytest.raises(UserError, match=r"missing\.yaml cannot be read"):
-        load_tasks(tmp_path / "missing.yaml")
+    with pytest.raises(UserError, match="missing cannot be read: it is not a folder of task folders"):
+        load_tasks(tmp_path / "missing")
 
 
 def _namespace(code: str) -> dict[str, object]:

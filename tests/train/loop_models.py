@@ -1,9 +1,10 @@
 """A scripted model for Agent-R loop tests: it plays every role on any shipped code task.
 
 The starting model opens with a stub that fails the examples (greedy) or with a reply that is no
-action at all (sampled); from the stub, its greedy step writes the reference solution and its sampled
-one is again no action; with the solution written it finishes. Every tree therefore holds a finished
-leaf that passes the hidden tests and unparsable replies beside its path: pairs that splice and replay.
+action at all (sampled); asked to repair the stub it writes the reference solution (as does its
+greedy agent step, whose sampled one is again no action); with the solution written it finishes.
+Every tree therefore holds a finished leaf that passes the hidden tests and unparsable replies beside
+its path: pairs that splice and replay.
 The trained model (`trained=True`) opens with the solution at once (its sampled openings are still no
 action, so its trees give pairs too).
 """
@@ -32,6 +33,8 @@ def loop_model(*, trained: bool = False) -> ScriptedModel:
         greedy = request.temperature == 0
         if system.startswith("Complete the following"):
             task = _task(request)
+            if len(request.messages) > 1:  # a focused repair of the failing stub: the solution
+                return f"Fixed.\n\n```python\n{task.solution}```"
             if not greedy:
                 return CONFUSED
             code = task.solution if trained else f"{task.prompt}    return None\n"

@@ -1,0 +1,2 @@
+def reverse_string(s: str) -> str:
+    return s[::-1]

@@ -1,0 +1,2 @@
+def sum_of_digits(n: int) -> int:
+    return sum(int(c) for c in str(abs(n)))
