@@ -181,7 +181,9 @@ async def ray_worlds_for(
         )
         for slot in range(count)
     ]
-    return await ray_worlds_async(builders)
+    # every state an actor makes is copied into this machine's environment too, where a resume, the
+    # check of a resumed run's states and the tree browser's diffs look for it
+    return await ray_worlds_async(builders, home=GitWorkspace(env.repo_dir, env.instance.base_commit))
 
 
 def environment_record(env: SWEEnvironment) -> dict[str, Any]:

@@ -93,6 +93,11 @@ class StateLedger:
     holders: dict[StateId, list[Any]] = field(default_factory=dict)
     transfers: int = 0
     """States moved from one actor to another so far."""
+    home: Any = None
+    """A workspace with the driver (`GitWorkspace` of the same base), where every new state is copied
+    as it is made: the run's states then outlive the actors, so a resumed run (new actors, an empty
+    ledger) and the tree views find them."""
+    homed: set[StateId] = field(default_factory=set)
 
     def add(self, state: StateId, handle: Any) -> None:
         held = self.holders.setdefault(state, [])
@@ -137,6 +142,11 @@ class RemoteWorld:
     async def snapshot(self) -> StateId:
         state: StateId = await self.handle.snapshot.remote()
         self.ledger.add(state, self.handle)
+        home = self.ledger.home
+        if home is not None and self._transfers and state not in self.ledger.homed:
+            if not await home.has_state(state):
+                await home.import_state(await self.handle.export_state.remote(state))
+            self.ledger.homed.add(state)
         return state
 
     async def restore(self, state: StateId) -> None:
@@ -150,6 +160,11 @@ class RemoteWorld:
         if await self.handle.has_state.remote(state):
             return
         owners = self.ledger.holders.get(state, [])
+        home = self.ledger.home
+        if not owners and home is not None and await home.has_state(state):  # a state of the run before a resume
+            await self.handle.import_state.remote(await home.export_state(state))
+            self.ledger.transfers += 1
+            return
         if not owners:
             raise UserError(
                 f"no world of this search holds state {state[:12]}, so it cannot be restored here; a run whose "
@@ -168,10 +183,13 @@ class RemoteWorld:
         return await self.handle.patch.remote(state)
 
 
-def ray_worlds(build: WorldBuilder | Sequence[WorldBuilder], count: int | None = None) -> list[RemoteWorld]:
+def ray_worlds(
+    build: WorldBuilder | Sequence[WorldBuilder], count: int | None = None, *, home: Any = None
+) -> list[RemoteWorld]:
     """Start an actor per world (one builder for all, or one per world) in the Ray runtime this
     process has joined (`ray.init` first: `trellis.cli.ray_batch.connect`), build the worlds there,
-    and return their proxies, which share one state ledger."""
+    and return their proxies, which share one state ledger. `home`: a workspace with this process
+    that keeps a copy of every state (see `StateLedger.home`)."""
     import ray
 
     if not ray.is_initialized():
@@ -193,10 +211,21 @@ def ray_worlds(build: WorldBuilder | Sequence[WorldBuilder], count: int | None =
         for handle in handles:
             ray.kill(handle)
         raise UserError(f"the worlds' actors did not start within {START_TIMEOUT:g} s (is the cluster busy?)") from None
-    ledger = StateLedger()
+    ledger = StateLedger(home=home)
     return [RemoteWorld(h, d, ledger) for h, d in zip(handles, descriptions, strict=True)]
 
 
-async def ray_worlds_async(build: WorldBuilder | Sequence[WorldBuilder], count: int | None = None) -> list[RemoteWorld]:
+def close_worlds(worlds: Sequence[RemoteWorld]) -> None:
+    """Stop the worlds' actors (their CPUs go back to the cluster; the states they made stay in the
+    ledger's home, where one was given). A driver that exits stops its actors anyway."""
+    import ray
+
+    for world in worlds:
+        ray.kill(world.handle)
+
+
+async def ray_worlds_async(
+    build: WorldBuilder | Sequence[WorldBuilder], count: int | None = None, *, home: Any = None
+) -> list[RemoteWorld]:
     """`ray_worlds` from a running event loop (the actors start while the loop goes on)."""
-    return await asyncio.to_thread(ray_worlds, build, count)
+    return await asyncio.to_thread(lambda: ray_worlds(build, count, home=home))

@@ -70,7 +70,7 @@ def shape(tree: Tree) -> list[tuple[str, str, float | None, str]]:
 
 
 def test_a_search_on_ray_worlds_builds_the_local_search_s_tree(tmp_path: Path, ray_runtime) -> None:  # type: ignore[no-untyped-def]
-    from trellis.envs.remote import ray_worlds
+    from trellis.envs.remote import close_worlds, ray_worlds
 
     repo = make_task_repository(TASK, tmp_path / "local" / "repo")
     local = [CodeTaskWorld(TASK, BwrapSandbox(f)) for f in (repo, add_worktree(repo, tmp_path / "local" / "w1"))]
@@ -92,10 +92,11 @@ def test_a_search_on_ray_worlds_builds_the_local_search_s_tree(tmp_path: Path, r
     assert got.final is not None and got.final == expected.final and "return s[::-1]" in outcome.patch
     # states made by one actor were restored by the other: their objects moved as packs
     assert remote[0].ledger.transfers > 0
+    close_worlds(remote)
 
 
 def test_a_state_moves_to_an_actor_that_never_saw_it(tmp_path: Path, ray_runtime) -> None:  # type: ignore[no-untyped-def]
-    from trellis.envs.remote import ray_worlds
+    from trellis.envs.remote import close_worlds, ray_worlds
 
     first, second = ray_worlds([TaskWorldBuilder(tmp_path / f"repo{i}", REVISION_TOOLS) for i in range(2)])
 
@@ -122,3 +123,37 @@ def test_a_state_moves_to_an_actor_that_never_saw_it(tmp_path: Path, ray_runtime
         assert (tmp_path / "repo1" / "solution.py").read_text() == wrong and first.ledger.transfers == 2
 
     asyncio.run(scenario())
+    close_worlds([first, second])
+
+
+def test_states_are_kept_with_the_driver_and_outlive_the_actors(tmp_path: Path, ray_runtime) -> None:  # type: ignore[no-untyped-def]
+    from trellis.envs.code.workspace import GitWorkspace
+    from trellis.envs.remote import close_worlds, ray_worlds
+
+    home = GitWorkspace(make_task_repository(TASK, tmp_path / "driver"))
+    remote = ray_worlds([TaskWorldBuilder(tmp_path / "ray" / f"repo{i}") for i in range(2)], home=home)
+    asyncio.run(
+        run_search(
+            task=remote[0].task, worlds=remote, model=code_task_model(TASK), config=config(), run_dir=tmp_path / "b"
+        )
+    )
+    tree = RunDir(tmp_path / "b").load_tree()
+    states = {n.state_id for n in tree if n.state_id}
+
+    async def held() -> set[str]:
+        return {state for state in states if await home.has_state(state)}
+
+    assert len(states) >= 2 and asyncio.run(held()) == states  # the base and what the actors made
+    close_worlds(remote)  # the run's actors are gone, as after a stop
+    # new actors with fresh repositories (a resumed run) restore the run's deepest state from the driver's copy
+    fresh = ray_worlds([TaskWorldBuilder(tmp_path / "again" / f"repo{i}") for i in range(1)], home=home)
+    changed = [n for n in tree if n.state_id and n.state_id != tree.root.state_id]
+    deepest = max(changed, key=lambda n: n.depth)
+
+    async def restore() -> str:
+        await fresh[0].restore(deepest.state_id or "")
+        return await fresh[0].patch(deepest.state_id)
+
+    assert asyncio.run(restore()) == asyncio.run(home.diff(deepest.state_id))
+    assert fresh[0].ledger.transfers == 1
+    close_worlds(fresh)
