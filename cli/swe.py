@@ -81,20 +81,25 @@ def _load(instances: Path) -> list[SWEInstance]:
     return load_instances(instances)
 
 
-def _prepare_all(
-    instances: list[SWEInstance], sources: Sources, sandbox: str, *, force: bool = False, offline: bool = False
-) -> list:
-    """`service.prepare_all` with a progress bar."""
-    from trellis.cli.service import prepare_all
-
-    with Progress(
+def _progress() -> Progress:
+    """The progress bar of a command over many instances: what it is at, a bar, a count, the time."""
+    return Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
         BarColumn(),
         TextColumn("{task.completed}/{task.total}"),
         TimeElapsedColumn(),
         console=console,
-    ) as progress:
+    )
+
+
+def _prepare_all(
+    instances: list[SWEInstance], sources: Sources, sandbox: str, *, force: bool = False, offline: bool = False
+) -> list:
+    """`service.prepare_all` with a progress bar."""
+    from trellis.cli.service import prepare_all
+
+    with _progress() as progress:
         overall = progress.add_task("preparing", total=len(instances))
         return asyncio.run(
             prepare_all(
@@ -558,14 +563,7 @@ def batch(
         )
         for instance in chosen
     ]
-    with Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-    ) as progress:
+    with _progress() as progress:
         where = "on Ray" if executor == "ray" else f"with {workers or 1} workers"
         bar = progress.add_task(f"solving {len(jobs)} instances {where}", total=len(jobs))
 
