@@ -71,7 +71,7 @@ class Recorder(doctest.DocTestRunner):
 
 
 test = doctest.DocTestParser().get_doctest(PROMPT, dict(vars(solution)), "solution.py", "solution.py", 0)
-runner = Recorder(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+runner = Recorder(optionflags=doctest.ELLIPSIS)  # whitespace counts: "a  b" is not "a b"
 runner.run(test, out=lambda text: None, clear_globs=True)
 print(json.dumps({"results": runner.results}))
 """

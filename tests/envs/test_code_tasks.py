@@ -255,6 +255,18 @@ async def test_the_docstring_examples_are_the_visible_tests(tmp_path: Path) -> N
 
 
 @needs_bwrap
+async def test_whitespace_in_an_example_s_output_counts(tmp_path: Path) -> None:
+    # title_case must keep runs of spaces; an answer that collapses them is wrong, and the hidden tests say so
+    task = get_task("title_case")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    collapsing = task.prompt + "    import re\n    return ' '.join(w.capitalize() for w in re.split(r' +', s))\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": collapsing}))
+    assert "Examples from the docstring: 2 of 3 pass." in obs.text
+    assert "' Two Spaces '" in obs.text  # what it got, shown beside what was expected
+
+
+@needs_bwrap
 async def test_an_example_that_raises_shows_the_solution_s_frames_only(tmp_path: Path) -> None:
     task = get_task("reverse_string")
     world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
