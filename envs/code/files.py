@@ -1,4 +1,4 @@
-"""Host-side access to workspace files, in one place: where a path the model wrote points, which
+"""Access to workspace files, in one place: where a path the model wrote points, which
 files may be listed and read, and finding text in a file when only whitespace differs.
 
 The host never trusts the workspace: every path is resolved (links included) and must stay inside
@@ -8,11 +8,13 @@ inside the folder; nothing but regular files is read, and none larger than `MAX_
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from typing import Literal, Protocol
 
 from trellis.envs.sandbox.base import workspace_relative
 
@@ -36,39 +38,55 @@ def contained(root: Path, path: Path) -> Path | None:
     return resolved if _within(root, resolved) else None
 
 
-def locate(root: Path, path: str, *, alias: str = "/workspace", names: tuple[str, ...] = ()) -> tuple[Path, str]:
-    """(host path, path relative to `root`) of the file a model meant by `path`.
+def candidates(
+    path: str, root: str, *, alias: str = "/workspace", names: tuple[str, ...] = ()
+) -> tuple[list[PurePosixPath], bool]:
+    """The workspace-relative paths a model may have meant by `path`, most literal first, and whether
+    it was an absolute path outside the workspace (kept only if it exists once made relative).
 
     Forgives the usual slips: quotes around the path, an absolute path under the sandbox's `alias`
     (/workspace/...) or under `root`, an absolute path that is really relative (`/pkg/mod.py`), and a
     leading folder named like the repository (`names`: `tinycalc/tinycalc/x.py` in `tinycalc`).
+    """
+    text = path.strip().strip(_QUOTES).strip()
+    if not text:
+        raise UserError("the path is empty; give a file path relative to the repository root, e.g. src/module.py")
+    if "\n" in text or "\0" in text:
+        raise UserError(f"{path!r} is not a file path (it holds a line break); give one path relative to the root")
+    pure = PurePosixPath(text)
+    outside = False
+    if pure.is_absolute():
+        relative = workspace_relative(pure, Path(root), alias)
+        outside = relative is None
+        pure = pure.relative_to("/") if relative is None else relative
+    found = [pure]
+    if len(pure.parts) > 1 and pure.parts[0] in {*names, PurePosixPath(alias).name}:
+        found.append(PurePosixPath(*pure.parts[1:]))
+    return found, outside
+
+
+def escape_error(path: str, *, link: bool = False) -> UserError:
+    message = f"path {path!r} is outside the workspace; use a path relative to the repository root"
+    return UserError(message + (" (a link on the way leads out of it)" if link else ""))
+
+
+def locate(root: Path, path: str, *, alias: str = "/workspace", names: tuple[str, ...] = ()) -> tuple[Path, str]:
+    """(host path, path relative to `root`) of the file a model meant by `path` (see `candidates`).
+
     Prefers a candidate that exists, then one whose folder exists (a new file), then the path as
     written. Raises `UserError` when the path, its links resolved, leaves `root`.
     """
     root = root.resolve()
-    text = path.strip().strip(_QUOTES).strip()
-    if not text:
-        raise UserError("the path is empty; give a file path relative to the repository root, e.g. src/module.py")
-    pure = PurePosixPath(text)
-    outside = False
-    if pure.is_absolute():
-        relative = workspace_relative(pure, root, alias)
-        outside = relative is None
-        pure = pure.relative_to("/") if relative is None else relative
-    candidates = [pure]
-    if len(pure.parts) > 1 and pure.parts[0] in {*names, PurePosixPath(alias).name}:
-        candidates.append(PurePosixPath(*pure.parts[1:]))
-    escape = f"path {path!r} is outside the workspace; use a path relative to the repository root"
+    options, outside = candidates(path, str(root), alias=alias, names=names)
     found: list[Path] = []
-    for candidate in candidates:
+    for candidate in options:
         host = contained(root, root / candidate)
         if host is None:
-            link = _within(root, Path(os.path.normpath(root / candidate)))
-            raise UserError(escape + (" (a link on the way leads out of it)" if link else ""))
+            raise escape_error(path, link=_within(root, Path(os.path.normpath(root / candidate))))
         found.append(host)
     chosen = next((h for h in found if h.exists()), None)
     if chosen is None and outside:
-        raise UserError(escape)
+        raise escape_error(path)
     if chosen is None:
         chosen = next((h for h in found if h.parent.is_dir()), found[0])
     return chosen, chosen.relative_to(root).as_posix() if chosen != root else "."
@@ -115,6 +133,79 @@ def read_text(path: Path, limit: int = MAX_READ) -> str | None:
     if len(data) > limit or b"\0" in data[:4096]:
         return None
     return data.decode("utf-8", errors="replace")
+
+
+Kind = Literal["file", "dir", "missing", "other"]
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where a path the model wrote points: its name relative to the workspace root ("." for the root),
+    what is there, and whether its folder exists (a new file can be written there)."""
+
+    rel: str
+    kind: Kind
+    folder_exists: bool = True
+
+
+class WorkspaceFiles(Protocol):
+    """The workspace's files as the tools see them, wherever the workspace is (a host folder, a
+    container). Every answer is data: paths are resolved, links included, and kept inside the workspace."""
+
+    async def locate(self, path: str) -> Place:
+        """The place a model meant by `path` (see `candidates`); `UserError` when it leaves the workspace."""
+        ...
+
+    async def read(self, rel: str) -> str | None:
+        """The text of file `rel`; None for a binary, special or too large one."""
+        ...
+
+    async def listing(self, start: str = ".") -> list[str]:
+        """The files under `start` the tools may read, relative to the root, sorted."""
+        ...
+
+    async def texts(self, start: str = ".", suffix: str = "") -> list[tuple[str, str]]:
+        """(path, text) of every readable text file under `start` whose name ends with `suffix`, sorted."""
+        ...
+
+
+class HostFiles:
+    """A workspace folder on this machine (the bubblewrap and local sandboxes' worlds)."""
+
+    def __init__(self, root: Path, *, alias: str = "/workspace", names: tuple[str, ...] = ()) -> None:
+        self.root = root.resolve()
+        self.alias = alias
+        self.names = names
+
+    def _place(self, path: str) -> Place:
+        host, rel = locate(self.root, path, alias=self.alias, names=self.names)
+        kind: Kind = "file" if host.is_file() else "dir" if host.is_dir() else "other" if host.exists() else "missing"
+        return Place(rel=rel, kind=kind, folder_exists=host.parent.is_dir())
+
+    async def locate(self, path: str) -> Place:
+        return await asyncio.to_thread(self._place, path)
+
+    async def read(self, rel: str) -> str | None:
+        host = contained(self.root, self.root / rel)
+        return None if host is None or not host.is_file() else await asyncio.to_thread(read_text, host)
+
+    def _walk(self, start: str) -> list[Path]:
+        host = contained(self.root, self.root / start)
+        return [] if host is None else walk(self.root, host)
+
+    async def listing(self, start: str = ".") -> list[str]:
+        paths = await asyncio.to_thread(self._walk, start)
+        return [path.relative_to(self.root).as_posix() for path in paths]
+
+    async def texts(self, start: str = ".", suffix: str = "") -> list[tuple[str, str]]:
+        def scan() -> list[tuple[str, str]]:
+            out = []
+            for path in self._walk(start):
+                if path.name.endswith(suffix) and (text := read_text(path)) is not None:
+                    out.append((path.relative_to(self.root).as_posix(), text))
+            return out
+
+        return await asyncio.to_thread(scan)
 
 
 @dataclass(frozen=True)

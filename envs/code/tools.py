@@ -1,21 +1,19 @@
 """The tools an agent uses in a code world, each with typed arguments and a short observation.
 
-File tools work on the workspace folder from the host, through `files` (paths forgiven their usual
-slips, and kept inside the folder, links included); commands (tests, shell) run in the sandbox.
+File tools work on the workspace through the world's `files` (paths forgiven their usual slips, and
+kept inside the workspace, links included), wherever it is; commands (tests, shell) run in the sandbox.
 """
 
 from __future__ import annotations
 
 import ast
-import asyncio
 import difflib
 import re
 from collections.abc import Awaitable, Callable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, Field
-from trellis.envs.code.files import MAX_READ, find_loose, locate, read_text, walk
+from trellis.envs.code.files import MAX_READ, Place, find_loose
 from trellis.envs.code.merge import merge_python
 from trellis.envs.code.testlog import PASSING
 
@@ -96,14 +94,9 @@ def _clip(text: str, limit: int = MAX_OBSERVATION) -> str:
     return f"{text[:half]}\n[... {len(text) - limit} characters cut ...]\n{text[-half:]}"
 
 
-def _where(world: CodeWorld, path: str) -> tuple[Path, str]:
-    """The host file and repository-relative name the model meant (see `files.locate`)."""
-    names = (world.root.name, getattr(world, "repo_name", world.root.name))
-    return locate(world.root, path, alias=world.sandbox.workspace, names=names)
-
-
-def _rel(world: CodeWorld, path: Path) -> str:
-    return path.relative_to(world.root).as_posix()
+async def _where(world: CodeWorld, path: str) -> Place:
+    """The file the model meant (see `files.candidates`)."""
+    return await world.files.locate(path)
 
 
 def _has(world: CodeWorld, tool: str) -> bool:
@@ -132,12 +125,13 @@ def _edit_hint(world: CodeWorld) -> str:
 
 
 async def view_file(world: CodeWorld, args: ViewFileArgs) -> Observation:
-    path, rel = _where(world, args.path)
-    if path.is_dir():
+    place = await _where(world, args.path)
+    rel = place.rel
+    if place.kind == "dir":
         raise UserError(f"{rel} is a folder, not a file; {_locate_hint(world, 'a file in it')}")
-    text = read_text(path) if path.is_file() else None
+    text = await world.files.read(rel) if place.kind == "file" else None
     if text is None:
-        if path.is_file():
+        if place.kind == "file":
             raise UserError(f"{rel} is binary or larger than {MAX_READ // 2**20} MiB; use search to find lines in it")
         raise UserError(f"{args.path} is not a file in the repository; {_locate_hint(world)}")
     lines = text.splitlines()
@@ -160,24 +154,22 @@ async def search(world: CodeWorld, args: SearchArgs) -> Observation:
             f"invalid regular expression {args.pattern!r}: {exc}; escape special characters such as ( [ . * "
             "with a backslash, or search for a plain word"
         ) from exc
-    start, rel = _where(world, args.path)
-    if not start.exists():
+    place = await _where(world, args.path)
+    rel = place.rel
+    if place.kind == "missing":
         raise UserError(f"{args.path} is not in the repository; search everything with path '.'")
 
-    def scan() -> list[tuple[str, int, str]]:
+    def scan(texts: list[tuple[str, str]]) -> list[tuple[str, int, str]]:
         hits = []
-        for path in walk(world.root, start):
-            text = read_text(path)
-            if text is None:
-                continue
+        for path, text in texts:
             for number, line in enumerate(text.splitlines(), 1):
                 if regex.search(line):
-                    hits.append((_rel(world, path), number, line.strip()[:200]))
+                    hits.append((path, number, line.strip()[:200]))
                     if len(hits) >= 200:
                         return hits
         return hits
 
-    hits = await asyncio.to_thread(scan)
+    hits = scan(await world.files.texts(rel))
     shown = hits[:50]
     where = "" if rel == "." else f" in {rel}"
     text = "\n".join(f"{p}:{n}: {line}" for p, n, line in shown) or (
@@ -189,13 +181,15 @@ async def search(world: CodeWorld, args: SearchArgs) -> Observation:
 
 
 async def find_file(world: CodeWorld, args: FindFileArgs) -> Observation:
-    files = await asyncio.to_thread(walk, world.root, world.root)
+    files = await world.files.listing()
     needle = args.name.strip().strip("`'\"").lower()
     if "/" in needle:  # a path, or part of one
-        needle = needle.removeprefix("/workspace/").lstrip("/")
-        found = [_rel(world, p) for p in files if needle in _rel(world, p).lower()]
+        for prefix in ("/workspace/", world.sandbox.workspace.lower().rstrip("/") + "/"):
+            needle = needle.removeprefix(prefix)
+        needle = needle.lstrip("/")
+        found = [p for p in files if needle in p.lower()]
     else:
-        found = [_rel(world, p) for p in files if needle in p.name.lower()]
+        found = [p for p in files if needle in p.rsplit("/", 1)[-1].lower()]
     text = "\n".join(found[:50]) or f"no file name contains {args.name!r}; try a shorter part of the name"
     if len(found) > 50:
         text += f"\n[{len(found) - 50} more files; give more of the name]"
@@ -221,21 +215,19 @@ async def find_symbol(world: CodeWorld, args: FindSymbolArgs) -> Observation:
     # forgive `def name`, `class Name` and `name()`
     name = re.sub(r"^(?:async\s+)?(?:def|class)\s+", "", args.name.strip()).removesuffix("()").strip()
 
-    def scan() -> list[tuple[str, int, str, str]]:
+    def scan(texts: list[tuple[str, str]]) -> list[tuple[str, int, str, str]]:
         hits = []
-        for path in walk(world.root, world.root):
-            if path.suffix != ".py" or (text := read_text(path)) is None:
-                continue
+        for path, text in texts:
             try:
                 tree = ast.parse(text)
             except (SyntaxError, ValueError, RecursionError):
                 continue
             for qualified, kind, line in _symbols(tree):
                 if qualified == name or qualified.endswith("." + name):
-                    hits.append((_rel(world, path), line, kind, qualified))
+                    hits.append((path, line, kind, qualified))
         return hits
 
-    hits = await asyncio.to_thread(scan)
+    hits = scan(await world.files.texts(".", suffix=".py"))
     text = "\n".join(f"{p}:{n}: {kind} {q}" for p, n, kind, q in hits) or (
         f"no class or function named {name!r}; search for it with a regular expression"
     )
@@ -252,17 +244,17 @@ def _nearest(text: str, old: str) -> str:
     return "closest matches:\n" + "\n---\n".join(f"(line {windows[c]})\n{c}" for c in close)
 
 
-def _text_file(world: CodeWorld, path: str) -> tuple[Path, str, str]:
-    host, rel = _where(world, path)
-    text = read_text(host) if host.is_file() else None
+async def _text_file(world: CodeWorld, path: str) -> tuple[str, str]:
+    place = await _where(world, path)
+    text = await world.files.read(place.rel) if place.kind == "file" else None
     if text is None:
-        what = "binary or too large" if host.is_file() else "not a text file in the repository"
+        what = "binary or too large" if place.kind == "file" else "not a text file in the repository"
         raise UserError(f"{path} is {what}; {_locate_hint(world)}")
-    return host, rel, text
+    return place.rel, text
 
 
 async def replace(world: CodeWorld, args: ReplaceArgs) -> Observation:
-    _, rel, text = _text_file(world, args.path)
+    rel, text = await _text_file(world, args.path)
     if not args.old.strip():
         raise UserError(f"the text to replace is empty; {_edit_hint(world)}")
     count = text.count(args.old)
@@ -306,20 +298,22 @@ async def replace(world: CodeWorld, args: ReplaceArgs) -> Observation:
 
 
 async def create_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
-    path, rel = _where(world, args.path)
-    if path.exists():
+    place = await _where(world, args.path)
+    rel = place.rel
+    if place.kind != "missing":
         raise UserError(f"{rel} already exists; edit it with replace or insert, or rewrite it with write_file")
     await world.sandbox.write_file(rel, args.content)
     return Observation(text=f"created {rel} ({len(args.content.splitlines())} lines)", data={"path": rel})
 
 
 async def write_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
-    path, rel = _where(world, args.path)
-    if path.is_dir():
+    place = await _where(world, args.path)
+    rel = place.rel
+    if place.kind == "dir":
         raise UserError(f"{rel} is a folder; give the path of a file in it")
-    existed = path.exists()
+    existed = place.kind != "missing"
     content = args.content if args.content.endswith("\n") else args.content + "\n"
-    old = read_text(path) if path.suffix == ".py" and path.is_file() else None
+    old = await world.files.read(rel) if rel.endswith(".py") and place.kind == "file" else None
     merged = merge_python(old, content) if old is not None else None
     if merged is not None:  # a fragment: the model meant to change these definitions, not to delete the rest
         text, changes = merged
@@ -338,7 +332,7 @@ async def write_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
 
 
 async def insert(world: CodeWorld, args: InsertArgs) -> Observation:
-    _, rel, text = _text_file(world, args.path)
+    rel, text = await _text_file(world, args.path)
     lines = text.splitlines(keepends=True)
     if args.line > len(lines):
         raise UserError(f"{rel} has {len(lines)} lines; line must be between 0 and {len(lines)}")

@@ -8,6 +8,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
+from trellis.envs.code.files import HostFiles, WorkspaceFiles
 from trellis.envs.code.reproduce import RUNNER, IssueCheck, checks_report
 from trellis.envs.code.testlog import parse_pytest_log
 from trellis.envs.code.tools import CODE_TOOLS, ToolFn
@@ -57,6 +58,9 @@ class CodeWorld:
         self.default_path = default_path
         self.issue_checks = list(issue_checks)
         self.workspace = GitWorkspace(self.root, base, on_change=lambda paths: sandbox.adopt(*paths))
+        self.files: WorkspaceFiles = HostFiles(
+            self.root, alias=sandbox.workspace, names=(self.root.name, self.repo_name)
+        )
         _check_git_dir_unreachable(sandbox, self.workspace.git_dir)
         self.test_command = test_command
         self.test_timeout = test_timeout
