@@ -27,12 +27,12 @@ from trellis.errors import TrellisRunError, UserError
 from trellis.tree import StateId
 
 HOST_GIT_SUFFIX = ".trellis-git"
-_STATE_NAME = re.compile(r"[0-9a-f]{4,64}")
+STATE_NAME = re.compile(r"[0-9a-f]{4,64}")
 PRIVATE_INDEX = "trellis.index"
 
 # Configuration given on the command line outranks every file git could read; the repository's own
 # file is the host's (the sandbox cannot reach it), these make the rest of the rules hold anyway.
-_SAFE_CONFIG = {
+SAFE_CONFIG = {
     "core.fsmonitor": "false",
     "core.hooksPath": os.devnull,
     "core.attributesFile": os.devnull,
@@ -65,7 +65,7 @@ _SAFE_CONFIG = {
 # $GIT_DIR/info/attributes outranks every .gitattributes in the work tree: content passes through
 # unchanged (no filter drivers, no end-of-line or encoding conversion, no $Id$ expansion) and diffs
 # use no driver, whatever the folder declares.
-_NEUTRAL_ATTRIBUTES = (
+NEUTRAL_ATTRIBUTES = (
     "# written by trellis: files in the workspace are data, never instructions\n"
     "* !filter !text !eol !crlf !ident !working-tree-encoding !diff !merge !whitespace\n"
 )
@@ -87,11 +87,12 @@ def host_git_dir(root: str | Path) -> Path:
     return folder.parent / f"{folder.name}{HOST_GIT_SUFFIX}"
 
 
-def _git_env(git_dir: Path | None, work_tree: Path | None, index: Path | None) -> dict[str, str]:
-    # Built from nothing: no GIT_* variable of this process (GIT_EXTERNAL_DIFF, GIT_CONFIG_PARAMETERS,
-    # a GIT_DIR of its own) reaches the command.
+def git_environment(git_dir: str | None, work_tree: str | None, index: str | None, *, path: str) -> dict[str, str]:
+    """The whole environment of a git command that trusts nothing: built from nothing (no GIT_*
+    variable of the caller, no GIT_EXTERNAL_DIFF, no GIT_CONFIG_PARAMETERS reaches it), no system or
+    user configuration, and `SAFE_CONFIG` on the command line, which outranks every file git reads."""
     env = {
-        "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
+        "PATH": path,
         "LC_ALL": "C",
         "GIT_CONFIG_NOSYSTEM": "1",
         "GIT_CONFIG_SYSTEM": os.devnull,
@@ -101,18 +102,23 @@ def _git_env(git_dir: Path | None, work_tree: Path | None, index: Path | None) -
         "GIT_TERMINAL_PROMPT": "0",
         "GIT_PAGER": "cat",
         **_IDENTITY,
-        "GIT_CONFIG_COUNT": str(len(_SAFE_CONFIG)),
+        "GIT_CONFIG_COUNT": str(len(SAFE_CONFIG)),
     }
-    for number, (key, value) in enumerate(_SAFE_CONFIG.items()):
+    for number, (key, value) in enumerate(SAFE_CONFIG.items()):
         env[f"GIT_CONFIG_KEY_{number}"] = key
         env[f"GIT_CONFIG_VALUE_{number}"] = value
     if git_dir is not None:
-        env["GIT_DIR"] = str(git_dir)
+        env["GIT_DIR"] = git_dir
     if work_tree is not None:
-        env["GIT_WORK_TREE"] = str(work_tree)
+        env["GIT_WORK_TREE"] = work_tree
     if index is not None:
-        env["GIT_INDEX_FILE"] = str(index)
+        env["GIT_INDEX_FILE"] = index
     return env
+
+
+def _git_env(git_dir: Path | None, work_tree: Path | None, index: Path | None) -> dict[str, str]:
+    path = os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin")
+    return git_environment(*(None if p is None else str(p) for p in (git_dir, work_tree, index)), path=path)
 
 
 def run_git(
@@ -167,9 +173,9 @@ def _harden(git_dir: Path) -> None:
     info = _common_dir(git_dir) / "info"
     info.mkdir(parents=True, exist_ok=True)
     attributes = info / "attributes"
-    if not attributes.is_file() or attributes.read_text() != _NEUTRAL_ATTRIBUTES:
+    if not attributes.is_file() or attributes.read_text() != NEUTRAL_ATTRIBUTES:
         partial = info / f"attributes.{os.getpid()}"
-        partial.write_text(_NEUTRAL_ATTRIBUTES)
+        partial.write_text(NEUTRAL_ATTRIBUTES)
         partial.replace(attributes)  # whole, for git commands of other worktrees running meanwhile
 
 
@@ -235,6 +241,10 @@ class GitWorkspace:
         self.on_change = on_change
         """Called with the host paths that `restore` wrote (the sandbox takes ownership of them)."""
 
+    async def opened(self) -> GitWorkspace:
+        """Ready from the start (the same call as a container's workspace, which sets itself up)."""
+        return self
+
     def _run(self, *args: str, stdin: bytes | None = None) -> bytes:
         return run_git(self.git_dir, self.root, *args, index=self._index, stdin=stdin)
 
@@ -274,7 +284,7 @@ class GitWorkspace:
         """The full id of the state `name` names: a tree id (or a unique prefix of at least 4 digits)
         this workspace has stored; UserError for anything else."""
         text = name.strip().lower()
-        if not _STATE_NAME.fullmatch(text):
+        if not STATE_NAME.fullmatch(text):
             raise UserError(f"{name!r} is not a state id (4 to 64 hexadecimal digits)")
         try:
             return self._git("rev-parse", "--verify", "--quiet", "--end-of-options", f"{text}^{{tree}}")

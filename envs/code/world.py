@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import shlex
 from collections.abc import Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
+from trellis.envs.code.container import ContainerFiles, ContainerWorkspace
 from trellis.envs.code.files import HostFiles, WorkspaceFiles
 from trellis.envs.code.reproduce import RUNNER, IssueCheck, checks_report
 from trellis.envs.code.testlog import parse_pytest_log
 from trellis.envs.code.tools import CODE_TOOLS, ToolFn
 from trellis.envs.code.workspace import GitWorkspace
 from trellis.envs.sandbox.base import RunRequest, RunResult
+from trellis.envs.sandbox.docker import DockerSandbox
 from trellis.envs.sandbox.host import HostSandbox
 
 from trellis.errors import TrellisRunError, UserError
@@ -29,13 +31,16 @@ OPT_IN_TOOLS = {"revert"}
 class CodeWorld:
     """A repository at a base commit, tools to read, edit and test it, and git-tree states.
 
+    The sandbox decides where: a folder on this machine (bubblewrap, local), with host git on a git
+    directory beside it, or a container (docker), with git inside it on root's own directory.
+
     `hidden_paths` (a task's hidden test files) never appear in the submitted patch. `repo_name` (the
     repository's name, e.g. `django`) is a folder name the file tools drop when a path starts with it.
     """
 
     def __init__(
         self,
-        sandbox: HostSandbox,
+        sandbox: HostSandbox | DockerSandbox,
         *,
         task: str,
         base: str = "HEAD",
@@ -48,20 +53,29 @@ class CodeWorld:
         repo_name: str | None = None,
         default_path: str | None = None,
         issue_checks: Sequence[IssueCheck] = (),
+        packs: Path | None = None,
     ) -> None:
         """`default_path`: where a code block without a path goes (and the path the action format's
-        help shows); `issue_checks`: calls from the issue, run after every change (see `reproduce`)."""
+        help shows); `issue_checks`: calls from the issue, run after every change (see `reproduce`);
+        `packs`: in a container, a host folder that keeps every state (so a new container can restore it)."""
         self.sandbox = sandbox
-        self.root = sandbox.root
         self.task = task
-        self.repo_name = repo_name or self.root.name
         self.default_path = default_path
         self.issue_checks = list(issue_checks)
-        self.workspace = GitWorkspace(self.root, base, on_change=lambda paths: sandbox.adopt(*paths))
-        self.files: WorkspaceFiles = HostFiles(
-            self.root, alias=sandbox.workspace, names=(self.root.name, self.repo_name)
-        )
-        _check_git_dir_unreachable(sandbox, self.workspace.git_dir)
+        self.workspace: GitWorkspace | ContainerWorkspace
+        self.files: WorkspaceFiles
+        if isinstance(sandbox, DockerSandbox):
+            self.root: Path | None = None
+            self.repo_name = repo_name or PurePosixPath(sandbox.workspace).name
+            self.workspace = ContainerWorkspace(sandbox, base, packs=packs)
+            self.files = ContainerFiles(sandbox, names=(self.repo_name,))
+        else:
+            root = sandbox.root
+            self.root = root
+            self.repo_name = repo_name or root.name
+            self.workspace = GitWorkspace(root, base, on_change=lambda paths: sandbox.adopt(*paths))
+            self.files = HostFiles(root, alias=sandbox.workspace, names=(root.name, self.repo_name))
+            _check_git_dir_unreachable(sandbox, self.workspace.git_dir)
         self.test_command = test_command
         self.test_timeout = test_timeout
         self.test_env = dict(test_env or {})
@@ -82,8 +96,9 @@ class CodeWorld:
         return await self.workspace.diff(state, exclude=self.hidden_paths)
 
     async def reset(self) -> Observation:
-        await self.workspace.restore(self.workspace.base_tree)
-        return Observation(text=self.task, data={"state": self.workspace.base_tree})
+        workspace = await self.workspace.opened()
+        await workspace.restore(workspace.base_tree)
+        return Observation(text=self.task, data={"state": workspace.base_tree})
 
     async def step(self, action: Action) -> Observation:
         entry = self._tools.get(action.tool)

@@ -13,6 +13,9 @@ from contextlib import contextmanager
 from pathlib import Path
 
 IMAGE = "localhost/trellis-busybox:latest"
+PYTHON_IMAGE = "localhost/trellis-python:latest"
+"""busybox, git and this machine's Debian Python 3.11 with pytest: enough for a code world's container."""
+SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
 
@@ -54,6 +57,92 @@ def _busybox_image(env: dict[str, str], work: Path) -> None:
     )
 
 
+def _libraries(*binaries: Path) -> set[Path]:
+    """The shared libraries `binaries` load (their ld.so included), as ldd names them."""
+    found: set[Path] = set()
+    for binary in binaries:
+        result = subprocess.run(["ldd", str(binary)], capture_output=True, text=True)
+        for line in result.stdout.splitlines():
+            parts = line.split()
+            for part in parts:
+                if part.startswith("/") and Path(part).exists():
+                    found.add(Path(part))
+    return found
+
+
+def _copy(source: Path, root: Path) -> None:
+    target = root / source.relative_to("/")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if source.is_dir():
+        shutil.copytree(
+            source,
+            target,
+            symlinks=True,
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns(
+                "test", "tests", "__pycache__", "idlelib", "tkinter", "turtledemo", "ensurepip"
+            ),
+        )
+    else:
+        shutil.copy2(source, target)
+
+
+def python_image(env: dict[str, str], work: Path) -> str | None:
+    """Build `PYTHON_IMAGE` from this machine's own files (no registry needed): busybox for the shell
+    and core tools, git, Debian's Python 3.11 and its standard library, and pytest from this Python.
+    None when the machine lacks one of them."""
+    if subprocess.run(["podman", "image", "exists", PYTHON_IMAGE], env=env).returncode == 0:
+        return PYTHON_IMAGE
+    busybox, git = shutil.which("busybox"), Path("/usr/bin/git")
+    if busybox is None or not git.exists() or not SYSTEM_PYTHON.exists():
+        return None
+    import pytest as _pytest_module  # noqa: F401 (its files go into the image)
+
+    root = work / "python-rootfs"
+    for folder in ("bin", "tmp", "testbed", "usr/bin", "etc"):
+        (root / folder).mkdir(parents=True, exist_ok=True)
+    (root / "tmp").chmod(0o1777)
+    shutil.copy(busybox, root / "bin" / "busybox")
+    applets = subprocess.run([busybox, "--list"], capture_output=True, text=True, check=True).stdout.split()
+    for applet in applets:
+        if applet != "busybox":
+            (root / "bin" / applet).symlink_to("busybox")
+    stdlib = SYSTEM_PYTHON.parent.parent / "lib" / "python3.11"
+    dynload = sorted((stdlib / "lib-dynload").glob("*.so"))
+    for library in _libraries(git, SYSTEM_PYTHON, *dynload):
+        _copy(library.resolve(), root)
+        if library.resolve() != library:  # keep the name the binaries ask for
+            (root / library.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)
+            link = root / library.relative_to("/")
+            if not link.exists():
+                link.symlink_to(library.resolve())
+    _copy(git, root)
+    _copy(SYSTEM_PYTHON, root)
+    _copy(stdlib, root)
+    (root / "usr/bin/python3").symlink_to("python3.11")
+    (root / "usr/bin/python").symlink_to("python3.11")
+    packages = root / "usr/local/lib/python3.11/dist-packages"
+    packages.mkdir(parents=True)
+    from importlib import metadata
+
+    for name in ("pytest", "pluggy", "iniconfig", "packaging", "pygments"):
+        dist = metadata.distribution(name)
+        for file in dist.files or []:
+            source = Path(str(dist.locate_file(file)))
+            if source.is_file() and "__pycache__" not in file.parts and not str(file).startswith(".."):
+                (packages / file).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(source, packages / file)
+    (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    subprocess.run(["tar", "-C", str(root), "-cf", str(work / "python-rootfs.tar"), "."], check=True)
+    subprocess.run(
+        ["podman", "import", "-q", "--change", "ENV PATH=/usr/bin:/bin", str(work / "python-rootfs.tar"), PYTHON_IMAGE],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    return PYTHON_IMAGE
+
+
 @contextmanager
 def docker_engine() -> Iterator[str | None]:
     """Yield a DOCKER_HOST that answers, or None (with the reason printed) when none can be had."""
@@ -71,6 +160,10 @@ def docker_engine() -> Iterator[str | None]:
     service = None
     try:
         _busybox_image(env, work)
+        try:
+            python_image(env, work)
+        except (OSError, subprocess.CalledProcessError) as exc:  # its tests skip; the busybox ones still run
+            print(f"cannot build {PYTHON_IMAGE}: {exc}")
         service = subprocess.Popen(
             ["podman", "system", "service", "--time=0", f"unix://{socket}"],
             env=env,

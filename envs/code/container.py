@@ -1,0 +1,326 @@
+"""A code world's workspace inside a container: git-tree states and file access through the sandbox.
+
+The rule that holds on the host holds here: what the agent writes is data, never instructions. The
+agent's commands run as an unprivileged user (`DockerSandbox(user=...)`), whose leftover processes
+are killed after every command. trellis's git runs in the container as root, on a git directory in
+root's own folder (`/var/lib/trellis/git`, the image's `.git` moved there) that the user can neither
+read nor write, with the same configuration that trusts nothing as on the host (`git_environment`).
+Files git writes back (a restore, a patch) are handed to the user again, link by link, never followed.
+
+States are tree ids, as on the host: two branches that reach the same files are one state, and a
+snapshot or restore costs one `exec` (tens of milliseconds). With `packs`, every state is also kept
+on the host as a git pack, so a new container (a resumed run, after the old one went) restores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+import posixpath
+import shlex
+import tarfile
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+
+from trellis.envs.code.files import MAX_READ, SKIP_NAMES, Kind, Place, candidates, escape_error
+from trellis.envs.code.workspace import NEUTRAL_ATTRIBUTES, STATE_NAME, GitError, git_environment
+from trellis.envs.sandbox.base import RunRequest, RunResult
+from trellis.envs.sandbox.docker import TRELLIS_DIR, DockerSandbox
+
+from trellis.errors import UserError
+from trellis.tree import StateId
+
+GIT_DIR = f"{TRELLIS_DIR}/git"
+INDEX = f"{GIT_DIR}/trellis.index"
+CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+_OUTPUT = 64 * 2**20
+
+# One script per operation, run as root with the environment of `git_environment`; "$W" is the workspace.
+_OPEN = """set -e
+W=$1 G=$GIT_DIR BASE=$2
+if [ ! -d "$G" ]; then
+  if [ -L "$W/.git" ] || [ -f "$W/.git" ]; then echo "$W/.git is a link or a file, not a repository" >&2; exit 3; fi
+  umask 077
+  if [ -d "$W/.git" ]; then
+    mv "$W/.git" "$G"
+  else
+    git init -q --template= "$G" >/dev/null
+    git add --all
+    git commit -q --no-verify -m base
+  fi
+  chown -R 0:0 "$G"; chmod 700 "$G"
+  mkdir -p "$G/info"
+  [ -f "$G/index" ] && [ ! -f "$GIT_INDEX_FILE" ] && cp "$G/index" "$GIT_INDEX_FILE"
+fi
+printf '%s' "$ATTRIBUTES" > "$G/info/attributes"
+[ -n "$3" ] && chown -R -h "$3" "$W"
+git rev-parse --verify --end-of-options "$BASE^{commit}"
+git rev-parse --verify --end-of-options "$BASE^{commit}^{tree}"
+"""
+_SNAPSHOT = "git add --all && git write-tree"
+# Gives the paths listed (NUL-separated) in file "$1", and every folder above them, to user "$2",
+# never following a link; names that are gone are skipped.
+_HAND_BACK = """hand_back() {
+  [ -n "$2" ] || return 0
+  tr '\\0' '\\n' < "$1" | while IFS= read -r f; do
+    while :; do printf '%s\\0' "$f"; case "$f" in */*) f=${f%/*};; *) break;; esac; done
+  done | sort -zu | xargs -0 -r chown -h "$2" -- 2>/dev/null || true
+}
+"""
+_RESTORE = (
+    _HAND_BACK
+    + """set -e
+C="$GIT_DIR/trellis.changed"
+git add --all
+git diff-index --cached -z --name-only --no-renames "$1" > "$C"
+if [ -s "$C" ]; then git read-tree --reset -u "$1"; hand_back "$C" "$2"; fi
+cat "$C"
+"""
+)
+_APPLY = (
+    _HAND_BACK
+    + """set -e
+git apply --whitespace=nowarn "$1"
+C="$GIT_DIR/trellis.changed"
+git add --all
+git diff-index --cached -z --name-only --no-renames "$2" > "$C"
+hand_back "$C" "$3"
+"""
+)
+
+
+def _names(output: str) -> list[str]:
+    return [name for name in output.split("\0") if name]
+
+
+class ContainerWorkspace:
+    """A repository in a container (the image's, or the workspace folder committed as it is), addressed
+    by tree ids; the same API as `GitWorkspace`."""
+
+    def __init__(self, sandbox: DockerSandbox, base: str = "HEAD", *, packs: Path | None = None) -> None:
+        """`packs`: a host folder where every state is kept as a git pack (`<tree>.pack`)."""
+        self.sandbox = sandbox
+        self.base = base
+        self.packs = packs
+        self.base_commit = ""
+        self.base_tree = ""
+        self._lock = asyncio.Lock()
+
+    @property
+    def root(self) -> str:
+        return self.sandbox.workspace
+
+    async def _git(self, script: str, *args: str, stdin: str | None = None, timeout: float = 600) -> RunResult:
+        env = git_environment(GIT_DIR, self.root, INDEX, path=CONTAINER_PATH)
+        env["ATTRIBUTES"] = NEUTRAL_ATTRIBUTES
+        command = f"sh -c {shlex.quote(script)} sh {' '.join(shlex.quote(a) for a in args)}"
+        request = RunRequest(command=command, env=env, stdin=stdin, timeout=timeout, output_cap=_OUTPUT)
+        return await self.sandbox.admin(request)
+
+    async def _checked(self, script: str, *args: str, what: str, stdin: str | None = None) -> str:
+        await self.opened()
+        result = await self._git(script, *args, stdin=stdin)
+        if not result.ok:
+            raise GitError(f"git {what} failed in the container: {result.output.strip()[-1000:]}")
+        return result.stdout
+
+    async def opened(self) -> ContainerWorkspace:
+        """Set the repository up once (idempotent): git directory moved out of the workspace, the
+        workspace handed to the agent's user, the base commit and tree read."""
+        async with self._lock:
+            if self.base_tree:
+                return self
+            if self.sandbox.user is None:
+                raise UserError(
+                    "a code world in a container runs the agent as an unprivileged user; "
+                    "start the sandbox with DockerSandbox(..., user='1000:1000')"
+                )
+            result = await self._git(_OPEN, self.root, self.base, self.sandbox.user)
+            lines = result.stdout.split()
+            if not result.ok or len(lines) < 2:
+                raise UserError(
+                    f"cannot open the repository in {self.root} of image {self.sandbox.image} at {self.base!r}: "
+                    f"{result.output.strip()[-800:]}; the image needs git, and the folder a repository "
+                    "(or files to commit)"
+                )
+            self.base_commit, self.base_tree = lines[-2], lines[-1]
+            return self
+
+    async def snapshot(self) -> StateId:
+        state = (await self._checked(_SNAPSHOT, what="write-tree")).strip()
+        if self.packs is not None and not (self.packs / f"{state}.pack").exists():
+            self.packs.mkdir(parents=True, exist_ok=True)
+            partial = self.packs / f"{state}.pack.{os.getpid()}"
+            partial.write_bytes(await self.export_state(state))
+            partial.replace(self.packs / f"{state}.pack")
+        return state
+
+    async def restore(self, state: StateId) -> list[str]:
+        """Make the workspace hold exactly `state`; returns the paths that changed."""
+        await self.opened()
+        if self.packs is not None and (self.packs / f"{state}.pack").exists() and not await self.has_state(state):
+            await self.import_state((self.packs / f"{state}.pack").read_bytes())
+        return _names(await self._checked(_RESTORE, state, self.sandbox.user or "", what="read-tree"))
+
+    async def resolve(self, name: str) -> StateId:
+        text = name.strip().lower()
+        if not STATE_NAME.fullmatch(text):
+            raise UserError(f"{name!r} is not a state id (4 to 64 hexadecimal digits)")
+        try:
+            out = await self._checked('git rev-parse --verify --quiet --end-of-options "$1^{tree}"', text, what="rev")
+        except GitError:
+            raise UserError(f"no stored state {text!r} in this workspace; give an id a snapshot returned") from None
+        return out.strip()
+
+    async def diff(self, state: StateId | None = None, exclude: Sequence[str] = ()) -> str:
+        """The patch from the base commit to `state` (default: the workspace as it is now)."""
+        tree = state or await self.snapshot()
+        script = 'b=$1 t=$2; shift 2; git diff --no-color --no-ext-diff --no-textconv --binary "$b" "$t" -- . "$@"'
+        pathspec = [f":(exclude,literal){path}" for path in exclude]
+        text = await self._checked(script, self.base_commit, tree, *pathspec, what="diff")
+        return text if not text or text.endswith("\n") else text + "\n"
+
+    async def files(self, state: StateId | None = None) -> list[str]:
+        await self.opened()
+        out = await self._checked('git ls-tree -r -z --name-only "$1"', state or self.base_commit, what="ls-tree")
+        return _names(out)
+
+    async def apply(self, patch: str) -> tuple[bool, str]:
+        """Apply a patch to the workspace: (applied, git's message)."""
+        if not patch.strip():
+            return True, "empty patch"
+        await self.opened()
+        before = await self.snapshot()
+        staged = await self.sandbox.put_bytes((patch if patch.endswith("\n") else patch + "\n").encode())
+        try:
+            result = await self._git(_APPLY, staged, before, self.sandbox.user or "")
+        finally:
+            await self.sandbox.admin(RunRequest(command=f"rm -f {staged}", timeout=10))
+        if not result.ok:
+            return False, f"git apply failed: {result.output.strip()}"
+        return True, "applied"
+
+    async def export_state(self, state: StateId) -> bytes:
+        """`state`'s objects that the base commit lacks, as a git pack (see `GitWorkspace.export_state`)."""
+        out = f"{GIT_DIR}/trellis.out.pack"
+        script = (
+            f'git rev-list --objects --end-of-options "$1" "^$2" | cut -d" " -f1 | git pack-objects --stdout -q > {out}'
+        )
+        await self._checked(script, state, self.base_tree, what="pack-objects")
+        data = await self.sandbox.read_bytes(out)
+        await self.sandbox.admin(RunRequest(command=f"rm -f {out}", timeout=10))
+        if data is None:
+            raise GitError(f"git pack-objects wrote no pack for state {state}")
+        return data
+
+    async def import_state(self, pack: bytes) -> None:
+        """Store the objects of a pack from `export_state`; a state is never half there."""
+        await self.opened()
+        staged = await self.sandbox.put_bytes(pack)
+        try:
+            await self._checked('git index-pack --stdin --strict < "$1" >/dev/null', staged, what="index-pack")
+        finally:
+            await self.sandbox.admin(RunRequest(command=f"rm -f {staged}", timeout=10))
+
+    async def has_state(self, state: StateId) -> bool:
+        await self.opened()
+        return (await self._git('git cat-file -e "$1^{tree}"', state)).ok
+
+
+# Resolves each path given, as the agent's user: the longest part that exists, its links followed
+# (`readlink -f`), then the rest as written; a dangling link prints "?".
+_LOCATE = r"""W=$1; shift
+for c in "$@"; do
+  p="$W/$c"; rest=""
+  while [ ! -e "$p" ] && [ ! -L "$p" ] && [ "$p" != "$W" ]; do rest="/${p##*/}$rest"; p="${p%/*}"; done
+  r=$(readlink -f -- "$p" 2>/dev/null) || r="?"
+  [ -n "$r" ] || r="?"
+  k=missing
+  if [ -z "$rest" ]; then
+    if [ -f "$r" ]; then k=file; elif [ -d "$r" ]; then k=dir; elif [ -e "$r" ]; then k=other; fi
+  fi
+  printf '%s\t%s\t%s\n' "$k" "$r" "$rest"
+done
+"""
+
+
+class ContainerFiles:
+    """The workspace's files in a container, as the tools see them (see `files.WorkspaceFiles`)."""
+
+    def __init__(self, sandbox: DockerSandbox, *, names: tuple[str, ...] = ()) -> None:
+        self.sandbox = sandbox
+        self.names = names
+
+    @property
+    def root(self) -> str:
+        return self.sandbox.workspace
+
+    def _inside(self, path: str) -> str | None:
+        normal = posixpath.normpath(path)
+        if normal == self.root:
+            return "."
+        if normal.startswith(self.root.rstrip("/") + "/"):
+            return normal[len(self.root.rstrip("/")) + 1 :]
+        return None
+
+    async def locate(self, path: str) -> Place:
+        options, outside = candidates(
+            path, self.root, alias="/workspace", names=(*self.names, PurePosixPath(self.root).name)
+        )
+        args = " ".join(shlex.quote(str(option)) for option in options)
+        result = await self.sandbox.run(
+            RunRequest(command=f"sh -c {shlex.quote(_LOCATE)} sh {shlex.quote(self.root)} {args}", timeout=30)
+        )
+        rows = [line.split("\t") for line in result.stdout.splitlines() if line.count("\t") == 2]
+        if not result.ok or len(rows) != len(options):
+            raise UserError(f"cannot look up {path!r} in the container: {result.output.strip()[-300:]}")
+        places = []
+        for option, (kind, resolved, rest) in zip(options, rows, strict=True):
+            rel = None if resolved == "?" else self._inside(resolved + rest)
+            if rel is None:
+                lexical = self._inside(posixpath.join(self.root, str(option)))
+                raise escape_error(path, link=lexical is not None)
+            folder = rest.count("/") <= 1
+            places.append(Place(rel=rel, kind=_kind(kind), folder_exists=folder))
+        chosen = next((p for p in places if p.kind != "missing"), None)
+        if chosen is None and outside:
+            raise escape_error(path)
+        return chosen or next((p for p in places if p.folder_exists), places[0])
+
+    async def read(self, rel: str) -> str | None:
+        try:
+            data = await self.sandbox.read_bytes(rel, limit=MAX_READ)
+        except UserError:
+            return None
+        if data is None or b"\0" in data[:4096]:
+            return None
+        return data.decode("utf-8", errors="replace")
+
+    async def listing(self, start: str = ".") -> list[str]:
+        prune = " -o ".join(f"-name {shlex.quote(name)}" for name in sorted(SKIP_NAMES))
+        command = f"find {shlex.quote(start)} \\( {prune} \\) -prune -o -type f -print"
+        result = await self.sandbox.run(RunRequest(command=command, timeout=60, output_cap=_OUTPUT))
+        out = [posixpath.normpath(line) for line in result.stdout.splitlines() if line]
+        return sorted(out)
+
+    async def texts(self, start: str = ".", suffix: str = "") -> list[tuple[str, str]]:
+        data = await self.sandbox.archive(start)
+        base = PurePosixPath(start)
+        out = []
+        with tarfile.open(fileobj=io.BytesIO(data)) as tar:
+            for member in tar:
+                parts = PurePosixPath(member.name).parts
+                if not member.isfile() or member.size > MAX_READ or SKIP_NAMES.intersection(parts):
+                    continue
+                rel = posixpath.normpath(str(base.joinpath(*parts[1:]))) if len(parts) > 1 else str(base)
+                if not rel.endswith(suffix) or (handle := tar.extractfile(member)) is None:
+                    continue
+                raw = handle.read()
+                if b"\0" not in raw[:4096]:
+                    out.append((rel, raw.decode("utf-8", errors="replace")))
+        return sorted(out)
+
+
+def _kind(value: str) -> Kind:
+    return "file" if value == "file" else "dir" if value == "dir" else "other" if value == "other" else "missing"
