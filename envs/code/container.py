@@ -156,12 +156,32 @@ class ContainerWorkspace:
             partial.replace(self.packs / f"{state}.pack")
         return state
 
+    async def _bring(self, state: StateId) -> None:
+        """Import `state` from `packs` when this container lacks it (it was made in another one)."""
+        pack = None if self.packs is None else self.packs / f"{state}.pack"
+        if await self.has_state(state):
+            return
+        if pack is None or not pack.exists():
+            raise UserError(
+                f"state {state[:12]} is not in this container and no pack of it was kept; give every world "
+                "of a search the same `packs` folder, so a state made in one container can be restored in another"
+            )
+        await self.import_state(pack.read_bytes())
+
+    async def _on(self, state: StateId, script: str, *args: str, what: str) -> str:
+        """Run `script` on `state`, bringing the state in first when this container lacks it."""
+        try:
+            return await self._checked(script, *args, what=what)
+        except GitError:
+            if await self.has_state(state):
+                raise
+        await self._bring(state)
+        return await self._checked(script, *args, what=what)
+
     async def restore(self, state: StateId) -> list[str]:
-        """Make the workspace hold exactly `state`; returns the paths that changed."""
-        await self.opened()
-        if self.packs is not None and (self.packs / f"{state}.pack").exists() and not await self.has_state(state):
-            await self.import_state((self.packs / f"{state}.pack").read_bytes())
-        return _names(await self._checked(_RESTORE, state, self.sandbox.user or "", what="read-tree"))
+        """Make the workspace hold exactly `state`; returns the paths that changed. A state another
+        container made comes from `packs`."""
+        return _names(await self._on(state, _RESTORE, state, self.sandbox.user or "", what="read-tree"))
 
     async def resolve(self, name: str) -> StateId:
         text = name.strip().lower()
@@ -175,15 +195,17 @@ class ContainerWorkspace:
 
     async def diff(self, state: StateId | None = None, exclude: Sequence[str] = ()) -> str:
         """The patch from the base commit to `state` (default: the workspace as it is now)."""
+        await self.opened()
         tree = state or await self.snapshot()
         script = 'b=$1 t=$2; shift 2; git diff --no-color --no-ext-diff --no-textconv --binary "$b" "$t" -- . "$@"'
         pathspec = [f":(exclude,literal){path}" for path in exclude]
-        text = await self._checked(script, self.base_commit, tree, *pathspec, what="diff")
+        text = await self._on(tree, script, self.base_commit, tree, *pathspec, what="diff")
         return text if not text or text.endswith("\n") else text + "\n"
 
     async def files(self, state: StateId | None = None) -> list[str]:
         await self.opened()
-        out = await self._checked('git ls-tree -r -z --name-only "$1"', state or self.base_commit, what="ls-tree")
+        tree = state or self.base_commit
+        out = await self._on(tree, 'git ls-tree -r -z --name-only "$1"', tree, what="ls-tree")
         return _names(out)
 
     async def apply(self, patch: str) -> tuple[bool, str]:
@@ -203,6 +225,7 @@ class ContainerWorkspace:
 
     async def export_state(self, state: StateId) -> bytes:
         """`state`'s objects that the base commit lacks, as a git pack (see `GitWorkspace.export_state`)."""
+        await self.opened()
         out = f"{GIT_DIR}/trellis.out.pack"
         script = (
             f'git rev-list --objects --end-of-options "$1" "^$2" | cut -d" " -f1 | git pack-objects --stdout -q > {out}'

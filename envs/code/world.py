@@ -89,6 +89,7 @@ class CodeWorld:
         self.tools: list[ToolSpec] = [spec for spec, _ in self._tools.values()]
 
     async def run(self, command: str, *, timeout: float = 120.0) -> RunResult:
+        await self.workspace.opened()  # in a container: the repository set up, the workspace the agent's
         return await self.sandbox.run(RunRequest(command=command, timeout=timeout, env=self.test_env))
 
     async def patch(self, state: StateId | None = None) -> str:
@@ -101,6 +102,7 @@ class CodeWorld:
         return Observation(text=self.task, data={"state": workspace.base_tree})
 
     async def step(self, action: Action) -> Observation:
+        await self.workspace.opened()
         entry = self._tools.get(action.tool)
         if entry is None:
             return Observation(

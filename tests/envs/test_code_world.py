@@ -1,37 +1,71 @@
-"""The code world: tools, git-tree states and patches, in the bwrap sandbox."""
+"""The code world: tools, git-tree states and patches, in the bwrap sandbox and in a container.
+
+Every test that takes `world` runs in both: the tools, states and patches behave the same wherever
+the workspace is. Tests of host folders (links to host files, the git directory beside the folder)
+take `host_world`."""
 
 from __future__ import annotations
 
 import ast
 import os
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from conftest import repository_image
 from swe_fixture import FILES
 from trellis.envs.code.workspace import GitWorkspace, init_repository
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox import BwrapSandbox
+from trellis.envs.sandbox.docker import AGENT_USER, DockerSandbox
 
 from trellis.errors import UserError
 from trellis.tree import Action
 from trellis.world import World
 
-pytestmark = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
+needs_bwrap = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
 
 TEST_FILE = "tests/test_calc.py"
+WORLD_ARGS: dict[str, object] = {
+    "task": "Fix add().",
+    "test_command": f"python -m pytest -rA {TEST_FILE}",
+    "hidden_paths": ["tests/hidden_test.py"],
+}
 
 
 @pytest.fixture
-def world(tmp_path: Path) -> CodeWorld:
+def host_world(tmp_path: Path) -> CodeWorld:
+    if not os.path.exists("/usr/bin/bwrap"):
+        pytest.skip("bubblewrap is not installed")
     repo = tmp_path / "repo"
     init_repository(repo, FILES)
-    sandbox = BwrapSandbox(repo)
-    return CodeWorld(
-        sandbox,
-        task="Fix add().",
-        test_command=f"python -m pytest -rA {TEST_FILE}",
-        hidden_paths=["tests/hidden_test.py"],
-    )
+    return CodeWorld(BwrapSandbox(repo), **WORLD_ARGS)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def tinycalc_image(docker_client: object) -> str:
+    return repository_image(docker_client, "tinycalc", FILES)
+
+
+@pytest.fixture(params=["bwrap", pytest.param("docker", marks=pytest.mark.docker)])
+async def world(request: pytest.FixtureRequest) -> AsyncIterator[CodeWorld]:
+    if request.param == "bwrap":
+        yield request.getfixturevalue("host_world")
+        return
+    image = request.getfixturevalue("tinycalc_image")
+    client = request.getfixturevalue("docker_client")
+    async with DockerSandbox(image, client=client, user=AGENT_USER) as box:
+        world = CodeWorld(box, **WORLD_ARGS)  # type: ignore[arg-type]
+        await world.workspace.opened()  # the repository set up, as the search's first reset() does
+        yield world
+
+
+async def read(world: CodeWorld, path: str) -> str:
+    return await world.sandbox.read_file(path)
+
+
+async def exists(world: CodeWorld, path: str) -> bool:
+    return (await world.files.locate(path)).kind != "missing"
 
 
 async def act(world: CodeWorld, tool: str, **args: object) -> tuple[str, bool, dict[str, object]]:
@@ -94,11 +128,11 @@ async def test_create_insert_shell_and_tests(world: CodeWorld) -> None:
     assert not error
     _, error, _ = await act(world, "insert", path=TEST_FILE, line=0, text="import os")
     assert not error
-    assert (world.root / TEST_FILE).read_text().startswith("import os\nfrom tinycalc")
+    assert (await read(world, TEST_FILE)).startswith("import os\nfrom tinycalc")
     text, error, _ = await act(world, "insert", path=TEST_FILE, line=99, text="x")
     assert error and "between 0 and" in text
     text, error, data = await act(world, "shell", command="ls tests && id -u")
-    assert not error and "test_new.py" in text and "65534" in text
+    assert not error and "test_new.py" in text and text.split()[-1] in ("65534", "1000")  # never root
     # files the host wrote belong to the sandbox user, so sandboxed commands can change them
     text, error, _ = await act(world, "shell", command=f"echo '# edited' >> {TEST_FILE} && tail -1 {TEST_FILE}")
     assert not error and "# edited" in text
@@ -124,15 +158,15 @@ async def test_snapshot_restore_and_duplicate_states(world: CodeWorld) -> None:
     fixed = await world.snapshot()
     assert fixed != base
     await world.restore(base)
-    assert not (world.root / "notes.txt").exists()
-    assert "return a - b" in (world.root / "tinycalc/__init__.py").read_text()
+    assert not await exists(world, "notes.txt")
+    assert "return a - b" in await read(world, "tinycalc/__init__.py")
     # reaching the same files by another path gives the same state id
     await act(world, "create_file", path="notes.txt", content="n")
     await act(world, "replace", path="tinycalc/__init__.py", old="a - b", new="a + b")
     assert await world.snapshot() == fixed
     await world.restore(base)
     await world.restore(fixed)
-    assert (world.root / "notes.txt").read_text() == "n"
+    assert await read(world, "notes.txt") == "n"
     # restored files are the sandbox user's too
     text, error, _ = await act(world, "shell", command="echo more >> notes.txt && cat notes.txt")
     assert not error and "more" in text
@@ -160,6 +194,7 @@ async def test_unknown_tools_and_bad_args_are_observations(world: CodeWorld) -> 
         CodeWorld(world.sandbox, task="x", tools=["view_file", "teleport"])
 
 
+@needs_bwrap
 def test_workspace_needs_a_repository(tmp_path: Path) -> None:
     with pytest.raises(UserError, match="not a git repository"):
         GitWorkspace(tmp_path)
@@ -184,39 +219,41 @@ async def plant_links(world: CodeWorld, secrets: Path) -> None:
     assert result.ok, result.output
 
 
-async def test_search_never_reads_through_a_link_out_of_the_workspace(world: CodeWorld, host_secrets: Path) -> None:
-    await plant_links(world, host_secrets)
-    text, error, data = await act(world, "search", pattern="TOKEN=|def leaked")
+async def test_search_never_reads_through_a_link_out_of_the_workspace(
+    host_world: CodeWorld, host_secrets: Path
+) -> None:
+    await plant_links(host_world, host_secrets)
+    text, error, data = await act(host_world, "search", pattern="TOKEN=|def leaked")
     assert not error and text.startswith("no match") and data["matches"] == []
     for path in ("notes.txt", "hostdir", "tinycalc/leak.py", "hostdir/secret.txt"):
-        text, error, _ = await act(world, "search", pattern="hunter2", path=path)
+        text, error, _ = await act(host_world, "search", pattern="hunter2", path=path)
         assert error and "outside the workspace" in text and "hunter2" not in text
     # a link that stays inside the workspace is read like any file
-    text, _, _ = await act(world, "search", pattern=r"def mul")
+    text, _, _ = await act(host_world, "search", pattern=r"def mul")
     assert text.splitlines() == ["alias.py:9: def mul(a, b):", "tinycalc/__init__.py:9: def mul(a, b):"]
 
 
 async def test_find_symbol_never_reads_through_a_link_out_of_the_workspace(
-    world: CodeWorld, host_secrets: Path
+    host_world: CodeWorld, host_secrets: Path
 ) -> None:
-    await plant_links(world, host_secrets)
-    text, error, data = await act(world, "find_symbol", name="leaked_function")
+    await plant_links(host_world, host_secrets)
+    text, error, data = await act(host_world, "find_symbol", name="leaked_function")
     assert not error and data["definitions"] == [] and "no class or function" in text
-    text, _, _ = await act(world, "find_symbol", name="mul")
+    text, _, _ = await act(host_world, "find_symbol", name="mul")
     assert text.splitlines() == ["alias.py:9: def mul", "tinycalc/__init__.py:9: def mul"]
 
 
-async def test_find_file_never_lists_a_link_out_of_the_workspace(world: CodeWorld, host_secrets: Path) -> None:
-    await plant_links(world, host_secrets)
+async def test_find_file_never_lists_a_link_out_of_the_workspace(host_world: CodeWorld, host_secrets: Path) -> None:
+    await plant_links(host_world, host_secrets)
     for name in ("leak", "notes", "secret", "dangling"):
-        _, _, data = await act(world, "find_file", name=name)
+        _, _, data = await act(host_world, "find_file", name=name)
         assert data["files"] == [], name
-    _, _, data = await act(world, "find_file", name="alias")
+    _, _, data = await act(host_world, "find_file", name="alias")
     assert data["files"] == ["alias.py"]
 
 
-async def test_edits_never_go_through_a_link_out_of_the_workspace(world: CodeWorld, host_secrets: Path) -> None:
-    await plant_links(world, host_secrets)
+async def test_edits_never_go_through_a_link_out_of_the_workspace(host_world: CodeWorld, host_secrets: Path) -> None:
+    await plant_links(host_world, host_secrets)
     for tool, args in (
         ("view_file", {"path": "notes.txt"}),
         ("replace", {"path": "notes.txt", "old": "hunter2", "new": "x"}),
@@ -225,7 +262,7 @@ async def test_edits_never_go_through_a_link_out_of_the_workspace(world: CodeWor
         ("write_file", {"path": "hostdir/new.txt", "content": "x"}),
         ("insert", {"path": "tinycalc/leak.py", "line": 0, "text": "x"}),
     ):
-        text, error, _ = await act(world, tool, **args)
+        text, error, _ = await act(host_world, tool, **args)
         assert error and "outside the workspace" in text, (tool, args, text)
     assert sorted(p.name for p in host_secrets.iterdir()) == ["secret.py", "secret.txt"]
     assert (host_secrets / "secret.txt").read_text() == "TOKEN=hunter2\n"
@@ -234,6 +271,8 @@ async def test_edits_never_go_through_a_link_out_of_the_workspace(world: CodeWor
 @pytest.fixture
 def named(tmp_path: Path) -> CodeWorld:
     """A workspace whose folder is named like the repository (as a model pictures it)."""
+    if not os.path.exists("/usr/bin/bwrap"):
+        pytest.skip("bubblewrap is not installed")
     repo = tmp_path / "tinycalc"
     init_repository(repo, FILES)
     return CodeWorld(BwrapSandbox(repo), task="Fix add().")
@@ -274,21 +313,21 @@ async def test_paths_forgive_the_usual_slips(named: CodeWorld) -> None:
 
 
 async def test_replace_forgives_whitespace_and_indentation(world: CodeWorld) -> None:
-    path = world.root / "tinycalc/__init__.py"
+    path = "tinycalc/__init__.py"
     # a method given without its class's indentation, re-indented to fit
     old = "def bump(self):\n    self.n = add(self.n, 1)\n    return self.n\n"
     new = "def bump(self):\n    self.n = add(self.n, 2)\n    return self.n\n"
     text, error, data = await act(world, "replace", path="tinycalc/__init__.py", old=old, new=new)
     assert not error and "ignoring differences in whitespace" in text and data["line"] == 17, text
-    assert "\n    def bump(self):\n        self.n = add(self.n, 2)\n        return self.n\n" in path.read_text()
+    assert "\n    def bump(self):\n        self.n = add(self.n, 2)\n        return self.n\n" in await read(world, path)
     # spacing inside a line
     _, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="return a-b", new="return a + b")
-    assert not error and "\n    return a + b\n" in path.read_text()
+    assert not error and "\n    return a + b\n" in await read(world, path)
     # deleting whole lines takes the lines with them
     docstring = '"""Return the sum of  a and b."""'
     _, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old=docstring, new="")
-    assert not error and "def add(a, b):\n    return a + b\n" in path.read_text()
-    ast.parse(path.read_text())
+    assert not error and "def add(a, b):\n    return a + b\n" in await read(world, path)
+    ast.parse(await read(world, path))
     # a loose match must be unique too, and the error says how to make it so
     text, error, _ = await act(world, "replace", path="tinycalc/__init__.py", old="(a,b):", new="(x, y):")
     assert error and "2 times" in text and "whitespace is ignored" in text and "[4, 8]" in text
@@ -322,16 +361,16 @@ async def test_errors_name_the_next_step(world: CodeWorld) -> None:
     assert error and "write_file" in text and "insert" not in text
 
 
-def test_workspace_git_directory_lives_beside_the_folder(world: CodeWorld) -> None:
-    git_dir = world.workspace.git_dir
-    assert git_dir == world.root.parent / f"{world.root.name}.trellis-git" and git_dir.is_dir()
-    assert (world.root / ".git").is_symlink()  # a pointer for people outside the sandbox, nothing more
-    assert (world.root / ".git").resolve() == git_dir
+def test_workspace_git_directory_lives_beside_the_folder(host_world: CodeWorld) -> None:
+    git_dir = host_world.workspace.git_dir
+    assert git_dir == host_world.root.parent / f"{host_world.root.name}.trellis-git" and git_dir.is_dir()
+    assert (host_world.root / ".git").is_symlink()  # a pointer for people outside the sandbox, nothing more
+    assert (host_world.root / ".git").resolve() == git_dir
     assert (git_dir / "info" / "attributes").read_text().splitlines()[-1].startswith("* !filter")
 
 
 async def test_write_file_merges_a_fragment_of_a_python_file(world: CodeWorld) -> None:
-    code = world.root / "tinycalc/__init__.py"
+    code = "tinycalc/__init__.py"
     fragment = (
         "def add(a, b):\n    return a + b\n\n\ndef bump(self):\n    self.n = add(self.n, 2)\n    return self.n\n\n\n"
         "print(add(2, 3))\n"
@@ -343,7 +382,7 @@ async def test_write_file_merges_a_fragment_of_a_python_file(world: CodeWorld) -
         "entirely)"
     )
     assert data["merged"] == ["replaced add, Counter.bump", "left out 1 other top-level statement (example code)"]
-    written = code.read_text()
+    written = await read(world, code)
     assert "def mul(a, b):" in written and "    def __init__(self):" in written and "print(" not in written
     assert "    def bump(self):\n        self.n = add(self.n, 2)\n" in written
     text, error, _ = await act(world, "run_tests", command="python -c 'import tinycalc as t; print(t.add(2, 3))'")
@@ -351,23 +390,23 @@ async def test_write_file_merges_a_fragment_of_a_python_file(world: CodeWorld) -
     # writing it again changes nothing, and says so
     text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=fragment)
     assert error and "is unchanged" in text and "write the whole file" in text
-    assert code.read_text() == written
+    assert await read(world, code) == written
 
 
 async def test_write_file_writes_a_whole_file_or_one_it_cannot_merge_as_given(world: CodeWorld) -> None:
-    code = world.root / "tinycalc/__init__.py"
+    code = "tinycalc/__init__.py"
     rewrite = "def add(a, b):\n    return a + b\n\n\ndef mul(a, b):\n    return 0\n\n\nclass Counter:\n    pass\n"
     text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=rewrite)
-    assert not error and text == "rewrote tinycalc/__init__.py (10 lines)" and code.read_text() == rewrite
+    assert not error and text == "rewrote tinycalc/__init__.py (10 lines)" and await read(world, code) == rewrite
     # ...while a fragment of it merges
     text, error, _ = await act(
         world, "write_file", path="tinycalc/__init__.py", content="def mul(a, b):\n    return a * b\n"
     )
     assert not error and text.startswith("merged into tinycalc/__init__.py: replaced mul;")
-    assert code.read_text() == rewrite.replace("return 0", "return a * b")
+    assert await read(world, code) == rewrite.replace("return 0", "return a * b")
     broken = "def add(a, b):\n    return (\n"
     text, error, _ = await act(world, "write_file", path="tinycalc/__init__.py", content=broken)
-    assert not error and text.startswith("rewrote") and code.read_text() == broken
+    assert not error and text.startswith("rewrote") and await read(world, code) == broken
     # only Python files merge
     text, error, _ = await act(world, "write_file", path="README.md", content="def add(a, b):\n    pass\n")
-    assert not error and (world.root / "README.md").read_text() == "def add(a, b):\n    pass\n"
+    assert not error and await read(world, "README.md") == "def add(a, b):\n    pass\n"
