@@ -38,6 +38,8 @@ class BatchJob(BaseModel):
     """Folders searched for the instance's repository (a URL on GitHub when none holds it)."""
     locks: Path | None = None
     offline: bool = False
+    image: str | None = None
+    """With the docker sandbox: the instance's image (default: its official SWE-bench image)."""
 
 
 class BatchRow(BaseModel):
@@ -75,6 +77,7 @@ async def solve_one(job: BatchJob, chat: ChatModel, critic: ChatModel) -> BatchR
     """Solve, resume or skip one instance; a failure is returned as a row, never raised."""
     from trellis.cli.solve import resume_environment
     from trellis.cli.solve import solve as solve_instance
+    from trellis.envs.swebench.container import ContainerEnvironment
     from trellis.envs.swebench.environment import SWEEnvironment
     from trellis.envs.swebench.instance import read_predictions
     from trellis.search.run import RunDir
@@ -92,8 +95,11 @@ async def solve_one(job: BatchJob, chat: ChatModel, critic: ChatModel) -> BatchR
         resumed = RunDir(run_dir).exists()
         state = "resumed" if resumed else "solved"
         try:
+            env: SWEEnvironment | ContainerEnvironment
             if resumed:  # never rebuild the environment an interrupted run's states live in
                 env = resume_environment(instance, run_dir, job.sandbox)
+            elif job.sandbox == "docker":  # the image is the environment
+                env = ContainerEnvironment(instance, job.image).check()
             else:
                 env = SWEEnvironment(instance, sandbox=job.sandbox)
                 source = repository_source(instance, job.repos)

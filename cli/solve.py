@@ -16,9 +16,11 @@ from trellis.envs.code.localise import Unit, localise_units, render
 from trellis.envs.code.reproduce import IssueCheck, issue_checks
 from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
 from trellis.envs.code.world import CodeWorld
+from trellis.envs.sandbox.docker import DockerSandbox
 from trellis.envs.sandbox.host import BwrapSandbox, LocalSandbox, Mount
+from trellis.envs.swebench.container import WORKDIR, ContainerEnvironment
 from trellis.envs.swebench.environment import ENV_MOUNT, SWEEnvironment, test_command
-from trellis.envs.swebench.harness import InstanceReport, evaluate
+from trellis.envs.swebench.harness import InstanceReport, evaluate, evaluate_in_container
 from trellis.envs.swebench.instance import Prediction, SWEInstance, write_predictions
 from trellis.search.config import SearchConfig
 from trellis.search.run import RunDir, SearchOutcome, run_search
@@ -100,6 +102,53 @@ def world_on(
         default_path=found[0].path if found else None,
         issue_checks=checks,
     )
+
+
+def container_worlds(
+    env: ContainerEnvironment,
+    boxes: Sequence[DockerSandbox],
+    run_dir: Path,
+    code: Path,
+    found: Sequence[Unit] = (),
+    checks: Sequence[IssueCheck] = (),
+) -> list[CodeWorld]:
+    """A world in each started container of the instance's image; `code` is the base's files on the
+    host (for the task's listing). Every world keeps its states as packs in `run_dir/states`."""
+    from trellis.envs.code.files import walk
+
+    files = sorted(path.relative_to(code).as_posix() for path in walk(code, code))[:60]
+    task = swe_task(env.instance, files, render(list(found)), checks)
+    return [
+        CodeWorld(
+            box,
+            task=task,
+            base=env.instance.base_commit,
+            test_command=env.test_command(),
+            hidden_paths=env.instance.test_files,
+            test_env=env.run_env(),
+            test_timeout=600,
+            repo_name=env.instance.repo.rpartition("/")[2],
+            default_path=found[0].path if found else None,
+            issue_checks=checks,
+            packs=run_dir / "states",
+        )
+        for box in boxes
+    ]
+
+
+def check_run_states(env: SWEEnvironment | ContainerEnvironment, run_dir: Path, tree: Tree) -> None:
+    """Raise UserError unless every state of the run in `run_dir` can be restored: in the
+    environment's git objects, or (in containers) as packs in the run folder."""
+    if not isinstance(env, ContainerEnvironment):
+        check_states(env, tree)
+        return
+    states = sorted({node.state_id for node in tree if node.state_id})
+    missing = [state for state in states if not (run_dir / "states" / f"{state}.pack").is_file()]
+    if missing:
+        raise UserError(
+            f"{len(missing)} of the run's {len(states)} states have no pack in {run_dir / 'states'} (removed, or "
+            "the run was made without them); the run cannot continue; start a new run in another folder (--run NEW)"
+        )
 
 
 @dataclass(frozen=True)
@@ -197,7 +246,9 @@ def environment_record(env: SWEEnvironment) -> dict[str, Any]:
     }
 
 
-def resume_environment(instance: SWEInstance, run_dir: Path, sandbox: str = "bwrap") -> SWEEnvironment:
+def resume_environment(
+    instance: SWEInstance, run_dir: Path, sandbox: str = "bwrap"
+) -> SWEEnvironment | ContainerEnvironment:
     """The environment the run in `run_dir` worked in, checked to still hold every state of its
     tree; raises UserError (before anything is written) when the run cannot be resumed.
 
@@ -210,6 +261,12 @@ def resume_environment(instance: SWEInstance, run_dir: Path, sandbox: str = "bwr
     if ran != instance.instance_id:
         raise UserError(f"{run_dir} is a run of {ran}, not of {instance.instance_id}; resume it as {ran}")
     record = tree.meta.get("environment") or folder.read_info().get("environment")
+    if isinstance(record, dict) and record.get("sandbox") == "docker":
+        container = ContainerEnvironment(
+            instance, str(record.get("image") or ""), workdir=str(record.get("workdir") or WORKDIR)
+        )
+        check_run_states(container, run_dir, tree)
+        return container
     if isinstance(record, dict) and record.get("root"):
         env = SWEEnvironment(instance, Path(str(record["root"])), sandbox=str(record.get("sandbox") or sandbox))
     else:
@@ -246,7 +303,7 @@ class SolveResult(BaseModel):
 
 
 async def solve(
-    env: SWEEnvironment,
+    env: SWEEnvironment | ContainerEnvironment,
     model: ChatModel,
     config: SearchConfig,
     run_dir: Path,
@@ -259,7 +316,8 @@ async def solve(
     critic_model: ChatModel | None = None,
     on_ray: OnRay | None = None,
 ) -> SolveResult:
-    """Search for a patch on a prepared environment, write the run folder, grade the chosen patch.
+    """Search for a patch on a prepared environment (or in containers of an image), write the run
+    folder, grade the chosen patch.
 
     With `resume`, the run in `run_dir` continues with its own configuration, in `env`, which must
     be the environment it recorded (see `resume_environment`). With `on_ray`, the search's worlds
@@ -268,37 +326,61 @@ async def solve(
     if resume:
         folder = RunDir(run_dir)
         tree = folder.load_tree()
-        check_states(env, tree)
+        check_run_states(env, run_dir, tree)
         config = folder.saved_config(tree)  # the number of worktrees is the run's own
-    # the environment's own checkout is where grading applies patches: one killed in the middle leaves
-    # a patch there, so it is put back at the base before the issue's code is read from it
-    base = GitWorkspace(env.repo_dir, instance.base_commit)
-    await base.restore(base.base_tree)
-    found = localise_units(env.repo_dir, instance.problem_statement)
     checks = issue_checks(instance.problem_statement)
-    if on_ray is not None:
-        worlds = await ray_worlds_for(env, run_dir, config.parallel, on_ray, found, checks, resume=resume)
-    else:
-        worlds = await make_worlds(env, run_dir, config.parallel, found, checks)
-    outcome = await run_search(
-        task=worlds[0].task,
-        worlds=worlds,
-        model=model,
-        config=config,
-        run_dir=run_dir,
-        resume=resume,
-        info={"instance_id": instance.instance_id, "model": model.name, "environment": environment_record(env)},
-        listeners=listeners,
-        on_context=on_context,
-        critic_model=critic_model,
-        opening=repair_opening(instance, found) if config.opening else None,
-    )
+    boxes: list[DockerSandbox] = []
+    try:
+        if isinstance(env, ContainerEnvironment):
+            env.check()
+            env.remove_leftovers(run_dir)
+            code = await env.base_files(run_dir / "base")
+            found = localise_units(code, instance.problem_statement)
+            boxes = [env.sandbox(run_dir) for _ in range(config.parallel)]
+            await asyncio.gather(*(box.start() for box in boxes))
+            worlds: list[Any] = container_worlds(env, boxes, run_dir, code, found, checks)
+        else:
+            # the environment's own checkout is where grading applies patches: one killed in the middle
+            # leaves a patch there, so it is put back at the base before the issue's code is read from it
+            base = GitWorkspace(env.repo_dir, instance.base_commit)
+            await base.restore(base.base_tree)
+            found = localise_units(env.repo_dir, instance.problem_statement)
+            if on_ray is not None:
+                worlds = await ray_worlds_for(env, run_dir, config.parallel, on_ray, found, checks, resume=resume)
+            else:
+                worlds = await make_worlds(env, run_dir, config.parallel, found, checks)
+        record = env.record() if isinstance(env, ContainerEnvironment) else environment_record(env)
+        outcome = await run_search(
+            task=worlds[0].task,
+            worlds=worlds,
+            model=model,
+            config=config,
+            run_dir=run_dir,
+            resume=resume,
+            info={"instance_id": instance.instance_id, "model": model.name, "environment": record},
+            listeners=listeners,
+            on_context=on_context,
+            critic_model=critic_model,
+            opening=repair_opening(instance, found) if config.opening else None,
+        )
+    finally:
+        await asyncio.gather(*(box.close() for box in boxes))
     write_predictions(
         run_dir / "predictions.jsonl",
         [Prediction(instance_id=instance.instance_id, model_name_or_path=model_name, model_patch=outcome.patch)],
     )
     report = None
     if grade and (instance.FAIL_TO_PASS or instance.PASS_TO_PASS):
-        report = await evaluate(env, outcome.patch, name=model_name)
+        if isinstance(env, ContainerEnvironment):
+            report = await evaluate_in_container(
+                instance,
+                outcome.patch,
+                image=env.image,
+                setup=env.setup,
+                client=env.client,
+                log_dir=run_dir / "grading",
+            )
+        else:
+            report = await evaluate(env, outcome.patch, name=model_name)
         (run_dir / "report.json").write_text(report.model_dump_json(indent=1))
     return SolveResult(outcome=outcome, report=report)

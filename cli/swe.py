@@ -50,8 +50,8 @@ SandboxOpt = Annotated[
     str,
     typer.Option(
         "--sandbox",
-        help="bwrap (isolated, default), local (no isolation), or docker (eval only: the "
-        "official SWE-bench images through DOCKER_HOST).",
+        help="bwrap (isolated, default), local (no isolation), or docker (the instance's official "
+        "SWE-bench image, or --image, through DOCKER_HOST: a container per world).",
     ),
 ]
 OfflineOpt = Annotated[
@@ -62,10 +62,9 @@ OfflineOpt = Annotated[
 SANDBOXES = ("bwrap", "local", "docker")
 
 
-def _check_sandbox(sandbox: str, allowed: tuple[str, ...] = ("bwrap", "local")) -> None:
+def _check_sandbox(sandbox: str, allowed: tuple[str, ...] = SANDBOXES) -> None:
     if sandbox not in allowed:
-        hint = " (docker is for `trellis swe eval` only)" if sandbox == "docker" else ""
-        raise UserError(f"unknown --sandbox {sandbox!r}{hint}; use one of {', '.join(allowed)}")
+        raise UserError(f"unknown --sandbox {sandbox!r}; use one of {', '.join(allowed)}")
 
 
 def _check_sources(repos: list[Path] | None, locks: Path | None) -> None:
@@ -125,12 +124,29 @@ def prepare(
     force: Annotated[bool, typer.Option(help="Rebuild even when already prepared.")] = False,
     offline: OfflineOpt = False,
 ) -> None:
-    """Build each instance's environment: repository at its base commit, venv, pins, editable install."""
+    """Build each instance's environment: repository at its base commit, venv, pins, editable install.
+
+    With --sandbox docker the environment is the instance's image: this checks that each is here."""
     from trellis.envs.swebench.instance import select
 
     _check_sandbox(sandbox)
     _check_sources(repos, locks)
     chosen = select(_load(instances), instance_ids)
+    if sandbox == "docker":  # the image is the environment: nothing to build here, only to find
+        from trellis.envs.swebench.container import ContainerEnvironment
+
+        missing = []
+        for instance in chosen:
+            env = ContainerEnvironment(instance)
+            try:
+                env.check()
+                console.print(f"[green]ready[/] {instance.instance_id}: {env.image}")
+            except UserError as exc:
+                missing.append(instance.instance_id)
+                console.print(f"[red]missing[/] {instance.instance_id}: {exc}", highlight=False)
+        if missing:
+            raise typer.Exit(1)
+        return
     if repo is not None:
         if len(chosen) > 1:
             raise UserError("--repo is the repository of one instance; give one instance id, or use --repos FOLDER")
@@ -319,6 +335,10 @@ def solve(
     record: Annotated[Path | None, typer.Option(help="Record every model call into this replay cassette.")] = None,
     worlds: WorldsOpt = "local",
     address: AddressOpt = None,
+    image: Annotated[
+        str | None,
+        typer.Option(help="With --sandbox docker: the image (default: the instance's official SWE-bench image)."),
+    ] = None,
     *,
     settings: SearchConfig,
 ) -> None:
@@ -328,6 +348,7 @@ def solve(
     there), with the settings it started with and the time it had left."""
     from trellis.cli.solve import resume_environment
     from trellis.cli.solve import solve as solve_instance
+    from trellis.envs.swebench.container import ContainerEnvironment
     from trellis.envs.swebench.environment import SWEEnvironment
     from trellis.search.run import RunDir
 
@@ -340,6 +361,13 @@ def solve(
         raise UserError(f"unknown --worlds {worlds!r}; use one of {', '.join(EXECUTORS)}")
     if worlds != "ray" and address is not None:
         raise UserError("--address names a Ray cluster; give it with --worlds ray")
+    if sandbox == "docker" and worlds == "ray":
+        raise UserError(
+            "--worlds ray builds worlds in bwrap or local sandboxes; with --sandbox docker, the "
+            "containers run on this machine's engine (--parallel K starts K of them)"
+        )
+    if image is not None and sandbox != "docker":
+        raise UserError("--image names the container image of --sandbox docker; give both, or neither")
     if record is not None:
         output_file(record, "--record")
     instance, path = _find_instance(instance_id, instances)
@@ -357,6 +385,8 @@ def solve(
             console.print("[dim]a resumed run keeps the settings it started with; new settings are ignored[/]")
         if env.kind != sandbox:
             console.print(f"[dim]the run continues in its own {env.kind} sandbox[/]", highlight=False)
+    elif sandbox == "docker":
+        env = ContainerEnvironment(instance, image).check()  # a missing image is reported before the model loads
     else:
         env = SWEEnvironment(instance, sandbox=sandbox)
     chat: ChatModel = load_model(model)  # a bad model spec is reported before anything is prepared
@@ -378,7 +408,7 @@ def solve(
     async def main() -> object:
         holder: dict[str, object] = {}
         try:
-            if resume is None:  # a resumed run never rebuilds the environment its states live in
+            if resume is None and isinstance(env, SWEEnvironment):  # never rebuilt for a resumed run
                 with console.status(f"preparing {instance_id}…") as status:
                     await env.prepare(
                         sources.source(instance),
@@ -526,6 +556,13 @@ def batch(
     locks: LocksOpt = None,
     sandbox: SandboxOpt = "bwrap",
     offline: OfflineOpt = False,
+    image: Annotated[
+        str | None,
+        typer.Option(
+            help="With --sandbox docker: the image of each instance, {instance_id} standing for its id "
+            "(default: the official SWE-bench images)."
+        ),
+    ] = None,
     *,
     settings: SearchConfig,
 ) -> None:
@@ -560,6 +597,7 @@ def batch(
             repos=tuple(path.resolve() for path in sources.repos),
             locks=sources.locks.resolve() if sources.locks is not None else None,
             offline=offline,
+            image=image.replace("{instance_id}", instance.instance_id) if image else None,
         )
         for instance in chosen
     ]

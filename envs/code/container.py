@@ -223,6 +223,19 @@ class ContainerWorkspace:
             return False, f"git apply failed: {result.output.strip()}"
         return True, "applied"
 
+    async def archive(self, state: StateId | None = None) -> bytes:
+        """The files of `state` (default: the base commit) as a tar: data to read on the host, never
+        run (extract it with `tarfile`'s "data" filter)."""
+        await self.opened()
+        tree = state or self.base_commit
+        out = f"{GIT_DIR}/trellis.out.tar"
+        await self._on(tree, f'git archive --format=tar "$1" > {out}', tree, what="archive")
+        data = await self.sandbox.read_bytes(out)
+        await self.sandbox.admin(RunRequest(command=f"rm -f {out}", timeout=10))
+        if data is None:
+            raise GitError(f"git archive wrote nothing for {tree}")
+        return data
+
     async def export_state(self, state: StateId) -> bytes:
         """`state`'s objects that the base commit lacks, as a git pack (see `GitWorkspace.export_state`)."""
         await self.opened()

@@ -67,7 +67,7 @@ SAFE_CONFIG = {
 # use no driver, whatever the folder declares.
 NEUTRAL_ATTRIBUTES = (
     "# written by trellis: files in the workspace are data, never instructions\n"
-    "* !filter !text !eol !crlf !ident !working-tree-encoding !diff !merge !whitespace\n"
+    "* !filter !text !eol !crlf !ident !working-tree-encoding !diff !merge !whitespace !export-ignore !export-subst\n"
 )
 _IDENTITY = {
     "GIT_AUTHOR_NAME": "trellis",

@@ -132,6 +132,9 @@ def python_image(env: dict[str, str], work: Path) -> str | None:
             if source.is_file() and "__pycache__" not in file.parts and not str(file).startswith(".."):
                 (packages / file).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(source, packages / file)
+    launcher = root / "usr/bin/pytest"
+    launcher.write_text("#!/usr/bin/python3.11\nimport sys\nimport pytest\n\nsys.exit(pytest.console_main())\n")
+    launcher.chmod(0o755)
     (root / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     subprocess.run(["tar", "-C", str(root), "-cf", str(work / "python-rootfs.tar"), "."], check=True)
     subprocess.run(
