@@ -38,6 +38,13 @@ AGENT_USER = "1000:1000"
 """The user an agent's commands run as in a code world's container."""
 _SWEEP = "kill -KILL -- -1 2>/dev/null"
 """Run as the user after each command: kills every process of that user but the caller."""
+_ROOT_SWEEP = (
+    'u={uid}; n=0; while [ $n -lt 50 ]; do n=$((n + 1)); found=""; for d in /proc/[0-9]*; do '
+    '[ "$(stat -c %u "$d" 2>/dev/null)" = "$u" ] && kill -KILL "${{d#/proc/}}" 2>/dev/null && found=1; done; '
+    '[ -n "$found" ] || break; done'
+)
+"""Run as root before each of trellis's own commands: no process of the user is left (not even one
+that killed the user's own sweep), so none can change the workspace while root works on it."""
 
 
 def swebench_image(instance_id: str, arch: str = "x86_64") -> str:
@@ -218,8 +225,11 @@ class DockerSandbox:
         return await asyncio.to_thread(self._run_sync, request, self.user, self.user is not None)
 
     async def admin(self, request: RunRequest) -> RunResult:
-        """Run one of trellis's own commands as root (git on its own directory, ownership fixes). The
-        user's processes are gone by then (swept after each of its commands), so none races it."""
+        """Run one of trellis's own commands as root (git on its own directory, ownership fixes), after
+        killing every process of the user, so that none races it."""
+        if self.user is not None:
+            sweep = _ROOT_SWEEP.format(uid=shlex.quote(self.user.split(":")[0]))
+            request = request.model_copy(update={"command": f"{sweep}; {request.command}"})
         return await asyncio.to_thread(self._run_sync, request, "0", False)
 
     def _path(self, path: str) -> str:

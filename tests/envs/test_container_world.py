@@ -82,6 +82,21 @@ async def test_network_is_off_and_leftover_processes_are_killed(world: CodeWorld
     assert text.split()[-1] == "0"
 
 
+async def test_a_process_that_kills_its_own_sweep_is_gone_before_root_s_git_runs(world: CodeWorld) -> None:
+    # the command kills the shell that would sweep after it, so its background process outlives it
+    escape = "sleep 999 & kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat) $PPID"
+    await world.step(Action(tool="shell", args={"command": escape}))
+    assert "sleep 999" in await as_root_unswept(world, "ps -o user,args")
+    await world.snapshot()  # root's git: every process of the agent's user is killed first
+    assert "sleep 999" not in await as_root_unswept(world, "ps -o user,args")
+
+
+async def as_root_unswept(world: CodeWorld, command: str) -> str:
+    """A root command that does not sweep (only tests look without touching)."""
+    assert isinstance(world.sandbox, DockerSandbox)
+    return world.sandbox._exec(RunRequest(command=command), command, "0").output
+
+
 async def test_planted_git_configuration_runs_nothing(world: CodeWorld) -> None:
     """Whatever the agent writes where git might look, trellis's git reads none of it as instructions."""
     planted = textwrap.dedent(
