@@ -265,6 +265,11 @@ class DockerSandbox:
             raise UserError(f"{path} is not a regular file")
         return data.decode("utf-8", errors="replace")
 
+    async def upload(self, folder: str, tar: bytes) -> None:
+        """Unpack `tar` into `folder` as root: for setting a container up (a repository in its workdir)
+        before a world opens it, never for what an agent writes."""
+        await asyncio.to_thread(self._require().put_archive, folder, tar)
+
     async def put_bytes(self, data: bytes) -> str:
         """Stage `data` in root's folder (for trellis's own commands); returns its path. Remove it after."""
         return await asyncio.to_thread(self._stage, data)
