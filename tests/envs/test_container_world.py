@@ -84,7 +84,7 @@ async def test_network_is_off_and_leftover_processes_are_killed(world: CodeWorld
 
 async def test_a_process_that_kills_its_own_sweep_is_gone_before_root_s_git_runs(world: CodeWorld) -> None:
     # the command kills the shell that would sweep after it, so its background process outlives it
-    escape = "sleep 999 & kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat) $PPID"
+    escape = "setsid sleep 999 & sleep 0.2; kill -KILL $(cut -d' ' -f4 /proc/$PPID/stat) $PPID"
     await world.step(Action(tool="shell", args={"command": escape}))
     assert "sleep 999" in await as_root_unswept(world, "ps -o user,args")
     await world.snapshot()  # root's git: every process of the agent's user is killed first
