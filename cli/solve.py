@@ -334,7 +334,7 @@ async def solve(
         if isinstance(env, ContainerEnvironment):
             env.check()
             env.remove_leftovers(run_dir)
-            code = await env.base_files(run_dir / "base")
+            code = await env.base_files(run_dir)
             found = localise_units(code, instance.problem_statement)
             boxes = [env.sandbox(run_dir) for _ in range(config.parallel)]
             await asyncio.gather(*(box.start() for box in boxes))

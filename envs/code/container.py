@@ -18,6 +18,7 @@ import asyncio
 import io
 import os
 import posixpath
+import re
 import shlex
 import tarfile
 from collections.abc import Sequence
@@ -44,14 +45,18 @@ if [ ! -d "$G" ]; then
   umask 077
   if [ -d "$W/.git" ]; then
     mv "$W/.git" "$G"
+    mkdir -p "$G/info"; printf '%s' "$ATTRIBUTES" > "$G/info/attributes"
+    # what the image holds beside its repository (build output it does not ignore): kept out of states
+    [ -f "$G/index" ] && GIT_INDEX_FILE="$G/index" git ls-files --others --exclude-standard -z > "$G/trellis.untracked"
   else
     git init -q --template= "$G" >/dev/null
+    mkdir -p "$G/info"; printf '%s' "$ATTRIBUTES" > "$G/info/attributes"
     git add --all
     git commit -q --no-verify -m base
   fi
   chown -R 0:0 "$G"; chmod 700 "$G"
-  mkdir -p "$G/info"
   [ -f "$G/index" ] && [ ! -f "$GIT_INDEX_FILE" ] && cp "$G/index" "$GIT_INDEX_FILE"
+  echo fresh
 fi
 printf '%s' "$ATTRIBUTES" > "$G/info/attributes"
 [ -n "$3" ] && chown -R -h "$3" "$W"
@@ -59,13 +64,11 @@ git rev-parse --verify --end-of-options "$BASE^{commit}"
 git rev-parse --verify --end-of-options "$BASE^{commit}^{tree}"
 """
 _SNAPSHOT = "git add --all && git write-tree"
-# Gives the paths listed (NUL-separated) in file "$1", and every folder above them, to user "$2",
-# never following a link; names that are gone are skipped.
+# Gives every file of the workspace git wrote (as root) back to user "$1": find never follows a link
+# and hands chown the names as arguments, so no name, newline or link in it, leads anywhere else.
 _HAND_BACK = """hand_back() {
-  [ -n "$2" ] || return 0
-  tr '\\0' '\\n' < "$1" | while IFS= read -r f; do
-    while :; do printf '%s\\0' "$f"; case "$f" in */*) f=${f%/*};; *) break;; esac; done
-  done | sort -zu | xargs -0 -r chown -h "$2" -- 2>/dev/null || true
+  [ -n "$1" ] || return 0
+  find "$GIT_WORK_TREE" -xdev ! -user "${1%%:*}" -exec chown -h "$1" {} + 2>/dev/null || true
 }
 """
 _RESTORE = (
@@ -74,7 +77,7 @@ _RESTORE = (
 C="$GIT_DIR/trellis.changed"
 git add --all
 git diff-index --cached -z --name-only --no-renames "$1" > "$C"
-if [ -s "$C" ]; then git read-tree --reset -u "$1"; hand_back "$C" "$2"; fi
+if [ -s "$C" ]; then git read-tree --reset -u "$1"; hand_back "$2"; fi
 cat "$C"
 """
 )
@@ -82,12 +85,27 @@ _APPLY = (
     _HAND_BACK
     + """set -e
 git apply --whitespace=nowarn "$1"
-C="$GIT_DIR/trellis.changed"
-git add --all
-git diff-index --cached -z --name-only --no-renames "$2" > "$C"
-hand_back "$C" "$3"
+hand_back "$2"
 """
 )
+OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
+
+
+def _object_id(text: str, what: str) -> str:
+    """An object id the container printed, checked before the host uses it (in a file name, say)."""
+    value = text.strip()
+    if not OBJECT_ID.fullmatch(value):
+        raise GitError(f"git in the container gave {value[:80]!r} for {what}, not an object id")
+    return value
+
+
+def _exclude_line(path: str) -> str | None:
+    """An anchored pattern of git's exclude files that matches `path` alone (None: not expressible)."""
+    if "\n" in path:
+        return None
+    escaped = re.sub(r"([\\*?\[])", r"\\\1", path)
+    stripped = escaped.rstrip(" ")
+    return "/" + stripped + "\\ " * (len(escaped) - len(stripped))
 
 
 def _names(output: str) -> list[str]:
@@ -144,11 +162,31 @@ class ContainerWorkspace:
                     f"{result.output.strip()[-800:]}; the image needs git, and the folder a repository "
                     "(or files to commit)"
                 )
-            self.base_commit, self.base_tree = lines[-2], lines[-1]
+            self.base_commit = _object_id(lines[-2], "the base commit")
+            self.base_tree = _object_id(lines[-1], "the base tree")
+            if "fresh" in lines:
+                await self._exclude_untracked()
             return self
 
+    async def _exclude_untracked(self) -> None:
+        """Files the image holds beside its repository (build output not ignored there) stay out of every
+        state, patch and restore: listed in root's own exclude file."""
+        try:
+            listed = await self.sandbox.read_bytes(f"{GIT_DIR}/trellis.untracked")
+        except UserError:  # a folder trellis committed itself: nothing beside it
+            return
+        paths = [p for p in os.fsdecode(listed or b"").split("\0") if p]
+        lines = [line for path in paths if (line := _exclude_line(path)) is not None]
+        if not lines:
+            return
+        staged = await self.sandbox.put_bytes(("\n".join(lines) + "\n").encode())
+        try:
+            await self.sandbox.admin(RunRequest(command=f"cat {staged} >> {GIT_DIR}/info/exclude", timeout=60))
+        finally:
+            await self.sandbox.admin(RunRequest(command=f"rm -f {staged}", timeout=10))
+
     async def snapshot(self) -> StateId:
-        state = (await self._checked(_SNAPSHOT, what="write-tree")).strip()
+        state = _object_id(await self._checked(_SNAPSHOT, what="write-tree"), "a snapshot")
         if self.packs is not None and not (self.packs / f"{state}.pack").exists():
             self.packs.mkdir(parents=True, exist_ok=True)
             partial = self.packs / f"{state}.pack.{os.getpid()}"
@@ -181,6 +219,7 @@ class ContainerWorkspace:
     async def restore(self, state: StateId) -> list[str]:
         """Make the workspace hold exactly `state`; returns the paths that changed. A state another
         container made comes from `packs`."""
+        state = _object_id(state, "the state to restore")
         return _names(await self._on(state, _RESTORE, state, self.sandbox.user or "", what="read-tree"))
 
     async def resolve(self, name: str) -> StateId:
@@ -191,7 +230,7 @@ class ContainerWorkspace:
             out = await self._checked('git rev-parse --verify --quiet --end-of-options "$1^{tree}"', text, what="rev")
         except GitError:
             raise UserError(f"no stored state {text!r} in this workspace; give an id a snapshot returned") from None
-        return out.strip()
+        return _object_id(out, f"state {text}")
 
     async def diff(self, state: StateId | None = None, exclude: Sequence[str] = ()) -> str:
         """The patch from the base commit to `state` (default: the workspace as it is now)."""
@@ -213,10 +252,9 @@ class ContainerWorkspace:
         if not patch.strip():
             return True, "empty patch"
         await self.opened()
-        before = await self.snapshot()
         staged = await self.sandbox.put_bytes((patch if patch.endswith("\n") else patch + "\n").encode())
         try:
-            result = await self._git(_APPLY, staged, before, self.sandbox.user or "")
+            result = await self._git(_APPLY, staged, self.sandbox.user or "")
         finally:
             await self.sandbox.admin(RunRequest(command=f"rm -f {staged}", timeout=10))
         if not result.ok:

@@ -16,16 +16,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import re
 import secrets
 import shlex
 import tarfile
+import threading
 import time
 from pathlib import PurePosixPath
 from typing import Any
 
 from trellis.envs.sandbox.base import CappedBuffer, RunRequest, RunResult, finished
 
-from trellis.errors import UserError
+from trellis.errors import TrellisRunError, UserError
 
 TRELLIS_DIR = "/var/lib/trellis"
 """Root's folder in the container: trellis's git directory and staged input; the user can pass through
@@ -36,15 +38,13 @@ LABEL = "trellis.sandbox"
 """Label on every container trellis starts (its value: the sandbox's id)."""
 AGENT_USER = "1000:1000"
 """The user an agent's commands run as in a code world's container."""
-_SWEEP = "kill -KILL -- -1 2>/dev/null"
-"""Run as the user after each command: kills every process of that user but the caller."""
-_ROOT_SWEEP = (
-    'u={uid}; n=0; while [ $n -lt 50 ]; do n=$((n + 1)); found=""; for d in /proc/[0-9]*; do '
-    '[ "$(stat -c %u "$d" 2>/dev/null)" = "$u" ] && kill -KILL "${{d#/proc/}}" 2>/dev/null && found=1; done; '
-    '[ -n "$found" ] || break; done'
-)
-"""Run as root before each of trellis's own commands: no process of the user is left (not even one
-that killed the user's own sweep), so none can change the workspace while root works on it."""
+_SWEEP = "kill -9 -1 2>/dev/null"
+"""Run as the user after each command: kills every process of that user but the caller (kill(-1)
+reaches them all at once, forking or not; `kill -9 -1` is what dash, bash and busybox all accept)."""
+_SWEEP_ALL = "while kill -0 -1 2>/dev/null; do kill -9 -1 2>/dev/null; done; echo swept"
+_COUNT = 'n=0; for d in /proc/[0-9]*; do [ "$(stat -c %u "$d" 2>/dev/null)" = "$1" ] && n=$((n + 1)); done; echo "n=$n"'
+ARCHIVE_CAP = 512 * 2**20
+"""Most bytes read from one archive of the container (a search over the workspace, say)."""
 
 
 def swebench_image(instance_id: str, arch: str = "x86_64") -> str:
@@ -69,10 +69,20 @@ def docker_client() -> Any:
     return client
 
 
-def _init_script(lease: int) -> str:
-    # the container's first process: makes root's folder, then lives while the lease is renewed
+def _init_script(lease: int, user: str | None) -> str:
+    # the container's first process: makes root's folder, names the user (tools that look a user up
+    # find it), then lives while the lease is renewed
+    named = ""
+    if user is not None:
+        uid, _, gid = user.partition(":")
+        gid = gid or uid
+        named = (
+            f"grep -q '^[^:]*:[^:]*:{uid}:' /etc/passwd 2>/dev/null || "
+            f"echo 'trellis:x:{uid}:{gid}::/tmp:/bin/sh' >> /etc/passwd; "
+            f"grep -q '^[^:]*:[^:]*:{gid}:' /etc/group 2>/dev/null || echo 'trellis:x:{gid}:' >> /etc/group; "
+        )
     return (
-        f"mkdir -p {PurePosixPath(TRELLIS_DIR).parent}; umask 077; mkdir -p {STAGE_DIR}; "
+        f"{named}mkdir -p {PurePosixPath(TRELLIS_DIR).parent}; umask 077; mkdir -p {STAGE_DIR}; "
         f"chmod 711 {TRELLIS_DIR} {STAGE_DIR}; touch {LEASE_FILE}; "
         f"while [ $(( $(date +%s) - $(stat -c %Y {LEASE_FILE}) )) -lt {lease} ]; do sleep 1; done"
     )
@@ -108,8 +118,8 @@ class DockerSandbox:
         """`user`: who an agent's commands run as (`uid:gid`; None: the image's user); `lease`: seconds
         the container outlives its last renewal (renewed every `lease / 4` s while the sandbox is open);
         `labels`: added to the container's, beside `trellis.sandbox=<id>`."""
-        if user is not None and user.split(":")[0] in ("0", "root"):
-            raise UserError(f"user {user!r} is root; give an unprivileged uid:gid such as {AGENT_USER}, or None")
+        if user is not None and (not re.fullmatch(r"[0-9]+(:[0-9]+)?", user) or user.split(":")[0] == "0"):
+            raise UserError(f"user {user!r} is not an unprivileged uid:gid; give one such as {AGENT_USER}, or None")
         self.image = image
         self.workspace = workdir
         self.memory_mb = memory_mb
@@ -121,7 +131,9 @@ class DockerSandbox:
         self.labels = {**(labels or {}), LABEL: self.id}
         self._client = client
         self._container: Any = None
-        self._renewal: asyncio.Task[None] | None = None
+        self._renewal: threading.Event | None = None
+        self._dirty = False
+        """Whether a command ran as the user since the last verified sweep."""
 
     async def start(self) -> DockerSandbox:
         def start() -> Any:
@@ -138,7 +150,7 @@ class DockerSandbox:
                 ) from None
             return client.containers.run(
                 self.image,
-                command=["/bin/sh", "-c", _init_script(self.lease)],
+                command=["/bin/sh", "-c", _init_script(self.lease, self.user)],
                 user="0",
                 detach=True,
                 working_dir=self.workspace,
@@ -156,14 +168,16 @@ class DockerSandbox:
             if (await self.admin(RunRequest(command=f"test -d {STAGE_DIR}", timeout=10))).ok:
                 break
             await asyncio.sleep(0.05)
-        self._renewal = asyncio.create_task(self._renew())
+        # renewed from a thread of its own (never queued behind long commands), as root, touching nothing else
+        self._renewal = stop = threading.Event()
+        threading.Thread(target=self._renew, args=(stop,), name=f"lease-{self.id}", daemon=True).start()
         return self
 
-    async def _renew(self) -> None:
-        while True:
-            await asyncio.sleep(self.lease / 4)
+    def _renew(self, stop: threading.Event) -> None:
+        touch = RunRequest(command=f"touch {LEASE_FILE}", timeout=10)
+        while not stop.wait(self.lease / 4):
             with contextlib.suppress(Exception):
-                await self.admin(RunRequest(command=f"touch {LEASE_FILE}", timeout=10))
+                self._exec(touch, touch.command, "0")
 
     async def __aenter__(self) -> DockerSandbox:
         return await self.start()
@@ -188,11 +202,22 @@ class DockerSandbox:
             container.id, ["/bin/sh", "-c", command], environment=env, workdir=workdir, user=user or ""
         )["Id"]
         out, err = CappedBuffer(request.output_cap), CappedBuffer(request.output_cap)
-        for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
-            if stdout:
-                out.feed(stdout)
-            if stderr:
-                err.feed(stderr)
+        # a process the command left holding its output would keep the stream open past the timeout:
+        # a watchdog kills the user's processes then
+        watchdog = None
+        if user is not None and user == self.user:
+            watchdog = threading.Timer(request.timeout + 10, self._kill_user_processes)
+            watchdog.daemon = True
+            watchdog.start()
+        try:
+            for stdout, stderr in api.exec_start(exec_id, stream=True, demux=True):
+                if stdout:
+                    out.feed(stdout)
+                if stderr:
+                    err.feed(stderr)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
         code = api.exec_inspect(exec_id)["ExitCode"]
         seconds = max(int(request.timeout + 0.999), 1)
         timed_out = code in (124, 137) and time.perf_counter() - started >= seconds
@@ -222,36 +247,83 @@ class DockerSandbox:
 
     async def run(self, request: RunRequest) -> RunResult:
         """Run a command as the sandbox's user (the agent's commands, tests)."""
+        if self.user is not None:
+            self._dirty = True
         return await asyncio.to_thread(self._run_sync, request, self.user, self.user is not None)
 
+    def _kill_user_processes(self) -> None:
+        sweep = RunRequest(command=_SWEEP_ALL, timeout=30)
+        with contextlib.suppress(Exception):
+            self._exec(sweep, sweep.command, self.user)
+
+    def _swept(self) -> None:
+        """Make sure no process of the user is alive: kill them all, as the user (kill(-1) reaches every
+        one at once, a forking one too), then count them as root; again until none is left."""
+        if self.user is None or not self._dirty:
+            return
+        uid = self.user.split(":")[0]
+        count = RunRequest(command=_COUNT, timeout=30)
+        for _ in range(10):
+            self._kill_user_processes()
+            left = self._exec(count, f"sh -c {shlex.quote(_COUNT)} sh {uid}", "0")
+            if left.ok and left.stdout.strip() == "n=0":
+                self._dirty = False
+                return
+        raise TrellisRunError(
+            f"processes of user {self.user} in container {self.id} could not be stopped; trellis runs nothing as "
+            "root there until they are (the container is removed when the sandbox closes)"
+        )
+
     async def admin(self, request: RunRequest) -> RunResult:
-        """Run one of trellis's own commands as root (git on its own directory, ownership fixes), after
-        killing every process of the user, so that none races it."""
-        if self.user is not None:
-            sweep = _ROOT_SWEEP.format(uid=shlex.quote(self.user.split(":")[0]))
-            request = request.model_copy(update={"command": f"{sweep}; {request.command}"})
-        return await asyncio.to_thread(self._run_sync, request, "0", False)
+        """Run one of trellis's own commands as root (git on its own directory, ownership fixes), once no
+        process of the user is alive, so that none races it."""
+
+        def run() -> RunResult:
+            self._swept()
+            return self._run_sync(request, "0", False)
+
+        return await asyncio.to_thread(run)
 
     def _path(self, path: str) -> str:
         pure = PurePosixPath(path)
         return str(pure if pure.is_absolute() else PurePosixPath(self.workspace) / pure)
 
-    def _archive(self, path: str) -> bytes:
+    def _archive(self, path: str, limit: int | None = None) -> bytes | None:
+        """The archive of `path`, read as root once no process of the user is alive; None when `path`
+        is larger than `limit` (a file's size, told before any byte is read)."""
+        self._swept()
         try:
-            stream, _ = self._require().get_archive(self._path(path))
+            stream, stat = self._require().get_archive(self._path(path))
         except Exception as exc:
             if type(exc).__name__ == "NotFound":
                 raise UserError(f"{path} is not a file in the container") from None
             raise
-        return b"".join(stream)
+        if limit is not None and int(stat.get("size", 0)) > limit:
+            stream.close()
+            return None
+        chunks, total = [], 0
+        for chunk in stream:
+            total += len(chunk)
+            if total > ARCHIVE_CAP:
+                stream.close()
+                raise UserError(
+                    f"{path} holds more than {ARCHIVE_CAP // 2**20} MiB; give a smaller folder or a single file"
+                )
+            chunks.append(chunk)
+        return b"".join(chunks)
 
     async def archive(self, path: str = ".") -> bytes:
         """A tar of `path` as the container holds it (links are stored as links, never followed)."""
-        return await asyncio.to_thread(self._archive, path)
+        data = await asyncio.to_thread(self._archive, path)
+        if data is None:  # only with a limit
+            raise UserError(f"{path} could not be read")
+        return data
 
     async def read_bytes(self, path: str, limit: int | None = None) -> bytes | None:
         """The bytes of regular file `path`; None when it is not one, or is larger than `limit`."""
-        data = await self.archive(path)
+        data = await asyncio.to_thread(self._archive, path, limit)
+        if data is None:
+            return None
         with tarfile.open(fileobj=io.BytesIO(data)) as tar:
             member = tar.next()
             if member is None or not member.isfile() or (limit is not None and member.size > limit):
@@ -301,7 +373,7 @@ class DockerSandbox:
 
     async def close(self) -> None:
         if self._renewal is not None:
-            self._renewal.cancel()
+            self._renewal.set()
             self._renewal = None
         if self._container is not None:
             container, self._container = self._container, None

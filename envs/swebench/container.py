@@ -86,13 +86,14 @@ class ContainerEnvironment:
         """Remove containers an earlier, killed start of this run left (before their lease ran out)."""
         return remove_containers(self.client, {RUN_LABEL: run_key(run_dir)})
 
-    async def base_files(self, folder: Path) -> Path:
-        """The repository's files at the base commit, extracted into `folder` on the host (for
+    async def base_files(self, run_dir: Path) -> Path:
+        """The repository's files at the base commit, extracted into `run_dir/base` on the host (for
         localisation, as data: links, devices and paths that leave the folder are refused)."""
+        folder = run_dir / "base"
         marker = folder / ".trellis-complete"
         if marker.exists():
             return folder
-        async with self.sandbox(folder) as box:
+        async with self.sandbox(run_dir) as box:
             workspace = ContainerWorkspace(box, self.instance.base_commit)
             data = await workspace.archive()
         folder.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,8 @@ from pathlib import Path
 
 IMAGE = "localhost/trellis-busybox:latest"
 PYTHON_IMAGE = "localhost/trellis-python:latest"
-"""busybox, git and this machine's Debian Python 3.11 with pytest: enough for a code world's container."""
+"""dash as /bin/sh, busybox, git and this machine's Debian Python 3.11 with pytest: enough for a code
+world's container."""
 SYSTEM_PYTHON = Path("/usr/bin/python3.11")
 CONTAINERS_CONF = """[containers]
 default_ulimits = ["nofile=20000:20000", "nproc=4096:4096"]
@@ -107,9 +108,15 @@ def python_image(env: dict[str, str], work: Path) -> str | None:
     for applet in applets:
         if applet != "busybox":
             (root / "bin" / applet).symlink_to("busybox")
+    # /bin/sh is dash, as in the Debian and Ubuntu images SWE-bench's are built on (busybox for the rest)
+    dash = Path("/usr/bin/dash")
+    if dash.exists():
+        (root / "bin" / "sh").unlink()
+        shutil.copy(dash, root / "bin" / "dash")
+        (root / "bin" / "sh").symlink_to("dash")
     stdlib = SYSTEM_PYTHON.parent.parent / "lib" / "python3.11"
     dynload = sorted((stdlib / "lib-dynload").glob("*.so"))
-    for library in _libraries(git, SYSTEM_PYTHON, *dynload):
+    for library in _libraries(git, SYSTEM_PYTHON, dash, *dynload):
         _copy(library.resolve(), root)
         if library.resolve() != library:  # keep the name the binaries ask for
             (root / library.relative_to("/")).parent.mkdir(parents=True, exist_ok=True)

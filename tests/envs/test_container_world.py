@@ -97,6 +97,54 @@ async def as_root_unswept(world: CodeWorld, command: str) -> str:
     return world.sandbox._exec(RunRequest(command=command), command, "0").output
 
 
+async def test_a_forking_survivor_is_gone_before_root_s_git_runs(world: CodeWorld) -> None:
+    fork_loop = "setsid sh -c 'while :; do (sleep 0.01 &); done' & sleep 0.3; kill -9 $(cut -d' ' -f4 /proc/$PPID/stat)"
+    await world.step(Action(tool="shell", args={"command": fork_loop}))
+    await world.snapshot()
+    left = await as_root_unswept(world, "ps -o user,args | grep -c '^trellis\\|^1000'")
+    assert left.split()[-1] == "0"
+
+
+async def test_a_restore_never_hands_root_s_files_to_the_agent(world: CodeWorld) -> None:
+    # a name holding a newline and "..", and a link that replaces a folder between two states
+    await shell(world, 'd="$(printf \'a\\n..\')"; mkdir -p "$d/usr/bin" && touch "$d/usr/bin/git"; ln -s /usr/bin x')
+    linked = await world.snapshot()
+    await shell(world, "rm x && mkdir x && touch x/git")
+    foldered = await world.snapshot()
+    await world.restore(world.workspace.base_tree)
+    await world.restore(foldered)
+    await world.restore(linked)
+    owners = await as_root(world, "stat -c '%u %n' / /usr /usr/bin /usr/bin/git /testbed/x")
+    assert [line.split()[0] for line in owners.splitlines()[:4]] == ["0", "0", "0", "0"], owners
+    assert "-> /usr/bin" in await shell(world, "ls -l x")
+
+
+async def test_long_commands_outlive_lease_renewals(docker_client: object, tinycalc: str) -> None:
+    async with DockerSandbox(tinycalc, client=docker_client, user=AGENT_USER, lease=8) as box:  # renewed every 2 s
+        result = await box.run(RunRequest(command="sleep 5; echo done", timeout=30))
+        assert result.ok and result.stdout == "done\n"
+
+
+async def test_files_the_image_holds_beside_its_repository_are_left_alone(docker_client: object) -> None:
+    image = repository_image(docker_client, "untracked", {"app.py": "X = 1\n", ".gitignore": "*.so\n"})
+    container = docker_client.containers.create(
+        image, ["sh", "-c", "echo built > /testbed/_ext.c.out; echo b > /testbed/m.so"]
+    )  # type: ignore[attr-defined]
+    container.start()
+    container.wait()
+    container.commit(repository="localhost/trellis-untracked", tag="built")
+    container.remove()
+    async with DockerSandbox("localhost/trellis-untracked:built", client=docker_client, user=AGENT_USER) as box:
+        world = CodeWorld(box, task="x")
+        await world.reset()
+        await world.step(Action(tool="write_file", args={"path": "app.py", "content": "X = 2\n"}))
+        state = await world.snapshot()
+        await world.restore(world.workspace.base_tree)
+        await world.restore(state)
+        assert await box.read_file("_ext.c.out") == "built\n"  # build output the image did not ignore: kept
+        assert "_ext.c.out" not in await world.patch() and "X = 2" in await world.patch()
+
+
 async def test_planted_git_configuration_runs_nothing(world: CodeWorld) -> None:
     """Whatever the agent writes where git might look, trellis's git reads none of it as instructions."""
     planted = textwrap.dedent(
