@@ -41,8 +41,16 @@ AGENT_USER = "1000:1000"
 _SWEEP = "kill -9 -1 2>/dev/null"
 """Run as the user after each command: kills every process of that user but the caller (kill(-1)
 reaches them all at once, forking or not; `kill -9 -1` is what dash, bash and busybox all accept)."""
-_SWEEP_ALL = "while kill -0 -1 2>/dev/null; do kill -9 -1 2>/dev/null; done; echo swept"
-_COUNT = 'n=0; for d in /proc/[0-9]*; do [ "$(stat -c %u "$d" 2>/dev/null)" = "$1" ] && n=$((n + 1)); done; echo "n=$n"'
+_ROOT_SWEEP = (
+    "i=0; while :; do kill -9 -1 2>/dev/null; n=0; for d in /proc/[0-9]*; do "
+    '[ "$(stat -c %u "$d" 2>/dev/null)" = "{uid}" ] || continue; s=$(cat "$d/stat" 2>/dev/null) || continue; '
+    's=${{s##*) }}; [ "${{s%% *}}" = Z ] || n=$((n + 1)); done; [ $n = 0 ] && break; '
+    "i=$((i + 1)); [ $i -lt 100 ] || {{ echo {failed} >&2; exit 97; }}; sleep 0.02; done"
+)
+SWEEP_FAILED = "trellis-sweep-failed"
+"""Run as root at the top of an exec (it kills every process but the container's first and itself):
+until no live process of the user is left (zombies are dead already); one kill(-1) reaches every
+process at once, and a fork under way fails."""
 ARCHIVE_CAP = 512 * 2**20
 """Most bytes read from one archive of the container (a search over the workspace, say)."""
 
@@ -229,9 +237,9 @@ class DockerSandbox:
         self._require().put_archive(STAGE_DIR, _tar_of(name, data))
         return f"{STAGE_DIR}/{name}"
 
-    def _run_sync(self, request: RunRequest, user: str | None, sweep: bool) -> RunResult:
+    def _run_sync(self, request: RunRequest, user: str | None, sweep: bool, prefix: str = "") -> RunResult:
         seconds = max(int(request.timeout + 0.999), 1)
-        command = f"timeout -s KILL {seconds} /bin/sh -c {shlex.quote(request.command)}"
+        command = f"{prefix}timeout -s KILL {seconds} /bin/sh -c {shlex.quote(request.command)}"
         staged = self._stage(request.stdin.encode()) if request.stdin else None
         if staged:
             command += f" < {staged}"
@@ -252,35 +260,39 @@ class DockerSandbox:
         return await asyncio.to_thread(self._run_sync, request, self.user, self.user is not None)
 
     def _kill_user_processes(self) -> None:
-        sweep = RunRequest(command=_SWEEP_ALL, timeout=30)
+        sweep = RunRequest(command=f"{_SWEEP}; echo swept", timeout=30)
         with contextlib.suppress(Exception):
             self._exec(sweep, sweep.command, self.user)
 
-    def _swept(self) -> None:
-        """Make sure no process of the user is alive: kill them all, as the user (kill(-1) reaches every
-        one at once, a forking one too), then count them as root; again until none is left."""
+    def _sweep_prefix(self) -> str:
+        """What an exec of root's runs first while the user may have processes alive (none otherwise)."""
         if self.user is None or not self._dirty:
-            return
-        uid = self.user.split(":")[0]
-        count = RunRequest(command=_COUNT, timeout=30)
-        for _ in range(10):
-            self._kill_user_processes()
-            left = self._exec(count, f"sh -c {shlex.quote(_COUNT)} sh {uid}", "0")
-            if left.ok and left.stdout.strip() == "n=0":
-                self._dirty = False
-                return
-        raise TrellisRunError(
-            f"processes of user {self.user} in container {self.id} could not be stopped; trellis runs nothing as "
-            "root there until they are (the container is removed when the sandbox closes)"
-        )
+            return ""
+        return _ROOT_SWEEP.format(uid=self.user.split(":")[0], failed=SWEEP_FAILED) + "; "
+
+    def _checked_sweep(self, result: RunResult, prefix: str) -> RunResult:
+        if prefix and SWEEP_FAILED in result.stderr:
+            raise TrellisRunError(
+                f"processes of user {self.user} in container {self.id} could not be stopped; trellis runs "
+                "nothing as root there until they are (the container is removed when the sandbox closes)"
+            )
+        if prefix:
+            self._dirty = False
+        return result
+
+    def _swept(self) -> None:
+        """Make sure no process of the user is alive before root reads the container's files."""
+        prefix = self._sweep_prefix()
+        if prefix:
+            self._checked_sweep(self._exec(RunRequest(command="true", timeout=60), prefix + "true", "0"), prefix)
 
     async def admin(self, request: RunRequest) -> RunResult:
         """Run one of trellis's own commands as root (git on its own directory, ownership fixes), once no
-        process of the user is alive, so that none races it."""
+        process of the user is alive (killed in the same exec, first), so that none races it."""
 
         def run() -> RunResult:
-            self._swept()
-            return self._run_sync(request, "0", False)
+            prefix = self._sweep_prefix()
+            return self._checked_sweep(self._run_sync(request, "0", False, prefix), prefix)
 
         return await asyncio.to_thread(run)
 
