@@ -51,6 +51,7 @@ SWEEP_FAILED = "trellis-sweep-failed"
 """Run as root at the top of an exec (it kills every process but the container's first and itself):
 until no live process of the user is left (zombies are dead already); one kill(-1) reaches every
 process at once, and a fork under way fails."""
+ROOT_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "KILL", "SETUID", "SETGID")
 ARCHIVE_CAP = 512 * 2**20
 """Most bytes read from one archive of the container (a search over the workspace, say)."""
 
@@ -166,6 +167,10 @@ class DockerSandbox:
                 pids_limit=self.processes,
                 network_mode="bridge" if self.network else "none",
                 security_opt=["no-new-privileges"],
+                # with an agent's user, root keeps only what trellis's own commands need (ownership,
+                # reading the agent's files, stopping its processes, switching to it)
+                cap_drop=["ALL"] if self.user is not None else None,
+                cap_add=list(ROOT_CAPABILITIES) if self.user is not None else None,
                 labels=self.labels,
                 auto_remove=True,
             )
