@@ -429,8 +429,13 @@ class Patches:
         self.problem = ""
         self._base: str | None = None
         self._cache: dict[str, str] = {}
+        self._states: Path | None = None
+        self._imported: set[str] = set()
         folder = self.run_path / "worktrees"
         found = sorted(p for p in folder.glob(f"*{HOST_GIT_SUFFIX}")) if folder.is_dir() else []
+        if not found and (self.run_path / "states" / "BASE").is_file():
+            self._from_packs(self.run_path / "states")
+            return
         for git_dir in found:
             if git_dir.is_symlink() or not git_dir.is_dir() or git_dir.stat().st_uid != os.geteuid():
                 self.problem = f"{git_dir} is a link or belongs to another user; trellis does not run git on it"
@@ -439,6 +444,41 @@ class Patches:
             break
         if self.git_dir is None and not self.problem:
             self.problem = f"this run has no worktrees ({folder} holds no git directory), so states have no patch here"
+
+    def _from_packs(self, states: Path) -> None:
+        """A run made in containers: its states are packs (`states/*.pack`, the base tree's in
+        `base.pack`), stored into a git directory of the run's own (`states.trellis-git`) as they come."""
+        git_dir = self.run_path / f"states{HOST_GIT_SUFFIX}"
+        if git_dir.is_symlink() or (git_dir.exists() and git_dir.stat().st_uid != os.geteuid()):
+            self.problem = f"{git_dir} is a link or belongs to another user; trellis does not run git on it"
+            return
+        try:
+            if not git_dir.is_dir():
+                run_git(None, None, "init", "-q", "--bare", "--template=", str(git_dir))
+            self.git_dir = git_dir
+            self._states = states
+            base = (states / "BASE").read_text().strip()
+            if not _STATE.fullmatch(base):
+                raise UserError(f"{states / 'BASE'} holds no tree id")
+            self._base = base
+            self._import_packs()
+        except (GitError, OSError) as exc:
+            self.git_dir, self.problem = None, f"cannot read the states of {states}: {exc}"
+
+    def _import_packs(self) -> None:
+        """Store the packs not stored yet (git checks each object; a pack is data, nothing in it runs)."""
+        if self.git_dir is None or self._states is None:
+            return
+        done = self.git_dir / "trellis-imported"
+        if not self._imported and done.is_file():
+            self._imported = set(done.read_text().split())
+        # the base's objects first: a state's pack holds only what the base lacks
+        for pack in sorted(self._states.glob("*.pack"), key=lambda p: (p.name != "base.pack", p.name)):
+            if pack.name not in self._imported:
+                run_git(self.git_dir, None, "index-pack", "--stdin", "--strict", stdin=pack.read_bytes())
+                self._imported.add(pack.name)
+                with done.open("a") as listed:
+                    listed.write(pack.name + "\n")
 
     def base(self) -> str:
         if self._base is None:
@@ -459,6 +499,7 @@ class Patches:
                 raise UserError(self.problem)
             args = ["diff", "--no-color", "--no-ext-diff", "--no-textconv", old or self.base(), new, "--"]
             try:
+                self._import_packs()  # a live run's newest states
                 output = run_git(self.git_dir, None, *args)
             except GitError as exc:
                 raise UserError(f"cannot read the patch of state {new[:12]}: {exc}") from exc

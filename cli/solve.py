@@ -12,6 +12,7 @@ from typing import Any
 
 from pydantic import BaseModel
 from trellis.agents.prompts import repair_prompt
+from trellis.envs.code.container import ContainerWorkspace
 from trellis.envs.code.localise import Unit, localise_units, render
 from trellis.envs.code.reproduce import IssueCheck, issue_checks
 from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
@@ -134,6 +135,17 @@ def container_worlds(
         )
         for box in boxes
     ]
+
+
+async def keep_base(workspace: ContainerWorkspace, states: Path) -> None:
+    """The base tree's objects as a pack beside the states' (`base.pack`, and its id in `BASE`), so the
+    run folder alone shows every state's patch (`trellis tree browse`), the containers long gone."""
+    if (states / "BASE").is_file():
+        return
+    states.mkdir(parents=True, exist_ok=True)
+    await workspace.opened()
+    (states / "base.pack").write_bytes(await workspace.export_tree())
+    (states / "BASE").write_text(workspace.base_tree + "\n")
 
 
 def check_run_states(env: SWEEnvironment | ContainerEnvironment, run_dir: Path, tree: Tree) -> None:
@@ -339,6 +351,7 @@ async def solve(
             boxes = [env.sandbox(run_dir) for _ in range(config.parallel)]
             await asyncio.gather(*(box.start() for box in boxes))
             worlds: list[Any] = container_worlds(env, boxes, run_dir, code, found, checks)
+            await keep_base(worlds[0].workspace, run_dir / "states")
         else:
             # the environment's own checkout is where grading applies patches: one killed in the middle
             # leaves a patch there, so it is put back at the base before the issue's code is read from it

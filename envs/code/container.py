@@ -288,6 +288,20 @@ class ContainerWorkspace:
             raise GitError(f"git pack-objects wrote no pack for state {state}")
         return data
 
+    async def export_tree(self, tree: StateId | None = None) -> bytes:
+        """Every object of `tree` (default: the base tree) as a git pack, no history: with the packs of
+        later states, what a host needs to show their patches."""
+        await self.opened()
+        tree = _object_id(tree or self.base_tree, "the tree to export")
+        out = f"{GIT_DIR}/trellis.out.pack"
+        script = f'git rev-list --objects --end-of-options "$1" | cut -d" " -f1 | git pack-objects --stdout -q > {out}'
+        await self._on(tree, script, tree, what="pack-objects")
+        data = await self.sandbox.read_bytes(out)
+        await self.sandbox.admin(RunRequest(command=f"rm -f {out}", timeout=10))
+        if data is None:
+            raise GitError(f"git pack-objects wrote no pack for tree {tree}")
+        return data
+
     async def import_state(self, pack: bytes) -> None:
         """Store the objects of a pack from `export_state`; a state is never half there."""
         await self.opened()

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 from engine import PYTHON_IMAGE
+from trellis.cli.runview import Patches
 from trellis.envs.sandbox.docker import LABEL
 from trellis.envs.swebench.container import RUN_LABEL, run_key
 from trellis.envs.swebench.instance import load_instances
@@ -112,6 +113,12 @@ def test_solve_in_containers_killed_and_resumed_then_graded(
     assert states <= {p.name.removesuffix(".pack") for p in (run / "states").glob("*.pack")}
     assert (run / "base" / "tinycalc" / "__init__.py").is_file()
     assert tree.meta["opening"]["path"] == "tinycalc/__init__.py"
+    # the run folder alone shows every state's patch (the tree browser's diffs), the containers gone
+    patches = Patches(run)
+    assert patches.git_dir is not None, patches.problem
+    fixed = next(n for n in tree if n.state_id and "return a + b" in patches.patch(n)[0])
+    assert patches.patch(fixed)[0].startswith("diff --git a/tinycalc/__init__.py b/tinycalc/__init__.py")
+    assert patches.patch(tree.root)[0] == ""
     report = json.loads((run / "report.json").read_text())
     assert report["resolved"] and "return a + b" in (run / "final.patch").read_text()
     # nothing is left running
