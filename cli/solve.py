@@ -91,18 +91,20 @@ def world_on(
         sandbox: Any = LocalSandbox(folder)
     else:
         sandbox = BwrapSandbox(folder, mounts=[Mount(source=env.env_dir, target=ENV_MOUNT, writable=False)])
-    return CodeWorld(
-        sandbox,
-        task=task,
-        base=env.instance.base_commit,
-        test_command=test_command(env.instance),
-        hidden_paths=env.instance.test_files,
-        test_env=env.run_env(),
-        test_timeout=600,
-        repo_name=env.instance.repo.rpartition("/")[2],
-        default_path=found[0].path if found else None,
-        issue_checks=checks,
-    )
+    return CodeWorld(sandbox, task=task, test_env=env.run_env(), **_instance_world(env.instance, found, checks))
+
+
+def _instance_world(instance: SWEInstance, found: Sequence[Unit], checks: Sequence[IssueCheck]) -> dict[str, Any]:
+    """What an instance's code world is, wherever it runs."""
+    return {
+        "base": instance.base_commit,
+        "test_command": test_command(instance),
+        "hidden_paths": instance.test_files,
+        "test_timeout": 600,
+        "repo_name": instance.repo.rpartition("/")[2],
+        "default_path": found[0].path if found else None,
+        "issue_checks": checks,
+    }
 
 
 def container_worlds(
@@ -119,22 +121,8 @@ def container_worlds(
 
     files = sorted(path.relative_to(code).as_posix() for path in walk(code, code))[:60]
     task = swe_task(env.instance, files, render(list(found)), checks)
-    return [
-        CodeWorld(
-            box,
-            task=task,
-            base=env.instance.base_commit,
-            test_command=env.test_command(),
-            hidden_paths=env.instance.test_files,
-            test_env=env.run_env(),
-            test_timeout=600,
-            repo_name=env.instance.repo.rpartition("/")[2],
-            default_path=found[0].path if found else None,
-            issue_checks=checks,
-            packs=run_dir / "states",
-        )
-        for box in boxes
-    ]
+    world = _instance_world(env.instance, found, checks)
+    return [CodeWorld(box, task=task, test_env=env.run_env(), packs=run_dir / "states", **world) for box in boxes]
 
 
 async def keep_base(workspace: ContainerWorkspace, states: Path) -> None:

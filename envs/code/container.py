@@ -88,6 +88,8 @@ git apply --whitespace=nowarn "$1"
 hand_back "$2"
 """
 )
+_PACK = 'git rev-list --objects --end-of-options "$@" | cut -d" " -f1 | git pack-objects --stdout -q > "$OUT"'
+"""The objects of the given revisions (`^REV`: less those of REV) as a pack, into "$OUT"."""
 OBJECT_ID = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 
 
@@ -261,46 +263,37 @@ class ContainerWorkspace:
             return False, f"git apply failed: {result.output.strip()}"
         return True, "applied"
 
+    async def _produced(self, script: str, *args: str, state: StateId, what: str) -> bytes:
+        """The bytes `script` writes to "$OUT" (a file in root's folder, removed after)."""
+        out = f"{GIT_DIR}/trellis.out"
+        await self._on(state, f"OUT={out}; {script}", *args, what=what)
+        data = await self.sandbox.read_bytes(out)
+        await self.sandbox.admin(RunRequest(command=f"rm -f {out}", timeout=10))
+        if data is None:
+            raise GitError(f"git {what} wrote nothing for {state}")
+        return data
+
     async def archive(self, state: StateId | None = None) -> bytes:
         """The files of `state` (default: the base commit) as a tar: data to read on the host, never
         run (extract it with `tarfile`'s "data" filter)."""
         await self.opened()
         tree = state or self.base_commit
-        out = f"{GIT_DIR}/trellis.out.tar"
-        await self._on(tree, f'git archive --format=tar "$1" > {out}', tree, what="archive")
-        data = await self.sandbox.read_bytes(out)
-        await self.sandbox.admin(RunRequest(command=f"rm -f {out}", timeout=10))
-        if data is None:
-            raise GitError(f"git archive wrote nothing for {tree}")
-        return data
+        return await self._produced('git archive --format=tar "$1" > "$OUT"', tree, state=tree, what="archive")
 
     async def export_state(self, state: StateId) -> bytes:
         """`state`'s objects that the base commit lacks, as a git pack (see `GitWorkspace.export_state`)."""
         await self.opened()
-        out = f"{GIT_DIR}/trellis.out.pack"
         script = (
-            f'git rev-list --objects --end-of-options "$1" "^$2" | cut -d" " -f1 | git pack-objects --stdout -q > {out}'
+            'git rev-list --objects --end-of-options "$1" "^$2" | cut -d" " -f1 | git pack-objects --stdout -q > "$OUT"'
         )
-        await self._checked(script, state, self.base_tree, what="pack-objects")
-        data = await self.sandbox.read_bytes(out)
-        await self.sandbox.admin(RunRequest(command=f"rm -f {out}", timeout=10))
-        if data is None:
-            raise GitError(f"git pack-objects wrote no pack for state {state}")
-        return data
+        return await self._produced(script, state, self.base_tree, state=state, what="pack-objects")
 
     async def export_tree(self, tree: StateId | None = None) -> bytes:
         """Every object of `tree` (default: the base tree) as a git pack, no history: with the packs of
         later states, what a host needs to show their patches."""
         await self.opened()
         tree = _object_id(tree or self.base_tree, "the tree to export")
-        out = f"{GIT_DIR}/trellis.out.pack"
-        script = f'git rev-list --objects --end-of-options "$1" | cut -d" " -f1 | git pack-objects --stdout -q > {out}'
-        await self._on(tree, script, tree, what="pack-objects")
-        data = await self.sandbox.read_bytes(out)
-        await self.sandbox.admin(RunRequest(command=f"rm -f {out}", timeout=10))
-        if data is None:
-            raise GitError(f"git pack-objects wrote no pack for tree {tree}")
-        return data
+        return await self._produced(_PACK, tree, state=tree, what="pack-objects")
 
     async def import_state(self, pack: bytes) -> None:
         """Store the objects of a pack from `export_state`; a state is never half there."""

@@ -20,7 +20,6 @@ from typing import Any
 
 from trellis.envs.code.container import ContainerWorkspace
 from trellis.envs.sandbox.docker import AGENT_USER, DockerSandbox, docker_client, remove_containers, swebench_image
-from trellis.envs.swebench.environment import test_command
 from trellis.envs.swebench.harness import OFFICIAL_SETUP
 from trellis.envs.swebench.instance import SWEInstance
 
@@ -71,9 +70,6 @@ class ContainerEnvironment:
             "PATH": f"{CONDA_PATH}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
-
-    def test_command(self) -> str:
-        return test_command(self.instance)
 
     def sandbox(self, run_dir: Path) -> DockerSandbox:
         """A container for one of the run's worlds: no network, the agent as an unprivileged user,
