@@ -59,6 +59,11 @@ def swe_task(
     )
 
 
+async def instance_task(env: SWEEnvironment, found: Sequence[Unit], checks: Sequence[IssueCheck]) -> str:
+    """The task statement of a prepared environment's instance (its files read through host git)."""
+    return swe_task(env.instance, await repository_files(env), render(list(found)), checks)
+
+
 def repair_opening(instance: SWEInstance, found: Sequence[Unit]) -> Opening | None:
     """The search's focused first step: the issue and the best-localised function, to be rewritten
     (None when localisation found no Python code)."""
@@ -73,7 +78,7 @@ async def make_worlds(
 ) -> list[CodeWorld]:
     """`count` worlds on worktrees of the environment's repository; `found` is the localised code shown
     in the task, `checks` the issue's calls run after each edit."""
-    task = swe_task(env.instance, await repository_files(env), render(list(found)), checks)
+    task = await instance_task(env, found, checks)
     worlds = []
     for slot in range(count):
         folder = await asyncio.to_thread(
@@ -214,7 +219,7 @@ async def ray_worlds_for(
     environment in `run_dir/worktrees` (so the run folder must be on a path every machine sees)."""
     from trellis.envs.remote import ray_worlds_async
 
-    task = swe_task(env.instance, await repository_files(env), render(list(found)), checks)
+    task = await instance_task(env, found, checks)
     builders = [
         RemoteWorldBuilder(
             instance=env.instance,
