@@ -186,3 +186,27 @@ def search_options(defaults: dict[str, Any]) -> Callable[[Command], Command]:
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+# Where a batch runs; shared by `swe batch` and `qa batch`.
+ExecutorOpt = Annotated[
+    str,
+    typer.Option(
+        "--executor",
+        help="local (in this process) or ray (one Ray task per instance or question, on a Ray cluster; "
+        "needs the ray extra).",
+    ),
+]
+AddressOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--address",
+        help="Ray: the cluster to run on, `auto` (the one `ray start` began on this machine) or HOST:PORT; "
+        "default: $RAY_ADDRESS, else a Ray runtime of this command's own.",
+    ),
+]
+RetriesOpt = Annotated[
+    int,
+    typer.Option(min=0, help="Ray: times a task is run again when its worker dies (it resumes its run)."),
+]
+EXECUTORS = ("local", "ray")

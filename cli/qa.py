@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from trellis.cli.checks import output_folder
-from trellis.cli.config import search_options
+from trellis.cli.config import EXECUTORS, AddressOpt, ExecutorOpt, RetriesOpt, search_options
 from trellis.search.config import SearchConfig
 
 from trellis.errors import UserError
@@ -96,82 +96,90 @@ def batch(
     runs: Annotated[Path, typer.Option(help="Folder of the run folders, one per question.")] = Path("runs/qa-batch"),
     top_k: Annotated[int, typer.Option(help="Passages each search returns.")] = 3,
     max_turns: Annotated[int, typer.Option(help="Searches before only answer is allowed.")] = 4,
+    executor: ExecutorOpt = "local",
+    address: AddressOpt = None,
+    retries: RetriesOpt = 3,
+    workers: Annotated[
+        int | None, typer.Option(min=1, help="Ray: questions searched at once (default: as the cluster's CPUs allow).")
+    ] = None,
     *,
     settings: SearchConfig,
 ) -> None:
-    """Search several synthetic questions with one model; print each answer and the exact-match and F1
-    averages, and write answers.jsonl. A question whose run folder holds a finished run is not
-    searched again (rerun the command after a stop to go on)."""
+    """Search several synthetic questions; print each answer and the exact-match and F1 averages, and
+    write answers.jsonl. A question whose run folder holds a finished run is not searched again, and an
+    interrupted one is resumed (rerun the command after a stop to go on). With --executor ray, each
+    question is a Ray task that builds its own model on its worker."""
     import json
 
-    from trellis.envs.qa import PassageIndex, SyntheticConfig, exact_match, f1_score, generate_corpus, qa_worlds
-    from trellis.search.run import RunDir, run_search
+    from trellis.cli.qa_batch import QAJob, QARow, run_qa_local, run_qa_on_ray
+    from trellis.envs.qa import SyntheticConfig, generate_corpus
 
     from trellis.models import load_model
 
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown --executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    if executor != "ray" and (address is not None or workers is not None):
+        raise UserError("--address and --workers are for Ray; give them with --executor ray")
     corpus = generate_corpus(SyntheticConfig(seed=corpus_seed))
-    chosen = _questions(questions, len(corpus.questions))
-    asked = [corpus.question(key) for key in chosen]
+    asked = [corpus.question(key) for key in _questions(questions, len(corpus.questions))]
     output_folder(runs, "--runs")
-    index = PassageIndex(corpus.passages)
-    chat = load_model(model)
-    rows: list[dict[str, object]] = []
+    chat = load_model(model)  # a bad model spec is reported before anything runs
+    jobs = [
+        QAJob(
+            question_id=question.id,
+            corpus_seed=corpus_seed,
+            run_dir=(runs / question.id).resolve(),
+            settings=settings,
+            model=model,
+            top_k=top_k,
+            max_turns=max_turns,
+        )
+        for question in asked
+    ]
 
-    async def main() -> None:
+    def done(row: QARow) -> None:
+        if row.error:
+            console.print(f"[red]{row.id} failed:[/] {escape(row.error)}", highlight=False)
+            return
+        console.print(
+            f"{row.id} EM {row.em:g} F1 {row.f1:.2f}  answer: {escape(row.answer or '-')}  gold: {escape(row.gold)}",
+            highlight=False,
+        )
+
+    if executor == "ray":
+        asyncio.run(chat.aclose())  # each worker builds its own
         try:
-            for question in asked:
-                run_dir = runs / question.id
-                folder = RunDir(run_dir)
-                tree = folder.load_tree() if folder.exists() else None
-                if tree is None or tree.final is None:
-                    worlds = qa_worlds(
-                        corpus, question.id, settings.parallel, index=index, top_k=top_k, max_turns=max_turns
-                    )
-                    await run_search(
-                        task=worlds[0].task,
-                        worlds=worlds,
-                        model=chat,
-                        config=settings,
-                        run_dir=run_dir,
-                        resume=tree is not None,
-                        info={"instance_id": question.id, "corpus": corpus.name, "question": question.question},
-                    )
-                    tree = folder.load_tree()
-                answer = tree.final.patch if tree.final else ""
-                em = exact_match(answer, question.answers) if answer else 0.0
-                f1 = f1_score(answer, question.answers) if answer else 0.0
-                tokens = tree.total_usage()
-                rows.append(
-                    {
-                        "id": question.id,
-                        "type": question.type,
-                        "answer": answer,
-                        "gold": question.answers[0],
-                        "em": em,
-                        "f1": round(f1, 4),
-                        "prompt_tokens": tokens.prompt_tokens,
-                        "tokens": tokens.total_tokens,
-                    }
-                )
-                console.print(
-                    f"{question.id} EM {em:g} F1 {f1:.2f}  answer: {escape(answer or '-')}  "
-                    f"gold: {escape(question.answers[0])}",
-                    highlight=False,
-                )
-        finally:
-            await chat.aclose()
+            rows = run_qa_on_ray(jobs, address=address, retries=retries, max_in_flight=workers, on_done=done)
+        except ImportError as exc:
+            raise UserError(f"--executor ray needs Ray ({exc}); install it with: pip install 'trellis[ray]'") from exc
+    else:
 
-    asyncio.run(main())
+        async def main() -> list[QARow]:
+            try:
+                return await run_qa_local(jobs, chat, done)
+            finally:
+                await chat.aclose()
+
+        rows = asyncio.run(main())
+    order = {job.question_id: n for n, job in enumerate(jobs)}
+    rows.sort(key=lambda row: order.get(row.id, len(order)))
+    answered = [row for row in rows if not row.error]
     runs.mkdir(parents=True, exist_ok=True)
-    (runs / "answers.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
-    count = len(rows)
-    em_total = sum(float(str(r["em"])) for r in rows)
-    f1_mean = sum(float(str(r["f1"])) for r in rows) / count
-    prompt = sum(int(str(r["prompt_tokens"])) for r in rows) / count
-    console.print(
-        f"{count} questions: EM {em_total:g}/{count} ({em_total / count:.0%}), F1 {f1_mean:.2f}, "
-        f"{prompt:.0f} prompt tokens per question; answers: {runs / 'answers.jsonl'}"
-    )
+    fields = {"id", "type", "answer", "gold", "em", "f1", "prompt_tokens", "tokens"}
+    (runs / "answers.jsonl").write_text("".join(json.dumps(row.model_dump(include=fields)) + "\n" for row in answered))
+    count = len(answered)
+    if count:
+        em_total = sum(row.em for row in answered)
+        f1_mean = sum(row.f1 for row in answered) / count
+        prompt = sum(row.prompt_tokens for row in answered) / count
+        console.print(
+            f"{count} questions: EM {em_total:g}/{count} ({em_total / count:.0%}), F1 {f1_mean:.2f}, "
+            f"{prompt:.0f} prompt tokens per question; answers: {runs / 'answers.jsonl'}"
+        )
+    failed = len(rows) - count
+    if failed:
+        console.print(f"{failed} of {len(rows)} questions failed; fix the cause and run the same command again")
+        raise typer.Exit(1)
 
 
 def _questions(text: str, total: int) -> list[int | str]:

@@ -1,4 +1,4 @@
-"""`trellis swe batch --executor ray`: one Ray task per instance, anywhere on a Ray cluster.
+"""`trellis swe batch --executor ray` (and `qa batch`): one Ray task per instance, anywhere on a Ray cluster.
 
 Each task runs `trellis.cli.batch.run_job` on a worker: it builds the model from its spec, prepares the
 instance's environment and sandbox there, searches and grades, exactly as the local executor does per
@@ -19,13 +19,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from ray.exceptions import RayError
 from trellis.cli.batch import BatchJob, BatchRow, run_job
 
 from trellis.errors import UserError
+
+J = TypeVar("J")
+R = TypeVar("R")
 
 
 def _solve_remote(job: BatchJob) -> BatchRow:
@@ -55,22 +58,24 @@ def connect(address: str | None) -> bool:
     return True
 
 
-def run_on_ray(
-    jobs: Sequence[BatchJob],
+def run_tasks_on_ray(
+    jobs: Sequence[J],
+    work: Callable[[J], R],
+    failed: Callable[[J, str], R],
     *,
     address: str | None = None,
     retries: int = 3,
     max_in_flight: int | None = None,
-    on_done: Callable[[BatchRow], None] = lambda row: None,
-) -> list[BatchRow]:
-    """Run every job as a Ray task (at most `max_in_flight` at once; None: as many as the cluster's
-    CPUs hold); rows in the order the tasks finish. A task whose worker died `retries + 1` times is a
-    failed row, and running the batch again resumes it."""
+    on_done: Callable[[R], None] = lambda row: None,
+) -> list[R]:
+    """Run `work(job)` for every job as a Ray task (at most `max_in_flight` at once; None: as many as the
+    cluster's CPUs hold); results in the order the tasks finish. A task whose worker died `retries + 1`
+    times gives `failed(job, why)`."""
     started = connect(address)
-    remote = ray.remote(_solve_remote).options(num_cpus=1, max_retries=retries, retry_exceptions=False)
+    remote = ray.remote(work).options(num_cpus=1, max_retries=retries, retry_exceptions=False)
     waiting = list(jobs)
-    pending: dict[Any, BatchJob] = {}
-    rows: list[BatchRow] = []
+    pending: dict[Any, J] = {}
+    rows: list[R] = []
     try:
         while waiting or pending:
             while waiting and (max_in_flight is None or len(pending) < max_in_flight):
@@ -80,13 +85,12 @@ def run_on_ray(
             for ref in done:
                 job = pending.pop(ref)
                 try:
-                    row: BatchRow = ray.get(ref)
+                    row: R = ray.get(ref)
                 except RayError as exc:
-                    row = BatchRow(
-                        instance_id=job.instance.instance_id,
-                        state="failed",
-                        error=f"its Ray task failed {retries + 1} times ({type(exc).__name__}: "
-                        f"{str(exc).strip().splitlines()[0] if str(exc).strip() else 'no message'}); "
+                    first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
+                    row = failed(
+                        job,
+                        f"its Ray task failed {retries + 1} times ({type(exc).__name__}: {first}); "
                         "run the batch again to resume it",
                     )
                 rows.append(row)
@@ -97,3 +101,22 @@ def run_on_ray(
         if started:
             ray.shutdown()
     return rows
+
+
+def run_on_ray(
+    jobs: Sequence[BatchJob],
+    *,
+    address: str | None = None,
+    retries: int = 3,
+    max_in_flight: int | None = None,
+    on_done: Callable[[BatchRow], None] = lambda row: None,
+) -> list[BatchRow]:
+    """Every SWE-bench instance as a Ray task (see `run_tasks_on_ray`); a task that failed for good is a
+    failed row, and running the batch again resumes it."""
+
+    def failed(job: BatchJob, why: str) -> BatchRow:
+        return BatchRow(instance_id=job.instance.instance_id, state="failed", error=why)
+
+    return run_tasks_on_ray(
+        jobs, _solve_remote, failed, address=address, retries=retries, max_in_flight=max_in_flight, on_done=on_done
+    )

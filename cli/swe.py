@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from trellis.cli.checks import input_folder, output_file, output_folder
-from trellis.cli.config import search_options
+from trellis.cli.config import EXECUTORS, AddressOpt, ExecutorOpt, RetriesOpt, search_options
 from trellis.cli.service import Sources
 from trellis.envs.swebench.instance import SWEInstance
 from trellis.search.config import SearchConfig
@@ -241,27 +241,6 @@ SOLVE_DEFAULTS = {
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
 
 
-ExecutorOpt = Annotated[
-    str,
-    typer.Option(
-        "--executor",
-        help="local (asyncio tasks in this process) or ray (one Ray task per instance, on a Ray cluster; "
-        "needs the ray extra).",
-    ),
-]
-AddressOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--address",
-        help="Ray: the cluster to run on, `auto` (the one `ray start` began on this machine) or HOST:PORT; "
-        "default: $RAY_ADDRESS, else a Ray runtime of this command's own.",
-    ),
-]
-RetriesOpt = Annotated[
-    int,
-    typer.Option(min=0, help="Ray: times an instance is run again when its worker dies (it resumes its run)."),
-]
-EXECUTORS = ("local", "ray")
 WorldsOpt = Annotated[
     str,
     typer.Option(

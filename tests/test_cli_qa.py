@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from trellis.envs.qa import generate_corpus
+from trellis.search.run import RunDir
 
 TESTS = Path(__file__).resolve().parent
 
@@ -68,3 +71,27 @@ def test_batch_answers_several_questions_and_goes_on_where_it_stopped(tmp_path: 
     for bad, says in [("0", "give 1 to"), ("9-3", "low to high"), (",", "is empty")]:
         refused = qa(tmp_path, "--questions", bad, command="batch")
         assert refused.returncode == 2 and says in refused.stderr
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray (pip install 'trellis[ray]')")
+def test_batch_on_ray_gives_what_the_local_executor_gives(tmp_path: Path) -> None:
+    import json
+
+    args = ["--questions", "3", "--model", "python:scripted_qa:qa_model", "--set", "critic.mode=none", "--seed", "5"]
+    local = qa(tmp_path, *args, "--runs", "local", command="batch")
+    assert local.returncode == 0, local.stderr
+    # one Ray task per question, each building its model on its worker, in a Ray runtime of the command's own
+    remote = qa(tmp_path, *args, "--runs", "ray", "--executor", "ray", command="batch")
+    assert remote.returncode == 0, (remote.stdout[-2000:], remote.stderr[-3000:])
+    read = {name: (tmp_path / name / "answers.jsonl").read_text().splitlines() for name in ("local", "ray")}
+    assert [json.loads(line) for line in read["ray"]] == [json.loads(line) for line in read["local"]]
+    assert remote.stdout.splitlines()[-1].split(";")[0] == local.stdout.splitlines()[-1].split(";")[0]
+    # the same trees: node for node
+    for question in (p.name for p in (tmp_path / "local").iterdir() if p.is_dir()):
+        a, b = RunDir(tmp_path / "local" / question).load_tree(), RunDir(tmp_path / "ray" / question).load_tree()
+        assert {k: v.model_dump(exclude={"usage"}) for k, v in a.nodes.items()} == {
+            k: v.model_dump(exclude={"usage"}) for k, v in b.nodes.items()
+        }
+    refused = qa(tmp_path, *args, "--address", "auto", command="batch")
+    assert refused.returncode != 0 and "are for Ray" in refused.stdout + refused.stderr

@@ -1,0 +1,158 @@
+"""A batch of synthetic questions: the job of one question, the same wherever it runs.
+
+`answer_one` is what every executor runs per question: a question whose run folder holds a finished
+run is read back, an interrupted one resumed, otherwise searched. The local executor runs the jobs
+one after another with one model; the Ray executor (`trellis.cli.ray_batch`) runs each as a Ray task,
+which builds its model from the spec on its worker (`run_qa_job`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from pydantic import BaseModel, ConfigDict
+from trellis.search.config import SearchConfig
+
+from trellis.models.base import ChatModel
+
+if TYPE_CHECKING:
+    from trellis.envs.qa import PassageIndex, QACorpus
+
+
+class QAJob(BaseModel):
+    """Everything one question's job needs; plain data, so it can be sent to another process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    question_id: str
+    corpus_seed: int
+    run_dir: Path
+    """The question's run folder (absolute: a Ray worker's working folder is not the driver's)."""
+    settings: SearchConfig
+    model: str
+    top_k: int = 3
+    max_turns: int = 4
+
+
+class QARow(BaseModel):
+    """What became of one question: its answer and scores, or the error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    type: str = ""
+    answer: str = ""
+    gold: str = ""
+    em: float = 0.0
+    f1: float = 0.0
+    prompt_tokens: int = 0
+    tokens: int = 0
+    state: str = ""
+    """searched, resumed, done earlier or failed."""
+    error: str = ""
+
+
+@lru_cache(maxsize=4)
+def _corpus(seed: int) -> tuple[QACorpus, PassageIndex]:
+    """The synthetic corpus and its index, built once per process (they are deterministic from the seed)."""
+    from trellis.envs.qa import PassageIndex, SyntheticConfig, generate_corpus
+
+    corpus = generate_corpus(SyntheticConfig(seed=seed))
+    return corpus, PassageIndex(corpus.passages)
+
+
+async def answer_one(job: QAJob, chat: ChatModel) -> QARow:
+    """Search, resume or read back one question; a failure is returned as a row, never raised."""
+    from trellis.envs.qa import exact_match, f1_score, qa_worlds
+    from trellis.search.run import RunDir, run_search
+
+    try:
+        corpus, index = _corpus(job.corpus_seed)
+        question = corpus.question(job.question_id)
+        folder = RunDir(job.run_dir)
+        tree = folder.load_tree() if folder.exists() else None
+        state = "done earlier"
+        if tree is None or tree.final is None:
+            state = "searched" if tree is None else "resumed"
+            worlds = qa_worlds(
+                corpus, question.id, job.settings.parallel, index=index, top_k=job.top_k, max_turns=job.max_turns
+            )
+            await run_search(
+                task=worlds[0].task,
+                worlds=worlds,
+                model=chat,
+                config=job.settings,
+                run_dir=job.run_dir,
+                resume=tree is not None,
+                info={"instance_id": question.id, "corpus": corpus.name, "question": question.question},
+            )
+            tree = folder.load_tree()
+    except Exception as exc:  # one question's failure is reported; the others go on
+        return QARow(id=job.question_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+    answer = tree.final.patch if tree.final and tree.final.patch else ""
+    usage = tree.total_usage()
+    return QARow(
+        id=question.id,
+        type=question.type,
+        answer=answer,
+        gold=question.answers[0],
+        em=exact_match(answer, question.answers) if answer else 0.0,
+        f1=round(f1_score(answer, question.answers), 4) if answer else 0.0,
+        prompt_tokens=usage.prompt_tokens,
+        tokens=usage.total_tokens,
+        state=state,
+    )
+
+
+async def run_qa_job(job: QAJob) -> QARow:
+    """One question's job with a model of its own, built from the job's spec (in a worker process)."""
+    from trellis.models import load_model
+
+    try:
+        chat = load_model(job.model)
+    except Exception as exc:
+        return QARow(id=job.question_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+    try:
+        return await answer_one(job, chat)
+    finally:
+        await chat.aclose()
+
+
+async def run_qa_local(
+    jobs: Sequence[QAJob], chat: ChatModel, on_done: Callable[[QARow], None] = lambda row: None
+) -> list[QARow]:
+    """Every job in this process, one after another, with one model."""
+    rows = []
+    for job in jobs:
+        row = await answer_one(job, chat)
+        rows.append(row)
+        on_done(row)
+    return rows
+
+
+def _qa_remote(job: QAJob) -> QARow:
+    import asyncio
+
+    return asyncio.run(run_qa_job(job))
+
+
+def run_qa_on_ray(
+    jobs: Sequence[QAJob],
+    *,
+    address: str | None = None,
+    retries: int = 3,
+    max_in_flight: int | None = None,
+    on_done: Callable[[QARow], None] = lambda row: None,
+) -> list[QARow]:
+    """Every question as a Ray task (see `trellis.cli.ray_batch.run_tasks_on_ray`)."""
+    from trellis.cli.ray_batch import run_tasks_on_ray
+
+    def failed(job: QAJob, why: str) -> QARow:
+        return QARow(id=job.question_id, state="failed", error=why)
+
+    return run_tasks_on_ray(
+        jobs, _qa_remote, failed, address=address, retries=retries, max_in_flight=max_in_flight, on_done=on_done
+    )
