@@ -31,12 +31,14 @@ console = Console()
 def _register_subcommands() -> None:
     from trellis.cli.qa import app as qa_app
     from trellis.cli.swe import app as swe_app
+    from trellis.cli.tasks import app as tasks_app
     from trellis.cli.train import agent_r, revise
     from trellis.cli.train import app as train_app
     from trellis.cli.tree import app as tree_app
 
     app.add_typer(swe_app, name="swe")
     app.add_typer(qa_app, name="qa")
+    app.add_typer(tasks_app, name="tasks")
     app.add_typer(tree_app, name="tree")
     app.add_typer(train_app, name="train")
     app.command("revise")(revise)

@@ -1,0 +1,182 @@
+"""Function-level code tasks through the command line: the job of one task, the same wherever it runs.
+
+`solve_task` is what `trellis tasks solve` and every batch executor run per task: a task whose run
+folder holds a graded result is read back, an interrupted run resumed (in its own repository, where
+its states are), otherwise a fresh repository is made and searched; the chosen answer is then graded
+by the hidden tests, which the search never sees. The local executor runs tasks one after another with
+one model; the Ray executor (`trellis.cli.ray_batch`) runs each as a Ray task that builds its model on
+its worker (`run_task_job`).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
+from trellis.search.config import SearchConfig
+
+from trellis.errors import UserError
+from trellis.models.base import ChatModel
+
+RESULT = "result.json"
+
+
+class TaskJob(BaseModel):
+    """Everything one task's job needs; plain data, so it can be sent to another process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    task_id: str
+    run_dir: Path
+    """The task's folder: `repo/` (its repository), `run/` (the search's run folder), `result.json`."""
+    settings: SearchConfig
+    model: str
+    catalog: Path | None = None
+    """A task catalog of one's own (`load_tasks`); default: the shipped tasks."""
+
+
+class TaskRow(BaseModel):
+    """What became of one task: its grade by the hidden tests, or the error."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    level: int = 0
+    state: str = ""
+    """searched, resumed, done earlier or failed."""
+    solved: bool = False
+    hidden: str = ""
+    """The hidden tests' summary, e.g. "3/3 hidden tests pass"."""
+    tokens: int = 0
+    nodes: int = 0
+    seconds: float = 0.0
+    stop: str = ""
+    error: str = ""
+
+
+def catalog_tasks(catalog: Path | None) -> list[CodeTask]:
+    return load_tasks(catalog) if catalog is not None else list(TASKS)
+
+
+def find_task(task_id: str, catalog: Path | None = None) -> CodeTask:
+    tasks = catalog_tasks(catalog)
+    for task in tasks:
+        if task.id == task_id:
+            return task
+    raise UserError(f"no task {task_id!r} in the catalog; `trellis tasks list` shows the {len(tasks)} there are")
+
+
+async def solve_task(job: TaskJob, chat: ChatModel) -> TaskRow:
+    """Search, resume or read back one task, then grade its answer; a failure is a row, never raised."""
+    from trellis.agents.prompts import completion_prompt
+    from trellis.envs.sandbox import BwrapSandbox
+    from trellis.envs.tasks.world import SOLUTION, CodeTaskWorld, make_task_repository
+    from trellis.search.run import RunDir, run_search
+
+    from trellis.world import Opening
+
+    result = job.run_dir / RESULT
+    try:
+        task = find_task(job.task_id, job.catalog)
+        if result.is_file():
+            return TaskRow.model_validate({**json.loads(result.read_text()), "state": "done earlier"})
+        folder, repo = RunDir(job.run_dir / "run"), job.run_dir / "repo"
+        resumed = folder.exists()
+        config = job.settings
+        if resumed:
+            if not repo.is_dir():
+                raise UserError(
+                    f"{job.run_dir / 'run'} holds a run but its repository {repo} is gone; remove the folder"
+                )
+            config = folder.saved_config(folder.load_tree())
+        else:
+            make_task_repository(task, repo)
+        world = CodeTaskWorld(task, BwrapSandbox(repo))
+        opening = Opening(prompt=completion_prompt(task.prompt), path=SOLUTION) if config.opening else None
+        outcome = await run_search(
+            task=world.task,
+            worlds=[world],
+            model=chat,
+            config=config,
+            run_dir=folder.path,
+            resume=resumed,
+            opening=opening,
+            info={"instance_id": task.id, "model": chat.name},
+        )
+        tree = folder.load_tree()
+        final = tree.nodes.get(outcome.final_node) if outcome.final_node else None
+        solved, hidden = False, "no answer chosen"
+        if final is not None and final.state_id:
+            await world.restore(final.state_id)
+            reward = await world.reward()
+            solved, hidden = reward.resolved, reward.summary
+    except Exception as exc:  # one task's failure is reported; the others go on
+        return TaskRow(id=job.task_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+    usage = tree.total_usage()
+    row = TaskRow(
+        id=task.id,
+        level=task.level,
+        state="resumed" if resumed else "searched",
+        solved=solved,
+        hidden=hidden,
+        tokens=usage.total_tokens,
+        nodes=len(tree),
+        seconds=round(usage.seconds, 1),
+        stop=outcome.stop_reason,
+    )
+    result.write_text(row.model_dump_json(indent=1) + "\n")
+    return row
+
+
+async def run_task_job(job: TaskJob) -> TaskRow:
+    """One task's job with a model of its own, built from the job's spec (in a worker process)."""
+    from trellis.models import load_model
+
+    try:
+        chat = load_model(job.model)
+    except Exception as exc:
+        return TaskRow(id=job.task_id, state="failed", error=f"{type(exc).__name__}: {exc}")
+    try:
+        return await solve_task(job, chat)
+    finally:
+        await chat.aclose()
+
+
+async def run_tasks_local(
+    jobs: Sequence[TaskJob], chat: ChatModel, on_done: Callable[[TaskRow], None] = lambda row: None
+) -> list[TaskRow]:
+    """Every job in this process, one after another, with one model."""
+    rows = []
+    for job in jobs:
+        row = await solve_task(job, chat)
+        rows.append(row)
+        on_done(row)
+    return rows
+
+
+def _task_remote(job: TaskJob) -> TaskRow:
+    import asyncio
+
+    return asyncio.run(run_task_job(job))
+
+
+def run_tasks_ray(
+    jobs: Sequence[TaskJob],
+    *,
+    address: str | None = None,
+    retries: int = 3,
+    max_in_flight: int | None = None,
+    on_done: Callable[[TaskRow], None] = lambda row: None,
+) -> list[TaskRow]:
+    """Every task as a Ray task (see `trellis.cli.ray_batch.run_tasks_on_ray`)."""
+    from trellis.cli.ray_batch import run_tasks_on_ray
+
+    def failed(job: TaskJob, why: str) -> TaskRow:
+        return TaskRow(id=job.task_id, state="failed", error=why)
+
+    return run_tasks_on_ray(
+        jobs, _task_remote, failed, address=address, retries=retries, max_in_flight=max_in_flight, on_done=on_done
+    )
