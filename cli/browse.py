@@ -18,6 +18,7 @@ from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import Footer, Input, Static, TabbedContent, TabPane
 from textual.widgets import Tree as TreeWidget
 from textual.widgets.tree import TreeNode
@@ -120,7 +121,14 @@ class TreeBrowser(App[None]):
     # --- reading the run ---------------------------------------------------------------------------
 
     def refresh_run(self) -> None:
-        """Read what the run wrote since the last look and show it."""
+        """Read what the run wrote since the last look and show it (nothing while the screen's widgets
+        are not there: the poll timer can fire as the app closes)."""
+        try:
+            self._refresh_run()
+        except NoMatches:
+            return
+
+    def _refresh_run(self) -> None:
         events = len(self.live.events)
         try:
             changed = self.live.poll()
