@@ -146,13 +146,17 @@ def test_instances_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, cac
     assert nothing_prepared(cache)
 
 
-def test_prepare_sources(capsys: pytest.CaptureFixture[str], tmp_path: Path, cache: Path) -> None:
+def test_prepare_sources(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     base = ["swe", "prepare", INSTANCE, "--instances", str(INSTANCES)]
     refused(capsys, *base, "--locks", str(tmp_path / "absent"), says="--locks")
     refused(capsys, *base, "--repos", str(INSTANCES), says="is a file; give a folder")
     refused(capsys, *base, "--repo", str(tmp_path / "absent"), says="--repo")
     refused(capsys, *base, "--sandbox", "vm", says="unknown --sandbox 'vm'")
-    refused(capsys, *base, "--sandbox", "docker", says="docker is for `trellis swe eval` only")
+    # the image is the environment: prepare only looks for it, and says what is missing
+    refused(capsys, *base, "--sandbox", "docker", says="no Docker engine answers")
     assert nothing_prepared(cache)
 
 
@@ -219,11 +223,16 @@ def test_search_settings(capsys: pytest.CaptureFixture[str], tmp_path: Path, cac
     assert nothing_prepared(cache)
 
 
-def test_solve_inputs(capsys: pytest.CaptureFixture[str], tmp_path: Path, cache: Path, run_folder: Path) -> None:
+def test_solve_inputs(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, cache: Path, run_folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     refused(capsys, "swe", "solve", "nope-1", says="unknown instance ids ['nope-1']")
     refused(capsys, *SOLVE, "--instances", str(tmp_path), says="is a folder")
     refused(capsys, *SOLVE, "--model", "gpt-9", says="unknown model spec")
-    refused(capsys, *SOLVE, "--sandbox", "docker", says="unknown --sandbox 'docker'")
+    refused(capsys, *SOLVE, "--sandbox", "vm", says="unknown --sandbox 'vm'")
+    refused(capsys, *SOLVE, "--sandbox", "docker", says="no Docker engine answers")  # before any model loads
+    refused(capsys, *SOLVE, "--image", "x", says="--image names the container image of --sandbox docker")
     refused(capsys, *SOLVE, "--record", str(tmp_path), says="--record")
     (tmp_path / "file").write_text("")
     refused(capsys, *SOLVE, "--run", str(tmp_path / "file"), says="--run")
