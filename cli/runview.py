@@ -475,7 +475,12 @@ class Patches:
         # the base's objects first: a state's pack holds only what the base lacks
         for pack in sorted(self._states.glob("*.pack"), key=lambda p: (p.name != "base.pack", p.name)):
             if pack.name not in self._imported:
-                run_git(self.git_dir, None, "index-pack", "--stdin", "--strict", stdin=pack.read_bytes())
+                try:
+                    run_git(self.git_dir, None, "index-pack", "--stdin", "--strict", stdin=pack.read_bytes())
+                except GitError as exc:  # a damaged pack costs the patches of its state, not every one
+                    self.problem = f"{pack} could not be read ({exc})"
+                    self._imported.add(pack.name)
+                    continue
                 self._imported.add(pack.name)
                 with done.open("a") as listed:
                     listed.write(pack.name + "\n")

@@ -137,8 +137,10 @@ async def keep_base(workspace: ContainerWorkspace, states: Path) -> None:
         return
     states.mkdir(parents=True, exist_ok=True)
     await workspace.opened()
-    (states / "base.pack").write_bytes(await workspace.export_tree())
-    (states / "BASE").write_text(workspace.base_tree + "\n")
+    for name, data in (("base.pack", await workspace.export_tree()), ("BASE", (workspace.base_tree + "\n").encode())):
+        partial = states / f".{name}.partial"
+        partial.write_bytes(data)
+        partial.replace(states / name)  # BASE last: it says the base pack is whole
 
 
 def check_run_states(env: SWEEnvironment | ContainerEnvironment, run_dir: Path, tree: Tree) -> None:
@@ -342,7 +344,10 @@ async def solve(
             code = await env.base_files(run_dir)
             found = localise_units(code, instance.problem_statement)
             boxes = [env.sandbox(run_dir) for _ in range(config.parallel)]
-            await asyncio.gather(*(box.start() for box in boxes))
+            started = await asyncio.gather(*(box.start() for box in boxes), return_exceptions=True)
+            failed = next((error for error in started if isinstance(error, BaseException)), None)
+            if failed is not None:  # every box is closed below, the ones that did start too
+                raise failed
             worlds: list[Any] = container_worlds(env, boxes, run_dir, code, found, checks)
             await keep_base(worlds[0].workspace, run_dir / "states")
         else:

@@ -11,10 +11,12 @@ its worker (`run_task_job`).
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
+from trellis.envs.code.workspace import HOST_GIT_SUFFIX
 from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
 from trellis.search.config import SearchConfig
 
@@ -81,18 +83,23 @@ async def solve_task(job: TaskJob, chat: ChatModel) -> TaskRow:
     result = job.run_dir / RESULT
     try:
         task = find_task(job.task_id, job.catalog)
-        if result.is_file():
-            return TaskRow.model_validate({**json.loads(result.read_text()), "state": "done earlier"})
         folder, repo = RunDir(job.run_dir / "run"), job.run_dir / "repo"
         resumed = folder.exists()
+        if resumed and (ran := folder.load_tree().meta.get("instance_id")) != task.id:
+            raise UserError(
+                f"{job.run_dir} holds a run of task {ran!r}, not {task.id!r}; give the task a folder of its own"
+            )
+        if result.is_file():
+            return TaskRow.model_validate({**json.loads(result.read_text()), "state": "done earlier"})
         config = job.settings
         if resumed:
             if not repo.is_dir():
-                raise UserError(
-                    f"{job.run_dir / 'run'} holds a run but its repository {repo} is gone; remove the folder"
-                )
+                raise UserError(f"{folder.path} holds a run but its repository {repo} is gone; remove {job.run_dir}")
             config = folder.saved_config(folder.load_tree())
         else:
+            for leftover in (repo, repo.parent / f"{repo.name}{HOST_GIT_SUFFIX}"):  # from an attempt that never ran
+                if leftover.exists():
+                    shutil.rmtree(leftover)
             make_task_repository(task, repo)
         world = CodeTaskWorld(task, BwrapSandbox(repo))
         opening = Opening(prompt=completion_prompt(task.prompt), path=SOLUTION) if config.opening else None
@@ -127,7 +134,9 @@ async def solve_task(job: TaskJob, chat: ChatModel) -> TaskRow:
         seconds=round(usage.seconds, 1),
         stop=outcome.stop_reason,
     )
-    result.write_text(row.model_dump_json(indent=1) + "\n")
+    partial = result.with_suffix(".partial")
+    partial.write_text(row.model_dump_json(indent=1) + "\n")
+    partial.replace(result)  # whole or not at all
     return row
 
 

@@ -21,20 +21,21 @@ import posixpath
 import re
 import shlex
 import tarfile
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 
 from trellis.envs.code.files import MAX_READ, SKIP_NAMES, Kind, Place, candidates, escape_error
 from trellis.envs.code.workspace import NEUTRAL_ATTRIBUTES, STATE_NAME, GitError, git_environment
 from trellis.envs.sandbox.base import RunRequest, RunResult
-from trellis.envs.sandbox.docker import TRELLIS_DIR, DockerSandbox
+from trellis.envs.sandbox.docker import SYSTEM_PATH, TRELLIS_DIR, DockerSandbox
 
 from trellis.errors import UserError
 from trellis.tree import StateId
 
 GIT_DIR = f"{TRELLIS_DIR}/git"
 INDEX = f"{GIT_DIR}/trellis.index"
-CONTAINER_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+CONTAINER_PATH = SYSTEM_PATH
 _OUTPUT = 64 * 2**20
 
 # One script per operation, run as root with the environment of `git_environment`; "$W" is the workspace.
@@ -47,7 +48,8 @@ if [ ! -d "$G" ]; then
     mv "$W/.git" "$G"
     mkdir -p "$G/info"; printf '%s' "$ATTRIBUTES" > "$G/info/attributes"
     # what the image holds beside its repository (build output it does not ignore): kept out of states
-    [ -f "$G/index" ] && GIT_INDEX_FILE="$G/index" git ls-files --others --exclude-standard -z > "$G/trellis.untracked"
+    [ -f "$G/index" ] && GIT_INDEX_FILE="$G/index" \\
+      git ls-files --others --exclude-standard --directory -z > "$G/trellis.untracked"
   else
     git init -q --template= "$G" >/dev/null
     mkdir -p "$G/info"; printf '%s' "$ATTRIBUTES" > "$G/info/attributes"
@@ -177,11 +179,11 @@ class ContainerWorkspace:
             listed = await self.sandbox.read_bytes(f"{GIT_DIR}/trellis.untracked")
         except UserError:  # a folder trellis committed itself: nothing beside it
             return
-        paths = [p for p in os.fsdecode(listed or b"").split("\0") if p]
+        paths = [p for p in (listed or b"").decode("utf-8", "surrogateescape").split("\0") if p]
         lines = [line for path in paths if (line := _exclude_line(path)) is not None]
         if not lines:
             return
-        staged = await self.sandbox.put_bytes(("\n".join(lines) + "\n").encode())
+        staged = await self.sandbox.put_bytes(("\n".join(lines) + "\n").encode("utf-8", "surrogateescape"))
         try:
             await self.sandbox.admin(RunRequest(command=f"cat {staged} >> {GIT_DIR}/info/exclude", timeout=60))
         finally:
@@ -191,9 +193,13 @@ class ContainerWorkspace:
         state = _object_id(await self._checked(_SNAPSHOT, what="write-tree"), "a snapshot")
         if self.packs is not None and not (self.packs / f"{state}.pack").exists():
             self.packs.mkdir(parents=True, exist_ok=True)
-            partial = self.packs / f"{state}.pack.{os.getpid()}"
-            partial.write_bytes(await self.export_state(state))
-            partial.replace(self.packs / f"{state}.pack")
+            data = await self.export_state(state)
+            # worlds of one search share the folder and may reach the same state at once: each writes a
+            # file of its own, then puts it in place whole
+            handle, partial = tempfile.mkstemp(dir=self.packs, prefix=f".{state}.", suffix=".partial")
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(partial, self.packs / f"{state}.pack")
         return state
 
     async def _bring(self, state: StateId) -> None:
@@ -346,6 +352,8 @@ class ContainerFiles:
         return None
 
     async def locate(self, path: str) -> Place:
+        # no process of the agent's may change the workspace between this look and root's read after it
+        await self.sandbox.settle()
         options, outside = candidates(
             path, self.root, alias="/workspace", names=(*self.names, PurePosixPath(self.root).name)
         )

@@ -7,6 +7,7 @@ kept inside the workspace, links included), wherever it is; commands (tests, she
 from __future__ import annotations
 
 import ast
+import asyncio
 import difflib
 import re
 from collections.abc import Awaitable, Callable
@@ -169,7 +170,7 @@ async def search(world: CodeWorld, args: SearchArgs) -> Observation:
                         return hits
         return hits
 
-    hits = scan(await world.files.texts(rel))
+    hits = await asyncio.to_thread(scan, await world.files.texts(rel))  # a slow regex never holds up the loop
     shown = hits[:50]
     where = "" if rel == "." else f" in {rel}"
     text = "\n".join(f"{p}:{n}: {line}" for p, n, line in shown) or (
@@ -227,7 +228,7 @@ async def find_symbol(world: CodeWorld, args: FindSymbolArgs) -> Observation:
                     hits.append((path, line, kind, qualified))
         return hits
 
-    hits = scan(await world.files.texts(".", suffix=".py"))
+    hits = await asyncio.to_thread(scan, await world.files.texts(".", suffix=".py"))
     text = "\n".join(f"{p}:{n}: {kind} {q}" for p, n, kind, q in hits) or (
         f"no class or function named {name!r}; search for it with a regular expression"
     )

@@ -47,11 +47,12 @@ _ROOT_SWEEP = (
     's=${{s##*) }}; [ "${{s%% *}}" = Z ] || n=$((n + 1)); done; [ $n = 0 ] && break; '
     "i=$((i + 1)); [ $i -lt 100 ] || {{ echo {failed} >&2; exit 97; }}; sleep 0.02; done"
 )
-SWEEP_FAILED = "trellis-sweep-failed"
 """Run as root at the top of an exec (it kills every process but the container's first and itself):
 until no live process of the user is left (zombies are dead already); one kill(-1) reaches every
 process at once, and a fork under way fails."""
-ROOT_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "KILL", "SETUID", "SETGID")
+ROOT_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FOWNER", "KILL", "SETUID", "SETGID")
+SYSTEM_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+"""The PATH of root's commands: the system's folders alone, none of them the user's to write."""
 ARCHIVE_CAP = 512 * 2**20
 """Most bytes read from one archive of the container (a search over the workspace, say)."""
 
@@ -90,10 +91,13 @@ def _init_script(lease: int, user: str | None) -> str:
             f"echo 'trellis:x:{uid}:{gid}::/tmp:/bin/sh' >> /etc/passwd; "
             f"grep -q '^[^:]*:[^:]*:{gid}:' /etc/group 2>/dev/null || echo 'trellis:x:{gid}:' >> /etc/group; "
         )
+    # a root sweep kills this loop's children too (date, stat, sleep): a value that did not come is skipped
     return (
         f"{named}mkdir -p {PurePosixPath(TRELLIS_DIR).parent}; umask 077; mkdir -p {STAGE_DIR}; "
         f"chmod 711 {TRELLIS_DIR} {STAGE_DIR}; touch {LEASE_FILE}; "
-        f"while [ $(( $(date +%s) - $(stat -c %Y {LEASE_FILE}) )) -lt {lease} ]; do sleep 1; done"
+        f"while :; do now=$(date +%s 2>/dev/null); then=$(stat -c %Y {LEASE_FILE} 2>/dev/null); "
+        f'case "$now$then" in *[!0-9]*|"") sleep 1; continue;; esac; '
+        f"[ $((now - then)) -lt {lease} ] || exit 0; sleep 1; done"
     )
 
 
@@ -143,6 +147,7 @@ class DockerSandbox:
         self._renewal: threading.Event | None = None
         self._dirty = False
         """Whether a command ran as the user since the last verified sweep."""
+        self._sweep_token = ""
 
     async def start(self) -> DockerSandbox:
         def start() -> Any:
@@ -210,6 +215,8 @@ class DockerSandbox:
         env = dict(request.env)
         if user is not None and user == self.user:
             env.setdefault("HOME", "/tmp")
+        if user == "0":  # root's commands never look in a folder of the image's PATH the user could write
+            env["PATH"] = SYSTEM_PATH
         started = time.perf_counter()
         exec_id = api.exec_create(
             container.id, ["/bin/sh", "-c", command], environment=env, workdir=workdir, user=user or ""
@@ -273,10 +280,11 @@ class DockerSandbox:
         """What an exec of root's runs first while the user may have processes alive (none otherwise)."""
         if self.user is None or not self._dirty:
             return ""
-        return _ROOT_SWEEP.format(uid=self.user.split(":")[0], failed=SWEEP_FAILED) + "; "
+        self._sweep_token = f"trellis-sweep-failed-{secrets.token_hex(8)}"  # a fresh one: nothing can plant it
+        return _ROOT_SWEEP.format(uid=self.user.split(":")[0], failed=self._sweep_token) + "; "
 
     def _checked_sweep(self, result: RunResult, prefix: str) -> RunResult:
-        if prefix and SWEEP_FAILED in result.stderr:
+        if prefix and result.exit_code == 97 and self._sweep_token in result.stderr:
             raise TrellisRunError(
                 f"processes of user {self.user} in container {self.id} could not be stopped; trellis runs "
                 "nothing as root there until they are (the container is removed when the sandbox closes)"
@@ -290,6 +298,10 @@ class DockerSandbox:
         prefix = self._sweep_prefix()
         if prefix:
             self._checked_sweep(self._exec(RunRequest(command="true", timeout=60), prefix + "true", "0"), prefix)
+
+    async def settle(self) -> None:
+        """Kill every process of the user now (before a look at the workspace that root's reads rely on)."""
+        await asyncio.to_thread(self._swept)
 
     async def admin(self, request: RunRequest) -> RunResult:
         """Run one of trellis's own commands as root (git on its own directory, ownership fixes), once no
