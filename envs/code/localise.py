@@ -89,16 +89,38 @@ def words(text: str) -> list[str]:
 
 
 def named(issue: str, units: list[Unit]) -> list[Unit]:
-    """Units the issue names as code: `Counter.bump`, `tinycalc.add(2, 3)`, `parse_log`, ``add``."""
-    code_like: set[str] = set()
+    """Units the issue names as code (`Counter.bump`, `tinycalc.add(2, 3)`, `parse_log`, ``add``), the
+    most specific first: a qualified name as written (`Config.from_file` in `flask.Config.from_file()`),
+    then a name written alone as code, then a unit whose last part is only the last part of a name the
+    issue writes (`open` in `open(path)` for `Client.open`; `load` in `tomllib.load`); ties in the
+    order the issue mentions them."""
+    qualified: dict[str, int] = {}
+    alone: dict[str, int] = {}
+    last: dict[str, int] = {}
     for match in _IDENT.finditer(issue):
         ident = match.group(0)
         before = issue[match.start() - 1 : match.start()]
         after = issue[match.end() : match.end() + 1]
-        if "." in ident or "_" in ident or before == "`" or after in ("(", "`"):
-            parts = ident.split(".")
-            code_like.update(".".join(parts[i:]) for i in range(len(parts)))
-    return [u for u in units if u.name in code_like or u.name.split(".")[-1] in code_like]
+        if not ("." in ident or "_" in ident or before == "`" or after in ("(", "`")):
+            continue
+        parts = ident.split(".")
+        for i in range(len(parts) - 1):
+            qualified.setdefault(".".join(parts[i:]), match.start())
+        (alone if len(parts) == 1 else last).setdefault(parts[-1], match.start())
+    scored = []
+    for order, unit in enumerate(units):
+        tail = unit.name.split(".")[-1]
+        # qualified by its class (`Config.from_file`) or by a module or package above it (`calc.add`)
+        modules = [part.removesuffix(".py") for part in unit.path.split("/") if part != "__init__.py"]
+        names = [unit.name, *(f"{module}.{unit.name}" for module in modules)]
+        hit = min((qualified[name] for name in names if name in qualified), default=None)
+        if hit is not None:
+            scored.append((0, hit, order, unit))
+        elif unit.name in alone:
+            scored.append((1, alone[unit.name], order, unit))
+        elif tail in alone or tail in last:
+            scored.append((2, min(alone.get(tail, len(issue)), last.get(tail, len(issue))), order, unit))
+    return [unit for *_, unit in sorted(scored, key=lambda item: item[:3])]
 
 
 def ranked(issue: str, units: list[Unit], k: int) -> list[Unit]:
@@ -121,14 +143,19 @@ def localise(root: str | Path, issue: str, *, k: int = 3, max_chars: int = 4000)
 
 
 def localise_units(root: str | Path, issue: str, *, k: int = 3) -> list[Unit]:
-    """The units an issue names, then the best BM25 matches; a unit inside one already chosen is left out."""
+    """The units an issue names (most specific first), then the best BM25 matches; a unit inside one
+    already chosen, or holding one, is left out."""
     root = Path(root)
     units = [u for rel in python_files(root) for u in units_of(root, rel)]
     chosen: list[Unit] = []
     for unit in [*named(issue, units), *ranked(issue, units, k)]:
-        inside = any(c.path == unit.path and c.start <= unit.start and unit.end <= c.end for c in chosen)
-        if not inside:
-            chosen = [c for c in chosen if not (c.path == unit.path and unit.start <= c.start and c.end <= unit.end)]
+        # the first, most specific mention wins: neither a unit inside one chosen nor one that holds it
+        overlaps = any(
+            c.path == unit.path
+            and (c.start <= unit.start <= unit.end <= c.end or unit.start <= c.start <= c.end <= unit.end)
+            for c in chosen
+        )
+        if not overlaps:
             chosen.append(unit)
     return chosen
 

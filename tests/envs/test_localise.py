@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trellis.envs.code.localise import localise, named, python_files, ranked, units_of, words
+from trellis.envs.code.localise import localise, localise_units, named, python_files, ranked, units_of, words
 
 CALC = '''import math
 
@@ -76,3 +76,16 @@ def test_bm25_ranks_by_identifier_words(tmp_path: Path) -> None:
     assert words("Counter.bump parse_log") == ["counter", "bump", "parse", "log"]
     assert ranked("slugify lower text", units, k=1)[0].name == "slugify"
     assert ranked("product multiply mul", units, k=1)[0].name == "mul"
+
+
+def test_the_most_specific_mention_comes_first(tmp_path: Path) -> None:
+    """A name written with its class or module (`calc.Counter.bump`) outranks one written alone
+    (`add()`), which outranks a unit that only shares the last part of a dotted mention (`mul` for
+    `operator.mul`, as `Client.open` would for `io.open`), whatever their order in the issue or the
+    file; a class that holds a chosen method is not shown again whole."""
+    root = repo(tmp_path)
+    issue = "Each add() looks fine and so does operator.mul(2, 3), yet `calc.Counter.bump()` counts down."
+    units = [u for rel in python_files(root) for u in units_of(root, rel)]
+    assert [u.name for u in named(issue, units)] == ["Counter.bump", "add", "mul"]
+    chosen = [u.name for u in localise_units(root, issue)]
+    assert chosen[:3] == ["Counter.bump", "add", "mul"] and "Counter" not in chosen
