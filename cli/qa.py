@@ -121,7 +121,9 @@ def batch(
     if executor != "ray" and (address is not None or workers is not None):
         raise UserError("--address and --workers are for Ray; give them with --executor ray")
     corpus = generate_corpus(SyntheticConfig(seed=corpus_seed))
-    asked = [corpus.question(key) for key in _questions(questions, len(corpus.questions))]
+    asked = list(
+        {q.id: q for q in (corpus.question(key) for key in _questions(questions, len(corpus.questions)))}.values()
+    )
     output_folder(runs, "--runs")
     chat = load_model(model)  # a bad model spec is reported before anything runs
     jobs = [

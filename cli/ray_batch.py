@@ -22,7 +22,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import ray
-from ray.exceptions import RayError
+from ray.exceptions import RayError, RayTaskError
 from trellis.cli.batch import BatchJob, BatchRow, run_job
 
 from trellis.errors import UserError
@@ -88,11 +88,13 @@ def run_tasks_on_ray(
                     row: R = ray.get(ref)
                 except RayError as exc:
                     first = str(exc).strip().splitlines()[0] if str(exc).strip() else "no message"
-                    row = failed(
-                        job,
-                        f"its Ray task failed {retries + 1} times ({type(exc).__name__}: {first}); "
-                        "run the batch again to resume it",
+                    # an error raised by the job itself is not retried; a worker that died was, `retries` times
+                    how = (
+                        "its Ray task raised"
+                        if isinstance(exc, RayTaskError)
+                        else f"its worker died {retries + 1} times"
                     )
+                    row = failed(job, f"{how} ({type(exc).__name__}: {first}); run the batch again to resume it")
                 rows.append(row)
                 on_done(row)
     finally:

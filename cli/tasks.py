@@ -175,7 +175,7 @@ def _choose(text: str, every: list[CodeTask]) -> list[CodeTask]:
         if not 1 <= count <= len(every):
             raise UserError(f"--tasks {text}: the catalog has {len(every)} tasks; give 1 to {len(every)}")
         return every[:count]
-    wanted = [part.strip() for part in text.split(",") if part.strip()]
+    wanted = list(dict.fromkeys(part.strip() for part in text.split(",") if part.strip()))  # each once
     known = {task.id: task for task in every}
     unknown = [name for name in wanted if name not in known]
     if unknown or not wanted:
