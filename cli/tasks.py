@@ -55,7 +55,7 @@ def solve(
 ) -> None:
     """Search one task (its repository, run folder and result in one folder), then grade the chosen
     answer by the hidden tests. Run it again on the same folder to resume an interrupted search."""
-    from trellis.cli.task_batch import TaskJob, find_task, solve_task
+    from trellis.cli.task_batch import TaskJob, TaskRow, find_task, solve_task
     from trellis.search.run import RunDir
 
     from trellis.models import load_model
@@ -67,22 +67,22 @@ def solve(
     chat = load_model(model)
     job = TaskJob(task_id=task_id, run_dir=folder.resolve(), settings=settings, model=model, catalog=catalog)
 
-    async def main() -> object:
+    async def main() -> TaskRow:
         try:
             return await solve_task(job, chat)
         finally:
             await chat.aclose()
 
     row = asyncio.run(main())
-    if row.error:  # type: ignore[attr-defined]
-        raise UserError(f"{task_id}: {row.error}")  # type: ignore[attr-defined]
+    if row.error:
+        raise UserError(f"{task_id}: {row.error}")
     runs = RunDir(folder / "run")
     if runs.exists():
         tree = runs.load_tree()
         console.print(TreeView(tree, top=4))
         console.print(summary(tree, runs.read_info()))
-    verdict = "[green]solved[/]" if row.solved else "[red]not solved[/]"  # type: ignore[attr-defined]
-    console.print(f"{task_id}: {verdict} ({row.hidden}; {row.state})", highlight=False)  # type: ignore[attr-defined]
+    verdict = "[green]solved[/]" if row.solved else "[red]not solved[/]"
+    console.print(f"{task_id}: {verdict} ({row.hidden}; {row.state})", highlight=False)
 
 
 @app.command()
