@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from trellis.cli.checks import output_folder
-from trellis.cli.config import EXECUTORS, AddressOpt, ExecutorOpt, RetriesOpt, search_options
+from trellis.cli.config import AddressOpt, ExecutorOpt, RetriesOpt, search_options
 from trellis.search.config import SearchConfig
 
 from trellis.errors import UserError
@@ -111,19 +111,16 @@ def batch(
     question is a Ray task that builds its own model on its worker."""
     import json
 
-    from trellis.cli.qa_batch import QAJob, QARow, run_qa_local, run_qa_on_ray
+    from trellis.cli.jobs import check_executor, run_batch
+    from trellis.cli.qa_batch import QAJob, QARow, answer_one, qa_failed, qa_remote
     from trellis.envs.qa import SyntheticConfig, generate_corpus
 
     from trellis.models import load_model
 
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown --executor {executor!r}; use one of {', '.join(EXECUTORS)}")
-    if executor != "ray" and (address is not None or workers is not None):
-        raise UserError("--address and --workers are for Ray; give them with --executor ray")
+    check_executor(executor, address, workers)
     corpus = generate_corpus(SyntheticConfig(seed=corpus_seed))
-    asked = list(
-        {q.id: q for q in (corpus.question(key) for key in _questions(questions, len(corpus.questions)))}.values()
-    )
+    keys = _questions(questions, len(corpus.questions))
+    asked = list({q.id: q for q in (corpus.question(key) for key in keys)}.values())  # each question once
     output_folder(runs, "--runs")
     chat = load_model(model)  # a bad model spec is reported before anything runs
     jobs = [
@@ -148,21 +145,18 @@ def batch(
             highlight=False,
         )
 
-    if executor == "ray":
-        asyncio.run(chat.aclose())  # each worker builds its own
-        try:
-            rows = run_qa_on_ray(jobs, address=address, retries=retries, max_in_flight=workers, on_done=done)
-        except ImportError as exc:
-            raise UserError(f"--executor ray needs Ray ({exc}); install it with: pip install 'trellis[ray]'") from exc
-    else:
-
-        async def main() -> list[QARow]:
-            try:
-                return await run_qa_local(jobs, chat, done)
-            finally:
-                await chat.aclose()
-
-        rows = asyncio.run(main())
+    rows = run_batch(
+        jobs,
+        executor=executor,
+        chat=chat,
+        local=answer_one,
+        remote=qa_remote,
+        failed=qa_failed,
+        address=address,
+        retries=retries,
+        workers=workers,
+        on_done=done,
+    )
     order = {job.question_id: n for n, job in enumerate(jobs)}
     rows.sort(key=lambda row: order.get(row.id, len(order)))
     answered = [row for row in rows if not row.error]

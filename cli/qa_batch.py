@@ -1,14 +1,12 @@
 """A batch of synthetic questions: the job of one question, the same wherever it runs.
 
-`answer_one` is what every executor runs per question: a question whose run folder holds a finished
-run is read back, an interrupted one resumed, otherwise searched. The local executor runs the jobs
-one after another with one model; the Ray executor (`trellis.cli.ray_batch`) runs each as a Ray task,
-which builds its model from the spec on its worker (`run_qa_job`).
+`answer_one` is what every executor runs per question (`trellis.cli.jobs.run_batch`): a question
+whose run folder holds a finished run is read back, an interrupted one resumed, otherwise searched;
+`qa_remote` is that job as a Ray task, with a model of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -107,52 +105,14 @@ async def answer_one(job: QAJob, chat: ChatModel) -> QARow:
     )
 
 
-async def run_qa_job(job: QAJob) -> QARow:
-    """One question's job with a model of its own, built from the job's spec (in a worker process)."""
-    from trellis.models import load_model
-
-    try:
-        chat = load_model(job.model)
-    except Exception as exc:
-        return QARow(id=job.question_id, state="failed", error=f"{type(exc).__name__}: {exc}")
-    try:
-        return await answer_one(job, chat)
-    finally:
-        await chat.aclose()
+def qa_failed(job: QAJob, why: str) -> QARow:
+    return QARow(id=job.question_id, state="failed", error=why)
 
 
-async def run_qa_local(
-    jobs: Sequence[QAJob], chat: ChatModel, on_done: Callable[[QARow], None] = lambda row: None
-) -> list[QARow]:
-    """Every job in this process, one after another, with one model."""
-    rows = []
-    for job in jobs:
-        row = await answer_one(job, chat)
-        rows.append(row)
-        on_done(row)
-    return rows
-
-
-def _qa_remote(job: QAJob) -> QARow:
+def qa_remote(job: QAJob) -> QARow:
+    """One question as a Ray task: a model of its own, built from the job's spec on the worker."""
     import asyncio
 
-    return asyncio.run(run_qa_job(job))
+    from trellis.cli.jobs import with_own_model
 
-
-def run_qa_on_ray(
-    jobs: Sequence[QAJob],
-    *,
-    address: str | None = None,
-    retries: int = 3,
-    max_in_flight: int | None = None,
-    on_done: Callable[[QARow], None] = lambda row: None,
-) -> list[QARow]:
-    """Every question as a Ray task (see `trellis.cli.ray_batch.run_tasks_on_ray`)."""
-    from trellis.cli.ray_batch import run_tasks_on_ray
-
-    def failed(job: QAJob, why: str) -> QARow:
-        return QARow(id=job.question_id, state="failed", error=why)
-
-    return run_tasks_on_ray(
-        jobs, _qa_remote, failed, address=address, retries=retries, max_in_flight=max_in_flight, on_done=on_done
-    )
+    return asyncio.run(with_own_model(job.model, lambda chat: answer_one(job, chat), lambda why: qa_failed(job, why)))

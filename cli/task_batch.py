@@ -1,18 +1,16 @@
 """Function-level code tasks through the command line: the job of one task, the same wherever it runs.
 
-`solve_task` is what `trellis tasks solve` and every batch executor run per task: a task whose run
-folder holds a graded result is read back, an interrupted run resumed (in its own repository, where
-its states are), otherwise a fresh repository is made and searched; the chosen answer is then graded
-by the hidden tests, which the search never sees. The local executor runs tasks one after another with
-one model; the Ray executor (`trellis.cli.ray_batch`) runs each as a Ray task that builds its model on
-its worker (`run_task_job`).
+`solve_task` is what `trellis tasks solve` and every batch executor (`trellis.cli.jobs.run_batch`)
+run per task: a task whose run folder holds a graded result is read back, an interrupted run resumed
+(in its own repository, where its states are), otherwise a fresh repository is made and searched; the
+chosen answer is then graded by the hidden tests, which the search never sees. `task_remote` is that
+job as a Ray task, with a model of its own.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
@@ -140,52 +138,14 @@ async def solve_task(job: TaskJob, chat: ChatModel) -> TaskRow:
     return row
 
 
-async def run_task_job(job: TaskJob) -> TaskRow:
-    """One task's job with a model of its own, built from the job's spec (in a worker process)."""
-    from trellis.models import load_model
-
-    try:
-        chat = load_model(job.model)
-    except Exception as exc:
-        return TaskRow(id=job.task_id, state="failed", error=f"{type(exc).__name__}: {exc}")
-    try:
-        return await solve_task(job, chat)
-    finally:
-        await chat.aclose()
+def task_failed(job: TaskJob, why: str) -> TaskRow:
+    return TaskRow(id=job.task_id, state="failed", error=why)
 
 
-async def run_tasks_local(
-    jobs: Sequence[TaskJob], chat: ChatModel, on_done: Callable[[TaskRow], None] = lambda row: None
-) -> list[TaskRow]:
-    """Every job in this process, one after another, with one model."""
-    rows = []
-    for job in jobs:
-        row = await solve_task(job, chat)
-        rows.append(row)
-        on_done(row)
-    return rows
-
-
-def _task_remote(job: TaskJob) -> TaskRow:
+def task_remote(job: TaskJob) -> TaskRow:
+    """One task as a Ray task: a model of its own, built from the job's spec on the worker."""
     import asyncio
 
-    return asyncio.run(run_task_job(job))
+    from trellis.cli.jobs import with_own_model
 
-
-def run_tasks_ray(
-    jobs: Sequence[TaskJob],
-    *,
-    address: str | None = None,
-    retries: int = 3,
-    max_in_flight: int | None = None,
-    on_done: Callable[[TaskRow], None] = lambda row: None,
-) -> list[TaskRow]:
-    """Every task as a Ray task (see `trellis.cli.ray_batch.run_tasks_on_ray`)."""
-    from trellis.cli.ray_batch import run_tasks_on_ray
-
-    def failed(job: TaskJob, why: str) -> TaskRow:
-        return TaskRow(id=job.task_id, state="failed", error=why)
-
-    return run_tasks_on_ray(
-        jobs, _task_remote, failed, address=address, retries=retries, max_in_flight=max_in_flight, on_done=on_done
-    )
+    return asyncio.run(with_own_model(job.model, lambda chat: solve_task(job, chat), lambda why: task_failed(job, why)))

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 from trellis.cli.checks import output_folder
-from trellis.cli.config import EXECUTORS, AddressOpt, ExecutorOpt, RetriesOpt, search_options
+from trellis.cli.config import AddressOpt, ExecutorOpt, RetriesOpt, search_options
 from trellis.envs.tasks.catalog import CodeTask
 from trellis.search.config import SearchConfig, token_budget_mcts
 
@@ -104,14 +104,12 @@ def batch(
     """Search many tasks and grade each by its hidden tests; write results.jsonl and a table. Graded
     tasks are read back and interrupted ones resumed when the command runs again. With --executor ray,
     each task is a Ray task that builds its own model on its worker."""
-    from trellis.cli.task_batch import TaskJob, TaskRow, catalog_tasks, run_tasks_local, run_tasks_ray
+    from trellis.cli.jobs import check_executor, run_batch
+    from trellis.cli.task_batch import TaskJob, TaskRow, catalog_tasks, solve_task, task_failed, task_remote
 
     from trellis.models import load_model
 
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown --executor {executor!r}; use one of {', '.join(EXECUTORS)}")
-    if executor != "ray" and (address is not None or workers is not None):
-        raise UserError("--address and --workers are for Ray; give them with --executor ray")
+    check_executor(executor, address, workers)
     every = catalog_tasks(catalog)
     chosen = _choose(tasks, every)
     output_folder(runs, "--runs")
@@ -131,21 +129,18 @@ def batch(
         mark = "[red]failed[/]" if row.error else ("[green]solved[/]" if row.solved else "not solved")
         console.print(f"{row.id}: {mark} {escape(row.error or row.hidden)}", highlight=False)
 
-    if executor == "ray":
-        asyncio.run(chat.aclose())  # each worker builds its own
-        try:
-            rows = run_tasks_ray(jobs, address=address, retries=retries, max_in_flight=workers, on_done=done)
-        except ImportError as exc:
-            raise UserError(f"--executor ray needs Ray ({exc}); install it with: pip install 'trellis[ray]'") from exc
-    else:
-
-        async def main() -> list[TaskRow]:
-            try:
-                return await run_tasks_local(jobs, chat, done)
-            finally:
-                await chat.aclose()
-
-        rows = asyncio.run(main())
+    rows = run_batch(
+        jobs,
+        executor=executor,
+        chat=chat,
+        local=solve_task,
+        remote=task_remote,
+        failed=task_failed,
+        address=address,
+        retries=retries,
+        workers=workers,
+        on_done=done,
+    )
     order = {job.task_id: n for n, job in enumerate(jobs)}
     rows.sort(key=lambda row: order.get(row.id, len(order)))
     runs.mkdir(parents=True, exist_ok=True)
