@@ -327,9 +327,23 @@ async def write_file(world: CodeWorld, args: CreateFileArgs) -> Observation:
             text=f"merged into {rel}: {'; '.join(changes)}; the rest of the file is unchanged ({whole})",
             data={"path": rel, "merged": changes},
         )
+    if old is not None and _cuts_most_of(old, content):
+        kept, total = len(content.splitlines()), len(old.splitlines())
+        raise UserError(
+            f"not written: {rel} has {total} lines and this content, which does not merge into it as changed "
+            f"definitions, would leave {kept}. To change part of it, give the old and the new lines (a SEARCH/"
+            "REPLACE block, or replace); to rewrite it, write every line of the new file"
+        )
     await world.sandbox.write_file(rel, content)
     verb = "rewrote" if existed else "created"
     return Observation(text=f"{verb} {rel} ({len(args.content.splitlines())} lines)", data={"path": rel})
+
+
+def _cuts_most_of(old: str, new: str) -> bool:
+    """Whether writing `new` over a long Python file would drop most of it: a small model's fragment
+    that did not merge (it does not parse, say), not a rewrite anyone means."""
+    total = len(old.splitlines())
+    return total >= 60 and len(new.splitlines()) * 3 < total
 
 
 async def insert(world: CodeWorld, args: InsertArgs) -> Observation:

@@ -410,3 +410,16 @@ async def test_write_file_writes_a_whole_file_or_one_it_cannot_merge_as_given(wo
     # only Python files merge
     text, error, _ = await act(world, "write_file", path="README.md", content="def add(a, b):\n    pass\n")
     assert not error and await read(world, "README.md") == "def add(a, b):\n    pass\n"
+
+
+async def test_a_fragment_that_does_not_merge_never_wipes_a_long_file(world: CodeWorld) -> None:
+    long = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(30))  # 120 lines
+    await world.sandbox.write_file("pkg/long.py", long)
+    broken = "from pkg import (\n    f1,\ndef f2(x):\n    return x\n"  # does not parse: no definitions to merge
+    text, error, _ = await act(world, "write_file", path="pkg/long.py", content=broken)
+    assert error and "has 120 lines" in text and "would leave 4" in text and "SEARCH/REPLACE" in text
+    assert await read(world, "pkg/long.py") == long
+    # a whole new file of a length like the old one is still written as given
+    rewrite = long.replace("x + ", "x - ")
+    text, error, _ = await act(world, "write_file", path="pkg/long.py", content=rewrite)
+    assert not error and await read(world, "pkg/long.py") == rewrite
