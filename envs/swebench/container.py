@@ -52,18 +52,28 @@ class ContainerEnvironment:
             self._client = docker_client()
         return self._client
 
-    def check(self) -> ContainerEnvironment:
-        """Raise UserError unless the engine answers and holds the image."""
+    def check(self, *, pull: bool = True) -> ContainerEnvironment:
+        """Raise UserError unless the engine answers and holds the image; a missing one is pulled first
+        (`pull`), as `docker pull` would (the official images are on Docker Hub)."""
+        client = self.client
         try:
-            self.client.images.get(self.image)
-        except UserError:
-            raise
+            client.images.get(self.image)
+            return self
         except Exception as exc:
-            raise UserError(
-                f"the image {self.image} is not on this machine ({type(exc).__name__}); pull it (`docker pull "
-                f"{self.image}`) or build it with swebench's image builders, or name another with --image"
-            ) from None
-        return self
+            if type(exc).__name__ != "ImageNotFound":
+                raise UserError(f"cannot look up the image {self.image}: {exc}") from None
+        why = "it is not on this machine"
+        if pull:
+            name, _, tag = self.image.rpartition(":") if ":" in self.image.rsplit("/", 1)[-1] else (self.image, "", "")
+            try:
+                client.images.pull(name, tag=tag or "latest")
+                return self
+            except Exception as exc:
+                why = f"it is not on this machine and pulling it failed ({str(exc).strip().splitlines()[0][:200]})"
+        raise UserError(
+            f"the image {self.image}: {why}; pull it (`docker pull {self.image}`) or build it with swebench's image "
+            "builders where the engine cannot reach a registry, or name another with --image"
+        )
 
     def run_env(self) -> dict[str, str]:
         return {
