@@ -74,9 +74,20 @@ async def test_the_image_s_repository_moves_out_of_the_agent_s_reach(world: Code
     assert workspace.base_commit in await as_root(world, "git --git-dir=/var/lib/trellis/git rev-parse HEAD")
 
 
-async def test_network_is_off_and_leftover_processes_are_killed(world: CodeWorld) -> None:
+async def test_network_host_files_and_secrets_are_out_of_reach(world: CodeWorld, tmp_path: Path) -> None:
     text = await shell(world, "tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d ' '")
     assert text.split()[-1] == "lo"
+    secret = tmp_path / "host-secret.txt"
+    secret.write_text("TOKEN=hunter2\n")
+    os.environ["TRELLIS_TEST_SECRET"] = "hunter2"
+    try:
+        text = await shell(world, f"cat {secret}; ls {tmp_path}; env; cat /proc/1/environ")
+    finally:
+        del os.environ["TRELLIS_TEST_SECRET"]
+    assert "hunter2" not in text and "No such file" in text  # nothing of the host's is mounted or passed in
+
+
+async def test_leftover_processes_are_killed(world: CodeWorld) -> None:
     await shell(world, "(sleep 300 &) ; sleep 301 & echo started")
     text = await shell(world, "ps -o user,args | grep '[s]leep 30' | wc -l")
     assert text.split()[-1] == "0"
