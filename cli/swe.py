@@ -126,7 +126,7 @@ def prepare(
 ) -> None:
     """Build each instance's environment: repository at its base commit, venv, pins, editable install.
 
-    With --sandbox docker the environment is the instance's image: this checks that each is here."""
+    With --sandbox docker the environment is the instance's image: each is pulled when it is not here."""
     from trellis.envs.swebench.instance import select
 
     _check_sandbox(sandbox)
