@@ -291,6 +291,10 @@ class CodeTaskWorld(CodeWorld):
         finally:
             self.sandbox.host_path(HIDDEN_TEST).unlink(missing_ok=True)
         statuses = parse_pytest_log(result.stdout)
+        if not statuses and "No module named pytest" in result.stdout + result.stderr:
+            raise UserError(
+                "the hidden tests need pytest in the Python the sandbox runs (`python`): pip install pytest"
+            )
         passed = sum(1 for status in statuses.values() if status in PASSING)
         resolved = bool(statuses) and passed == len(statuses) and result.ok
         return Reward(

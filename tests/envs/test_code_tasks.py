@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 from trellis.envs.sandbox import BwrapSandbox
+from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
 from trellis.envs.tasks.world import HIDDEN_TEST, CodeTaskWorld, get_task, make_task_repository
 
@@ -229,6 +230,23 @@ async def test_world_flow_and_patch_excludes_hidden_tests(tmp_path: Path) -> Non
         "finish",
         "reject",
     ]
+
+
+class _PythonWithoutPytest(BwrapSandbox):
+    """The sandbox's Python without its site-packages, as in an environment where pytest is not installed."""
+
+    async def run(self, request: RunRequest) -> RunResult:
+        command = request.command.replace("python -m pytest", "python -S -m pytest")
+        return await super().run(request.model_copy(update={"command": command}))
+
+
+@needs_bwrap
+async def test_grading_without_pytest_says_to_install_it(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, _PythonWithoutPytest(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    with pytest.raises(UserError, match="pip install pytest"):
+        await world.reward()
 
 
 @needs_bwrap
