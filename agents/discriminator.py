@@ -42,6 +42,9 @@ class Candidate(BaseModel):
     reward: float
     note: str = ""
     """Shown to debaters beside the answer (the critic's explanation)."""
+    behaviour: str | None = None
+    """How the answer behaved on the world's probe inputs (a code task's calls nobody checked):
+    candidates that behave alike form one group even when their text differs."""
 
 
 class Turn(BaseModel):
@@ -61,12 +64,23 @@ class Decision(BaseModel):
 
 
 def _groups(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
-    by_answer: dict[str, list[Candidate]] = {}
+    """Candidates with the same behaviour on the probes, or else the same answer, form a group."""
+    by_answer: dict[tuple[str, str], list[Candidate]] = {}
     for c in candidates:
-        # trailing whitespace and line endings only: indentation is meaning in Python
-        key = "\n".join(line.rstrip() for line in c.answer.replace("\r\n", "\n").split("\n")).strip("\n")
+        if c.behaviour is not None:
+            key = ("behaviour", c.behaviour)
+        else:  # trailing whitespace and line endings only: indentation is meaning in Python
+            key = (
+                "answer",
+                "\n".join(line.rstrip() for line in c.answer.replace("\r\n", "\n").split("\n")).strip("\n"),
+            )
         by_answer.setdefault(key, []).append(c)
     return list(by_answer.values())
+
+
+def _distinct(group: list[Candidate]) -> int:
+    """How many different answers a group holds (a behaviour group can hold several)."""
+    return len({c.answer for c in group})
 
 
 def _mean(group: list[Candidate]) -> float:
@@ -106,6 +120,20 @@ class Discriminator:
                 "one distinct answer" if len(_groups(candidates)) == 1 else f"highest mean reward {_mean(by_mean):.2f}"
             )
             return Decision(node_id=_best(by_mean).node_id, strategy=strategy, groups=ids, reason=reason)
+        behaved = [g for g in groups if g[0].behaviour is not None]
+        if behaved:
+            # execution agreement outweighs reviewers: distinct answers that behave alike on inputs
+            # nobody checked are independent evidence; reviewers settle only a tie
+            most = max(_distinct(g) for g in behaved)
+            agreeing = [g for g in behaved if _distinct(g) == most]
+            if most > 1 and len(agreeing) == 1:
+                (top,) = agreeing
+                return Decision(
+                    node_id=_best(top).node_id,
+                    strategy=strategy,
+                    groups=ids,
+                    reason=f"{most} distinct answers behave alike on the probe inputs",
+                )
         if strategy == "majority":
             top = max(groups, key=lambda g: (len(g), _mean(g)))
             return Decision(

@@ -59,8 +59,14 @@ class BudgetConfig(BaseModel):
     reward_threshold: float = Field(default=0.95, ge=0, le=1)
     """Stop as soon as a finished candidate reaches this value."""
     stop_when_checked: bool = True
-    """Stop as soon as a finished candidate passes every visible check the world ran on it (a code
-    task's docstring examples); the hidden tests stay unseen, so this is the search's best evidence."""
+    """Stop once finished candidates that pass every visible check the world ran on them (a code
+    task's docstring examples) are `agreement` distinct answers that behave alike; the hidden tests
+    stay unseen, so this is the search's best evidence."""
+    agreement: int = Field(default=2, ge=1)
+    """How many distinct checked answers must behave alike on the world's probe inputs before
+    `stop_when_checked` stops (answers that pass the examples can still be wrong elsewhere; agreement
+    between independent samples is evidence). 1: the first checked answer. Worlds without probes
+    stop at the first."""
 
 
 class SearchConfig(BaseModel):

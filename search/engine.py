@@ -28,7 +28,7 @@ from trellis.search.selectors import expansions, is_open, select_nodes
 from trellis.errors import ContextLengthError, ModelError
 from trellis.store import TreeStore
 from trellis.tree import FinalChoice, JudgeVerdict, Node, NodeId, Reflection, StateId, Step, Tree, Usage
-from trellis.world import JudgeChecked, Opening, World
+from trellis.world import JudgeChecked, Opening, Probed, World
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -139,8 +139,13 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     finished = finished_nodes(tree)
     if any((n.reward or 0.0) >= budget.reward_threshold for n in finished):
         return "a finished candidate reached the reward threshold"
-    if budget.stop_when_checked and any(n.meta.get("hard") == 1.0 and _checked(n) for n in finished):
-        return "a finished candidate passes every visible check"
+    checked = [n for n in finished if n.meta.get("hard") == 1.0 and _checked(n)]
+    if budget.stop_when_checked and checked:
+        alike = _alike(checked)
+        if alike is None or budget.agreement == 1:
+            return "a finished candidate passes every visible check"
+        if alike >= budget.agreement:
+            return f"{alike} distinct finished candidates pass every visible check and behave alike"
     distinct = {n.state_id for n in finished}
     if len(distinct) >= budget.enough_finished:
         return f"{len(distinct)} distinct finished candidates"
@@ -155,6 +160,17 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     if not any(is_open(n, budget, patient=True) for n in tree):
         return "no node left to expand"
     return None
+
+
+def _alike(checked: list[Node]) -> int | None:
+    """The most distinct answers among `checked` that behave alike on the world's probes; None when
+    some have no behaviour recorded (the world has no probes for them)."""
+    if any(n.meta.get("behaviour") is None for n in checked):
+        return None
+    states: dict[str, set[str | None]] = {}
+    for node in checked:
+        states.setdefault(str(node.meta["behaviour"]), set()).add(node.state_id)
+    return max(len(group) for group in states.values())
 
 
 def _checked(node: Node) -> bool:
@@ -496,6 +512,16 @@ async def _changes(ctx: SearchContext, node: Node) -> str:
         return await world.patch(node.state_id)
 
 
+async def _behaviour(ctx: SearchContext, node: Node) -> str | None:
+    """How the node's answer behaves on the world's probe inputs, where the world has probes."""
+    if node.state_id is None:
+        return None
+    async with ctx.worlds.acquire() as world:
+        if not isinstance(world, Probed):
+            return None
+        return await world.behaviour(node.state_id)
+
+
 async def _judge_rewards(ctx: SearchContext, node: Node) -> None:
     """ReSeek's instructive reward of the verdicts on a finished trajectory, where the world knows
     which observations were useful; kept on the node as `meta["judge_reward"]` (per judging step, by
@@ -574,6 +600,15 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
         node.meta["lm_score"] = evaluation.lm_score
         if hard is not None:
             node.meta["hard"] = hard
+        if node.terminal_reason == "finished" and hard == 1.0:
+            behaviour = await _behaviour(ctx, node)
+            if behaviour is not None:
+                node.meta["behaviour"] = behaviour
+            if parent is not None and parent.state_id == node.state_id and "submitted" not in parent.meta:
+                # its answer passes every check and was submitted: expanding it again can only submit
+                # it again, so new answers must come from elsewhere (selection skips it from now on)
+                parent.meta["submitted"] = node.id
+                ctx.save([parent])
         if evaluation.error:
             node.meta["critic_error"] = evaluation.error
     failed = node.terminal and node.terminal_reason in ("rejected", "finished") and (node.reward or 0) < 0.5
@@ -632,8 +667,15 @@ async def discriminate(ctx: SearchContext) -> Decision:
     for node in finished_nodes(tree):
         patch = (node.step.observation.patch or "") if node.step and node.step.observation else ""
         if patch.strip():
+            behaviour = node.meta.get("behaviour")
             candidates.append(
-                Candidate(node_id=node.id, answer=patch, reward=node.reward or 0.0, note=node.explanation)
+                Candidate(
+                    node_id=node.id,
+                    answer=patch,
+                    reward=node.reward or 0.0,
+                    note=node.explanation,
+                    behaviour=str(behaviour) if behaviour is not None else None,
+                )
             )
     if candidates:
         decision = await ctx.discriminator(ctx.task, candidates, seed=ctx.seed("discriminate"))

@@ -39,13 +39,16 @@ def is_open(node: Node, budget: BudgetConfig, *, patient: bool = False) -> bool:
 
     Progressive widening holds a node back until it has `widen_after` visits per expansion so far;
     `patient=True` asks whether the budget allows another expansion at all, visits aside (the walk
-    widens such a node when nothing below it is open, so widening never closes a tree for good).
+    widens such a node when nothing below it is open, so widening never closes a tree for good). A
+    node whose answer was submitted and passed every check (`meta["submitted"]`) is closed: another
+    expansion could only submit it again.
     """
     return (
         not node.terminal
         and node.duplicate_of is None
         and node.depth < budget.max_depth
         and expansions(node) < budget.max_expansions_per_node
+        and "submitted" not in node.meta
         and (patient or expansions(node) == 0 or node.visits >= budget.widen_after * expansions(node))
     )
 

@@ -81,3 +81,14 @@ class JudgeChecked(Protocol):
         """The reward of each verdict in `steps` (a trajectory whose last state the world now holds),
         by the index of the step that gave it; a verdict is on the observation of the step before."""
         ...
+
+
+@runtime_checkable
+class Probed(Protocol):
+    """A world that can run an answer on inputs nobody checked (a code task's probe calls), so that
+    answers can be grouped by how they behave rather than by their text."""
+
+    async def behaviour(self, state: StateId) -> str | None:
+        """How the answer in `state` behaves, as a string equal for answers that behave alike; None
+        where the world has nothing to run it on."""
+        ...

@@ -22,6 +22,7 @@ from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.base import RunRequest
 from trellis.envs.sandbox.host import HostSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
+from trellis.envs.tasks.probes import PROBE_RUNNER, PROBE_SECONDS, probe_calls, signature
 
 from trellis.errors import UserError
 from trellis.tree import Action, Observation
@@ -29,6 +30,7 @@ from trellis.world import Reward
 
 HIDDEN_TEST = "_hidden_test.py"
 EXAMPLES_CHECK = "_examples_check.py"
+PROBE_CHECK = "_probe_check.py"
 SOLUTION = "solution.py"
 TASK_TOOLS = ["view_file", "write_file", "replace", "shell", "run_tests", "finish", "reject"]
 REVISION_TOOLS = [*TASK_TOOLS, "revert"]
@@ -193,7 +195,7 @@ class CodeTaskWorld(CodeWorld):
             # plain pytest is all the hidden tests need; plugins of this Python would cost seconds per run
             test_env={"PYTHONDONTWRITEBYTECODE": "1", "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"},
         )
-        self.hidden_paths.append(EXAMPLES_CHECK)
+        self.hidden_paths += [EXAMPLES_CHECK, PROBE_CHECK]
         self.code_task = task
         self.examples = examples_of(task.prompt) if visible_examples else []
         self.default_path = SOLUTION
@@ -281,6 +283,28 @@ class CodeTaskWorld(CodeWorld):
         return observation.model_copy(
             update={"text": f"{observation.text}\n{summary}", "tests": {**(observation.tests or {}), **statuses}}
         )
+
+    async def behaviour(self, state: str) -> str | None:
+        """How the answer in `state` behaves on probe calls near the examples' (see
+        `trellis.envs.tasks.probes`): one string, equal for answers that behave alike; None when the
+        examples give no probes or the run gave nothing usable."""
+        calls = probe_calls((source for source, _ in self.examples), self.code_task.entry_point)
+        if not calls:
+            return None
+        await self.restore(state)
+        await self.sandbox.write_file(PROBE_CHECK, PROBE_RUNNER)
+        try:
+            result = await self.sandbox.run(
+                RunRequest(
+                    command=f"python {PROBE_CHECK} {PROBE_SECONDS:g}",
+                    stdin=json.dumps(calls),
+                    timeout=EXAMPLE_TIMEOUT,
+                    env=self.test_env,
+                )
+            )
+        finally:
+            self.sandbox.host_path(PROBE_CHECK).unlink(missing_ok=True)
+        return None if result.timed_out else signature(result.stdout)
 
     async def reward(self) -> Reward:
         await self.sandbox.write_file(HIDDEN_TEST, self.code_task.tests)

@@ -52,3 +52,35 @@ async def test_indentation_makes_answers_different() -> None:
     spaced = Candidate(node_id="0.2", answer="for x in y:\nreturn None\n", reward=0.5)
     decision = await Discriminator(None, DiscriminatorConfig(strategy="mean"))("t", [inside, outside, spaced])
     assert len(decision.groups) == 3
+
+
+def behaved() -> list[Candidate]:
+    """Three answers that pass the examples: two different texts that behave alike, and one apart."""
+    return [
+        Candidate(node_id="0.0", answer="return s[::-1]", reward=0.84, behaviour="[\"= ''\"]"),
+        Candidate(node_id="0.1", answer="return ''.join(reversed(s))", reward=0.8, behaviour="[\"= ''\"]"),
+        Candidate(node_id="0.2", answer="return s[::-1] if s else 'x'", reward=0.86, behaviour="[\"= 'x'\"]"),
+    ]
+
+
+async def test_answers_that_behave_alike_win_without_a_debate() -> None:
+    model = ScriptedModel([])  # any reviewer call would fail the test: agreement decides
+    decision = await Discriminator(model, DiscriminatorConfig(margin=0.1))("t", behaved())
+    assert decision.groups == [["0.0", "0.1"], ["0.2"]]
+    assert decision.node_id == "0.0" and model.requests == []
+    assert decision.reason == "2 distinct answers behave alike on the probe inputs"
+    majority = await Discriminator(None, DiscriminatorConfig(strategy="majority"))("t", behaved())
+    assert majority.node_id == "0.0"
+
+
+async def test_a_tie_in_behaviour_goes_to_the_reviewers() -> None:
+    tied = behaved()[1:]  # one answer each way
+    model = ScriptedModel(lambda request, i: 'Candidate 1 is right. {"choice": 1, "reason": "r"}')
+    decision = await Discriminator(model, DiscriminatorConfig(margin=0.1))("t", tied)
+    assert len(model.requests) == 2 and decision.node_id == "0.2"
+
+
+async def test_without_behaviour_equal_text_groups_as_before() -> None:
+    plain = [c.model_copy(update={"behaviour": None}) for c in behaved()]
+    decision = await Discriminator(None, DiscriminatorConfig(strategy="majority", margin=1.0))("t", plain)
+    assert len(decision.groups) == 3

@@ -146,12 +146,65 @@ def test_a_failing_model_is_recorded_not_fatal(tmp_path: Path) -> None:
 
 
 def test_the_search_stops_when_a_finished_answer_passes_the_visible_checks(tmp_path: Path) -> None:
-    budget = BudgetConfig(max_nodes=25, enough_finished=5, reward_threshold=1.0)
+    budget = BudgetConfig(max_nodes=25, enough_finished=5, reward_threshold=1.0, agreement=1)
     outcome = search(tmp_path, code_task_model(TASK), config(budget=budget))
     assert outcome.stop_reason == "a finished candidate passes every visible check"  # type: ignore[attr-defined]
     tree = RunDir(tmp_path / "run").load_tree()
     final = tree.get(outcome.final_node)  # type: ignore[attr-defined]
     assert final.meta["hard"] == 1.0 and "Examples from the docstring: 2 of 2 pass" in final.step.observation.text
+
+
+REVERSED = {
+    "edge": "def reverse_string(s: str) -> str:\n    return s[::-1] if len(s) > 1 else '?'\n",  # passes the examples
+    "slice": "def reverse_string(s: str) -> str:\n    return s[::-1]\n",
+    "join": "def reverse_string(s: str) -> str:\n    return ''.join(reversed(s))\n",
+}
+
+
+def answers_model(order: list[str]) -> ScriptedModel:
+    """Writes the answers of REVERSED in `order` (one per fresh trajectory), then finishes."""
+    written = iter(order)
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        system = request.messages[0].content
+        if system.startswith("You are a careful software engineer"):
+            if any(m.role == "assistant" for m in request.messages):
+                return "Done.\n\nfinish"
+            return f"Write it.\n\nsolution.py\n```python\n{REVERSED[next(written)]}```"
+        if system.startswith("You check"):
+            return "Yes"
+        return json.dumps({"explanation": "scripted review", "score": 80, "feedback": ""})
+
+    return ScriptedModel(respond, name="answers")
+
+
+@pytest.mark.parametrize("agreement", [1, 2])
+def test_the_search_goes_on_until_checked_answers_agree(tmp_path: Path, agreement: int) -> None:
+    """Three answers pass the examples; the first is wrong on an empty string. With agreement 2 the
+    search goes on past it (its node closed, the root widened) until two different answers behave
+    alike on the probes, and those are chosen; with agreement 1 the first is taken."""
+    budget = BudgetConfig(
+        max_nodes=25, enough_finished=5, reward_threshold=1.0, agreement=agreement, max_expansions_per_node=4
+    )
+    cfg = config(budget=budget, samples=1, root_samples=1, discriminator={"margin": 1.0})
+    outcome = search(tmp_path, answers_model(["edge", "slice", "join", "slice"]), cfg)
+    tree = RunDir(tmp_path / "run").load_tree()
+    finished = [n for n in tree if n.terminal_reason == "finished"]
+    final = tree.get(outcome.final_node)  # type: ignore[attr-defined]
+    if agreement == 1:
+        assert outcome.stop_reason == "a finished candidate passes every visible check"  # type: ignore[attr-defined]
+        assert len(finished) == 1 and "'?'" in outcome.patch  # type: ignore[attr-defined]
+        return
+    assert outcome.stop_reason == (  # type: ignore[attr-defined]
+        "2 distinct finished candidates pass every visible check and behave alike"
+    )
+    assert len(finished) == 3 and all(n.meta.get("behaviour") for n in finished)
+    assert "'?'" not in outcome.patch  # type: ignore[attr-defined]
+    assert final.meta["behaviour"] != finished[0].meta["behaviour"]
+    edge = tree.parent(finished[0].id)
+    assert edge is not None and edge.meta["submitted"] == finished[0].id  # closed: no second finish of it
+    assert len(tree.children(edge.id)) == 1
+    assert tree.decision["reason"] == "2 distinct answers behave alike on the probe inputs"
 
 
 def test_a_transient_model_error_does_not_close_the_node(tmp_path: Path) -> None:

@@ -1,0 +1,98 @@
+"""Probe calls near a code task's examples, and answers grouped by how they behave on them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from pathlib import Path
+
+import pytest
+from trellis.envs.sandbox import BwrapSandbox
+from trellis.envs.tasks.probes import probe_calls, signature
+from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
+
+needs_bwrap = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
+
+
+def test_probes_change_one_literal_argument_at_a_time() -> None:
+    calls = probe_calls(["merge_intervals([(4, 6), (1, 2)])", "merge_intervals([(1, 10)])"], "merge_intervals")
+    assert "merge_intervals([])" in calls  # the empty list
+    assert "merge_intervals([(1, 2), (4, 6)])" in calls  # reversed
+    assert "merge_intervals([(4, 6), (1, 2)])" not in calls  # an example's own call is no probe
+    assert len(calls) == len(set(calls))
+
+
+def test_probes_of_several_arguments_and_nested_calls() -> None:
+    calls = probe_calls(["sorted(count('ab', 2).items())"], "count")
+    assert "count('', 2)" in calls and "count('ab', 0)" in calls and "count('ab', 3)" in calls
+    assert all(call.startswith("count(") for call in calls)
+
+
+def test_no_probes_from_examples_without_literal_arguments() -> None:
+    assert probe_calls(["board = [[0] * 9]", "is_valid(board)", 'f("z" * 11)'], "is_valid") == []
+    assert probe_calls(["f(x=1)"], "f") == []  # keywords are left alone
+    assert probe_calls(["this is not python ("], "f") == []
+
+
+def test_probes_are_capped_and_spread() -> None:
+    examples = [f"f({i}, 'abc', [1, 2])" for i in range(10)]
+    calls = probe_calls(examples, "f", limit=16)
+    assert len(calls) == 16
+    assert any("'abc', []" in c for c in calls) and any("'', [1, 2]" in c for c in calls)
+
+
+def test_signature_reads_the_last_result_line() -> None:
+    assert signature('noise\n{"results": ["= 1", "raised ValueError"]}\n') == json.dumps(["= 1", "raised ValueError"])
+    assert signature('{"import_error": "SyntaxError"}') == "import error SyntaxError"
+    assert signature("Traceback ...") is None
+
+
+async def _behaviours(root: Path, task_id: str, answers: list[str]) -> list[str | None]:
+    task = get_task(task_id)
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, root / task_id)))
+    await world.reset()
+    found = []
+    for answer in answers:
+        await world.restore(world.workspace.base_tree)
+        await world.sandbox.write_file("solution.py", answer)
+        found.append(await world.behaviour(await world.snapshot()))
+    return found
+
+
+@needs_bwrap
+def test_answers_that_behave_alike_share_a_behaviour(tmp_path: Path) -> None:
+    sliced = "def run_length_encode(s):\n    out, i = '', 0\n    while i < len(s):\n        j = i\n" + (
+        "        while j < len(s) and s[j] == s[i]:\n            j += 1\n        out += f'{j - i}{s[i]}'\n"
+        "        i = j\n    return out\n"
+    )
+    grouped = (
+        "from itertools import groupby\n\n\ndef run_length_encode(s):\n"
+        "    print('debugging output')\n"  # what an answer prints is not its behaviour
+        "    return ''.join(f'{len(list(g))}{c}' for c, g in groupby(s))\n"
+    )
+    # passes the examples, but reads s[0] first: an empty string raises
+    first = (
+        "def run_length_encode(s):\n    out, run, count = '', s[0], 0\n    for c in s:\n"
+        "        if c == run:\n            count += 1\n        else:\n            out += f'{count}{run}'\n"
+        "            run, count = c, 1\n    return out + f'{count}{run}'\n"
+    )
+    behaviours = asyncio.run(_behaviours(tmp_path, "run_length_encode", [sliced, grouped, first]))
+    assert behaviours[0] is not None and behaviours[0] == behaviours[1]
+    assert behaviours[2] != behaviours[0] and "raised IndexError" in str(behaviours[2])
+
+
+@needs_bwrap
+def test_a_probe_that_never_ends_reads_as_a_timeout(tmp_path: Path) -> None:
+    looping = (
+        "def factorial(n):\n    result = 1\n    while n != 1:\n        result *= n\n        n -= 1\n    return result\n"
+    )
+    (behaviour,) = asyncio.run(_behaviours(tmp_path, "factorial", [looping]))
+    assert behaviour is not None and "timeout" in behaviour  # factorial(0) loops; the others still answer
+    assert "= 1" in behaviour
+
+
+@needs_bwrap
+def test_a_task_without_probes_has_no_behaviour(tmp_path: Path) -> None:
+    task = get_task("is_valid_sudoku")
+    assert asyncio.run(_behaviours(tmp_path, task.id, [task.solution])) == [None]
