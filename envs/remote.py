@@ -27,7 +27,7 @@ from typing import Any
 from trellis.errors import UserError
 from trellis.tools import ToolSpec
 from trellis.tree import Action, Observation, StateId
-from trellis.world import Reward, World
+from trellis.world import Probed, Reward, World
 
 START_TIMEOUT = 900.0
 """Seconds the actors may take to build their worlds (preparing an environment included)."""
@@ -55,6 +55,7 @@ class WorldHost:
             "task": getattr(world, "task", None),
             "default_path": getattr(world, "default_path", None),
             "system_prompt": getattr(world, "system_prompt", None),
+            "checks_complete": bool(getattr(world, "checks_complete", False)),
             "transfers": hasattr(getattr(world, "workspace", None), "export_state"),
         }
 
@@ -72,6 +73,12 @@ class WorldHost:
 
     async def reward(self) -> Reward | None:
         return await self.world.reward()
+
+    async def behaviour(self, state: StateId) -> str | None:
+        """How the answer in `state` behaves on the world's probes; None where it has none."""
+        if not isinstance(self.world, Probed):
+            return None
+        return await self.world.behaviour(state)
 
     async def patch(self, state: StateId | None = None) -> str:
         return await self.world.patch(state)
@@ -117,6 +124,7 @@ class RemoteWorld:
         self.tools: list[ToolSpec] = description["tools"]
         self.default_path: str | None = description.get("default_path")
         self.system_prompt: str | None = description.get("system_prompt")
+        self.checks_complete = bool(description.get("checks_complete"))
         self._task: str | None = description.get("task")
         self._transfers = bool(description.get("transfers"))
 
@@ -176,6 +184,10 @@ class RemoteWorld:
 
     async def reward(self) -> Reward | None:
         return await self.handle.reward.remote()
+
+    async def behaviour(self, state: StateId) -> str | None:
+        await self.restore(state)  # brought from the actor that holds it, where need be
+        return await self.handle.behaviour.remote(state)
 
     async def patch(self, state: StateId | None = None) -> str:
         if state is not None and self._transfers and not self.ledger.holds(state, self.handle):

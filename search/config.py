@@ -101,6 +101,10 @@ class SearchConfig(BaseModel):
     of the agent's prompt, as long as every step on its path was such a focused write. A fraction of
     the agent prompt's tokens, so a budget buys several repairs for one agent step. Repairs are sampled
     (no greedy first sample: greedily, a small model mostly repeats the code that just failed)."""
+    finish_when_checked: bool = True
+    """In a world whose visible checks are the task's own acceptance checks (`checks_complete`, a code
+    task's docstring examples), a step after which every check passes is a finished answer: the
+    solver is not asked to say `finish` (a whole agent prompt for one word)."""
     judge_agent: bool = False
     """A judge agent of its own (`trellis.agents.judge.Judge`, on the critic's model) gives the verdict
     on each observation that the solver's reply does not judge itself (`solver.judge`)."""

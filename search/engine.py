@@ -27,7 +27,18 @@ from trellis.search.selectors import expansions, is_open, select_nodes
 
 from trellis.errors import ContextLengthError, ModelError
 from trellis.store import TreeStore
-from trellis.tree import FinalChoice, JudgeVerdict, Node, NodeId, Reflection, StateId, Step, Tree, Usage
+from trellis.tree import (
+    FinalChoice,
+    JudgeVerdict,
+    Node,
+    NodeId,
+    Observation,
+    Reflection,
+    StateId,
+    Step,
+    Tree,
+    Usage,
+)
 from trellis.world import JudgeChecked, Opening, Probed, World
 
 EventSink = Callable[[dict[str, Any]], None]
@@ -370,6 +381,10 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
             await world.restore(node.state_id or "")
             observation = await world.step(proposal.action)
             state = await world.snapshot()
+            if not observation.terminal and ctx.config.finish_when_checked and _completes(world, observation):
+                # a complete answer: finished, with its patch, as a `finish` step would record it
+                patch = await world.patch(state)
+                observation = observation.model_copy(update={"terminal": "finished", "patch": patch})
             step = Step(
                 action=proposal.action,
                 observation=observation,
@@ -407,6 +422,17 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
     for child in created:
         ctx.event("node_created", node=_brief(child))
     return [c.id for c in created]
+
+
+def _completes(world: World, observation: Observation) -> bool:
+    """Whether every check ran after a step passes, in a world whose checks are the task's own."""
+    tests = observation.tests
+    return (
+        bool(getattr(world, "checks_complete", False))
+        and not observation.is_error
+        and bool(tests)
+        and all(status == "PASSED" for status in (tests or {}).values())
+    )
 
 
 def focused_turns(ctx: SearchContext, node: Node) -> list[tuple[str, str]]:

@@ -6,7 +6,8 @@ by behaviour, as execution-based voting does (AlphaCode's clustering, MBR-exec):
 samples behave alike on inputs nobody checked, that agreement is evidence, and an answer that
 behaves like no other is suspect. The probes are the examples' own calls with one argument changed
 at a time to a neighbouring value (empty, shorter, reversed, doubled, zero, one more), so nothing
-about the expected outputs is needed.
+about the expected outputs is needed. They stay near what the examples show: a value the task
+leaves unspecified (a negative number where the examples have none) would split right answers.
 """
 
 from __future__ import annotations
@@ -142,10 +143,10 @@ def _neighbours(value: Any) -> list[Any]:
     """Values next to `value`: the empty and the smallest of its kind, and small changes of it."""
     if isinstance(value, bool):
         return [not value]
-    if isinstance(value, int):
-        return [v for v in (0, 1, value + 1, -value) if v != value]
+    if isinstance(value, int):  # no sign flips: what a negative does is often left unsaid
+        return [v for v in (0, 1, value + 1) if v != value]
     if isinstance(value, float):
-        return [v for v in (0.0, -value, value * 2) if v != value]
+        return [v for v in (0.0, value * 2) if v != value]
     if isinstance(value, str):
         return [v for v in ("", value[:1], value[::-1], value.upper(), value + " " + value) if v != value]
     if isinstance(value, (list, tuple)):

@@ -174,6 +174,10 @@ def make_task_repository(task: CodeTask, root: str | Path | None = None) -> Path
 class CodeTaskWorld(CodeWorld):
     """A code task in a sandbox; `reward()` runs the hidden tests (1.0 when all pass)."""
 
+    checks_complete = True
+    """The docstring examples are the task's own acceptance checks: an answer that passes them all is
+    complete (the search's `finish_when_checked`); the hidden tests stay the judge."""
+
     def __init__(
         self,
         task: CodeTask,

@@ -88,7 +88,9 @@ def test_a_search_on_ray_worlds_builds_the_local_search_s_tree(tmp_path: Path, r
         )
     )
     expected, got = RunDir(tmp_path / "a").load_tree(), RunDir(tmp_path / "b").load_tree()
-    assert shape(got) == shape(expected) and len(got) > 4
+    assert shape(got) == shape(expected) and len(got) >= 4
+    # written answers that pass the examples finished in both: `checks_complete` reached the driver
+    assert all(n.action and n.action.tool != "finish" for n in got if n.terminal_reason == "finished")
     assert got.final is not None and got.final == expected.final and "return s[::-1]" in outcome.patch
     # states made by one actor were restored by the other: their objects moved as packs
     assert remote[0].ledger.transfers > 0

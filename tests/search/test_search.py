@@ -42,6 +42,7 @@ def config(**changes: object) -> SearchConfig:
         "samples": 3,
         "budget": BudgetConfig(max_nodes=25, enough_finished=2, reward_threshold=0.99, stop_when_checked=False),
         "critic": {"mode": "score"},
+        "finish_when_checked": False,  # the solver says `finish` itself (test_a_checked_answer_is_finished_...)
     }
     return SearchConfig(**{**base, **changes})  # type: ignore[arg-type]
 
@@ -205,6 +206,25 @@ def test_the_search_goes_on_until_checked_answers_agree(tmp_path: Path, agreemen
     assert edge is not None and edge.meta["submitted"] == finished[0].id  # closed: no second finish of it
     assert len(tree.children(edge.id)) == 1
     assert tree.decision["reason"] == "2 distinct answers behave alike on the probe inputs"
+
+
+def test_a_checked_answer_is_finished_without_asking_the_solver(tmp_path: Path) -> None:
+    """`finish_when_checked`: in a code task's world a write that passes every example is a finished
+    answer itself; a write that fails one is not, and no solver call is spent on saying `finish`."""
+    budget = BudgetConfig(max_nodes=25, enough_finished=5, reward_threshold=1.0, max_expansions_per_node=4)
+    model = answers_model(["edge", "slice", "join"])
+    cfg = config(budget=budget, samples=1, root_samples=1, finish_when_checked=True)
+    outcome = search(tmp_path, model, cfg)
+    tree = RunDir(tmp_path / "run").load_tree()
+    finished = [n for n in tree if n.terminal_reason == "finished"]
+    assert [n.action.tool for n in finished if n.action] == ["write_file"] * 3
+    assert all(n.depth == 1 for n in finished)
+    solver_calls = [r for r in model.requests if r.messages[0].content.startswith("You are a careful")]
+    assert len(solver_calls) == 3 and not any(m.role == "assistant" for r in solver_calls for m in r.messages)
+    assert outcome.stop_reason == (  # type: ignore[attr-defined]
+        "2 distinct finished candidates pass every visible check and behave alike"
+    )
+    assert "'?'" not in outcome.patch  # type: ignore[attr-defined]
 
 
 def test_a_transient_model_error_does_not_close_the_node(tmp_path: Path) -> None:
