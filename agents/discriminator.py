@@ -1,8 +1,12 @@
 """The discriminator: picks the final answer among finished candidates.
 
-Strategies: `mean` (highest mean reward over candidates with the same patch), `majority` (the patch
-most candidates reached; ties by mean reward), and `debate` (SWE-Search): reviewer agents argue over
-the distinct patches for some rounds, the last round's votes decide, and the transcript is kept.
+Candidates form groups: those the world ran on its probe inputs by how they behaved there (different
+code that behaves alike is one group), the others by their patch. When probed groups exist and one
+of them holds more distinct answers than any other, that agreement decides, whatever the strategy:
+independent answers that behave alike on inputs nobody checked are evidence no reviewer outweighs.
+Otherwise the strategy does: `mean` (highest mean reward of a group), `majority` (the group most
+candidates reached; ties by mean reward), and `debate` (SWE-Search): reviewer agents argue over the
+groups for some rounds, the last round's votes decide, and the transcript is kept.
 """
 
 from __future__ import annotations
@@ -38,7 +42,7 @@ class DiscriminatorConfig(BaseModel):
 class Candidate(BaseModel):
     node_id: str
     answer: str
-    """What is being chosen (a patch); candidates with equal answers form one group."""
+    """What is being chosen (a patch); candidates with equal answers (and no behaviour) form one group."""
     reward: float
     note: str = ""
     """Shown to debaters beside the answer (the critic's explanation)."""
@@ -83,6 +87,17 @@ def _distinct(group: list[Candidate]) -> int:
     return len({c.answer for c in group})
 
 
+def _agreement(groups: list[list[Candidate]]) -> list[Candidate] | None:
+    """The probed group with the most distinct answers, when it has more than one and more than any
+    other probed group; None otherwise (a tie, or nothing agrees)."""
+    probed = [g for g in groups if g[0].behaviour is not None]
+    if not probed:
+        return None
+    most = max(_distinct(g) for g in probed)
+    top = [g for g in probed if _distinct(g) == most]
+    return top[0] if most > 1 and len(top) == 1 else None
+
+
 def _mean(group: list[Candidate]) -> float:
     return sum(c.reward for c in group) / len(group)
 
@@ -111,6 +126,15 @@ class Discriminator:
         if not candidates:
             return Decision(node_id=None, strategy=strategy, reason="no finished candidates")
         groups = _groups(candidates)
+        ids = [[c.node_id for c in g] for g in groups]
+        agreed = _agreement(groups)
+        if agreed is not None:
+            return Decision(
+                node_id=_best(agreed).node_id,
+                strategy=strategy,
+                groups=ids,
+                reason=f"{_distinct(agreed)} distinct answers behave alike on the probe inputs",
+            )
         by_mean = max(groups, key=lambda g: (_mean(g), len(g)))
         if strategy != "mean":
             groups = [g for g in groups if _mean(g) >= _mean(by_mean) - self.config.margin]
@@ -120,20 +144,6 @@ class Discriminator:
                 "one distinct answer" if len(_groups(candidates)) == 1 else f"highest mean reward {_mean(by_mean):.2f}"
             )
             return Decision(node_id=_best(by_mean).node_id, strategy=strategy, groups=ids, reason=reason)
-        behaved = [g for g in groups if g[0].behaviour is not None]
-        if behaved:
-            # execution agreement outweighs reviewers: distinct answers that behave alike on inputs
-            # nobody checked are independent evidence; reviewers settle only a tie
-            most = max(_distinct(g) for g in behaved)
-            agreeing = [g for g in behaved if _distinct(g) == most]
-            if most > 1 and len(agreeing) == 1:
-                (top,) = agreeing
-                return Decision(
-                    node_id=_best(top).node_id,
-                    strategy=strategy,
-                    groups=ids,
-                    reason=f"{most} distinct answers behave alike on the probe inputs",
-                )
         if strategy == "majority":
             top = max(groups, key=lambda g: (len(g), _mean(g)))
             return Decision(

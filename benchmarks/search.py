@@ -11,9 +11,12 @@ method sees. Methods:
                    given an even share of what is left of the budget; the finished one with the
                    highest value is the answer
 - mcts:            depth-aware UCT, 4 samples at the root and 2 per expansion below (first greedy),
-                   progressive widening, feedback, reflections, the discriminator
+                   progressive widening, feedback, reflections, the discriminator; an answer that
+                   passes every example is finished, and the search goes on until two different
+                   answers that pass them behave alike on probe calls (agreement picks the answer)
 - mcts-no-feedback, mcts-no-reflection, mcts-no-debate, mcts-no-verifier, mcts-no-opening,
-  mcts-no-examples, mcts-no-repair: the same with one part switched off
+  mcts-no-examples, mcts-no-repair, mcts-no-agreement (stop at the first answer that passes the
+  examples), mcts-no-auto-finish (the solver says `finish` itself): the same with one part switched off
 - default:         (SWE examples only) `trellis swe solve ID --seed S` exactly as the README runs it
 - METHOD+key=value: a method with settings changed, e.g. `mcts+root_samples=4+selector.exploration=0.5`
 
@@ -68,6 +71,8 @@ ABLATIONS = (
     "mcts-no-opening",
     "mcts-no-examples",
     "mcts-no-repair",
+    "mcts-no-agreement",
+    "mcts-no-auto-finish",
 )
 DEFAULT_METHODS = ("direct", "direct-best-of-4", "linear", "best-of-3", "mcts", *ABLATIONS)
 
@@ -137,6 +142,10 @@ def _base_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> S
         return mcts(opening=False)
     if name == "mcts-no-repair":  # every step below the opening in the agent's prompt
         return mcts(focused_repair=False)
+    if name == "mcts-no-agreement":  # the first answer that passes the examples ends the search
+        return mcts(budget=token_budget_mcts(budget, seed).budget.model_copy(update={"agreement": 1}))
+    if name == "mcts-no-auto-finish":
+        return mcts(finish_when_checked=False)
     if name == "mcts-no-feedback":
         return mcts(feedback=False)
     if name == "mcts-no-reflection":

@@ -12,7 +12,7 @@
 # from a machine with an engine, or run the worker privileged.
 #
 # BASE is any Debian bookworm image (the default, or one made with debootstrap); EXTRAS picks trellis's
-# extras. Wheels put in docker/wheels/ (a prebuilt llama-cpp-python, say) are used before the index:
+# extras. Wheels put in docker/wheels/ (a prebuilt llama-cpp-python, say) are installed first:
 #   pip wheel --no-deps llama-cpp-python==0.3.36 -w docker/wheels
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
@@ -37,8 +37,12 @@ COPY cli /tmp/trellis/cli
 # behind a proxy that re-signs TLS, pass its CA bundle: --secret id=pip-cert,src=/path/to/ca.pem
 RUN --mount=type=secret,id=pip-cert \
     if [ -s /run/secrets/pip-cert ]; then export PIP_CERT=/run/secrets/pip-cert; fi \
-    && /opt/trellis/bin/pip install --no-cache-dir --find-links /tmp/wheels "/tmp/trellis[${EXTRAS}]" \
+    && if ls /tmp/wheels/*.whl >/dev/null 2>&1; then /opt/trellis/bin/pip install --no-cache-dir /tmp/wheels/*.whl; fi \
+    && /opt/trellis/bin/pip install --no-cache-dir "/tmp/trellis[${EXTRAS}]" \
     && rm -rf /tmp/trellis /tmp/wheels
+
+# where compose's shared volumes are mounted: made here so that they belong to the user
+RUN mkdir -p /runs /cache && chown trellis:trellis /runs /cache
 
 ENV PATH=/opt/trellis/bin:$PATH \
     PYTHONUNBUFFERED=1

@@ -148,7 +148,9 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     budget = ctx.config.budget
     tree = ctx.tree
     finished = finished_nodes(tree)
-    if any((n.reward or 0.0) >= budget.reward_threshold for n in finished):
+    # a probed answer waits for agreement however it was valued: its value cannot tell it from a
+    # wrong answer that passes the same examples
+    if any((n.reward or 0.0) >= budget.reward_threshold and "behaviour" not in n.meta for n in finished):
         return "a finished candidate reached the reward threshold"
     checked = [n for n in finished if n.meta.get("hard") == 1.0 and _checked(n)]
     if budget.stop_when_checked and checked:

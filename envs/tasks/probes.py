@@ -18,16 +18,23 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 MAX_PROBES = 16
+RESULT_FORMS = ("= ", "raised ", "timeout")
 PROBE_SECONDS = 1.0
 """Each probe call's own time limit; one that runs out reads as `timeout`."""
 
 # Runs in the sandbox: every probe call (JSON list on stdin) against solution.py, one JSON line back
-# with what each returned (its repr, cut), raised or did when it ran out of time. What a call
-# prints is swallowed so that it cannot pass for the result line.
+# with what each returned (its canonical repr, hashed past a length), raised or did when it ran out
+# of time. The answer's own output goes to /dev/null (fd 1 is moved away before it is imported), and
+# the report is written to a descriptor of the runner's own, so printing cannot pass for it. The
+# alarm repeats, so an answer that swallows one `Timeout` still gets the next.
 PROBE_RUNNER = r"""
-import contextlib, io, json, signal, sys
+import hashlib, json, os, re, signal, sys
 CALLS = json.loads(sys.stdin.read())
 SECONDS = float(sys.argv[1])
+report = os.fdopen(os.dup(1), "w")
+null = os.open(os.devnull, os.O_WRONLY)
+os.dup2(null, 1)
+sys.stdout = open(os.devnull, "w")
 
 class Timeout(BaseException):
     pass
@@ -35,10 +42,13 @@ class Timeout(BaseException):
 def alarm(signum, frame):
     raise Timeout()
 
+ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
+
 def canon(value, depth=0):
-    # dicts and sets by their sorted items: answers that build them in another order behave alike
+    # dicts and sets by their sorted items: answers that build them in another order behave alike;
+    # an object by its type and attributes, not its address
     if depth > 6:
-        return repr(value)
+        return "..."
     if isinstance(value, dict):
         items = sorted(canon(k, depth + 1) + ": " + canon(v, depth + 1) for k, v in value.items())
         return "{" + ", ".join(items) + "}"
@@ -47,32 +57,47 @@ def canon(value, depth=0):
     if isinstance(value, list):
         return "[" + ", ".join(canon(v, depth + 1) for v in value) + "]"
     if isinstance(value, tuple):
-        return "(" + ", ".join(canon(v, depth + 1) for v in value) + ("," if len(value) == 1 else "") + ")"
-    return repr(value)
+        inner = ", ".join(canon(v, depth + 1) for v in value)
+        return "(" + inner + ("," if len(value) == 1 else "") + ")"
+    if isinstance(value, (str, bytes, int, float, complex, bool, type(None))):
+        return repr(value)
+    attributes = getattr(value, "__dict__", None)
+    if isinstance(attributes, dict):
+        return type(value).__name__ + canon(attributes, depth + 1)
+    return ADDRESS.sub("", repr(value))
+
+def short(text):
+    return text if len(text) <= 300 else text[:200] + " #" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
 signal.signal(signal.SIGALRM, alarm)
-out = sys.stdout
 try:
-    with contextlib.redirect_stdout(io.StringIO()):
-        import solution
+    import solution
 except BaseException as exc:
-    print(json.dumps({"import_error": type(exc).__name__}), file=out)
-    sys.exit(0)
+    report.write(json.dumps({"import_error": type(exc).__name__}) + "\n")
+    report.flush()
+    os._exit(0)
 results = []
 for call in CALLS:
     namespace = dict(vars(solution))
     try:
-        signal.setitimer(signal.ITIMER_REAL, SECONDS)
-        with contextlib.redirect_stdout(io.StringIO()):
-            value = eval(call, namespace)
+        signal.signal(signal.SIGALRM, alarm)  # the answer may have replaced the handler
+        signal.setitimer(signal.ITIMER_REAL, SECONDS, SECONDS)
+        value = eval(call, namespace)
+        result = "= " + short(canon(value))
         signal.setitimer(signal.ITIMER_REAL, 0)
-        results.append("= " + canon(value)[:300])
     except Timeout:
-        results.append("timeout")
+        result = "timeout"
     except BaseException as exc:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        results.append("raised " + type(exc).__name__)
-print(json.dumps({"results": results}), file=out)
+        result = "raised " + type(exc).__name__
+    finally:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)
+        except BaseException:
+            pass
+    results.append(result)
+report.write(json.dumps({"results": results}) + "\n")
+report.flush()
+os._exit(0)
 """
 
 
@@ -99,17 +124,20 @@ def probe_calls(examples: Iterable[str], entry_point: str, *, limit: int = MAX_P
     return _spread(probes, limit)
 
 
-def signature(stdout: str) -> str | None:
-    """The behaviour a probe run printed, as one comparable string; None when it gave nothing usable."""
+def signature(stdout: str, count: int) -> str | None:
+    """The behaviour a probe run of `count` calls reported, as one comparable string; None when it
+    gave nothing usable (no report, or one of another shape)."""
     last = next((line for line in reversed(stdout.splitlines()) if line.startswith("{")), "")
     try:
         report = json.loads(last)
     except ValueError:
         return None
-    if "import_error" in report:
-        return "import error " + str(report["import_error"])
+    if not isinstance(report, dict):
+        return None
     results = report.get("results")
-    if not isinstance(results, list):
+    if not isinstance(results, list) or len(results) != count:
+        return None
+    if not all(isinstance(r, str) and r.startswith(RESULT_FORMS) for r in results):
         return None
     return json.dumps(results)
 

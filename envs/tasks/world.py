@@ -174,9 +174,12 @@ def make_task_repository(task: CodeTask, root: str | Path | None = None) -> Path
 class CodeTaskWorld(CodeWorld):
     """A code task in a sandbox; `reward()` runs the hidden tests (1.0 when all pass)."""
 
-    checks_complete = True
-    """The docstring examples are the task's own acceptance checks: an answer that passes them all is
-    complete (the search's `finish_when_checked`); the hidden tests stay the judge."""
+    @property
+    def checks_complete(self) -> bool:
+        """The docstring examples are the task's own acceptance checks: an answer that passes them all
+        is complete (the search's `finish_when_checked`); the hidden tests stay the judge. Without
+        visible examples there is no such check."""
+        return bool(self.examples)
 
     def __init__(
         self,
@@ -291,7 +294,8 @@ class CodeTaskWorld(CodeWorld):
     async def behaviour(self, state: str) -> str | None:
         """How the answer in `state` behaves on probe calls near the examples' (see
         `trellis.envs.tasks.probes`): one string, equal for answers that behave alike; None when the
-        examples give no probes or the run gave nothing usable."""
+        examples give no probes. A run that gave nothing usable gets a value of its own, equal to no
+        other answer's."""
         calls = probe_calls((source for source, _ in self.examples), self.code_task.entry_point)
         if not calls:
             return None
@@ -308,7 +312,10 @@ class CodeTaskWorld(CodeWorld):
             )
         finally:
             self.sandbox.host_path(PROBE_CHECK).unlink(missing_ok=True)
-        return None if result.timed_out else signature(result.stdout)
+        found = None if result.timed_out else signature(result.stdout, len(calls))
+        # a run that gave nothing usable (it ran out of time, died, or could not be imported) agrees
+        # with no other answer: it is never evidence that two answers behave alike
+        return found if found is not None else f"no usable probe run ({state})"
 
     async def reward(self) -> Reward:
         await self.sandbox.write_file(HIDDEN_TEST, self.code_task.tests)

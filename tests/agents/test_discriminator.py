@@ -84,3 +84,29 @@ async def test_without_behaviour_equal_text_groups_as_before() -> None:
     plain = [c.model_copy(update={"behaviour": None}) for c in behaved()]
     decision = await Discriminator(None, DiscriminatorConfig(strategy="majority", margin=1.0))("t", plain)
     assert len(decision.groups) == 3
+
+
+async def test_agreement_outweighs_the_critic_s_margin_and_every_strategy() -> None:
+    """The critic valued the lone answer far higher; two different answers that behave alike still
+    win, under every strategy (the margin only narrows what reviewers see)."""
+    valued = [
+        behaved()[0].model_copy(update={"reward": 0.6}),
+        behaved()[1].model_copy(update={"reward": 0.6}),
+        behaved()[2].model_copy(update={"reward": 0.95}),
+    ]
+    for strategy in ("mean", "majority", "debate"):
+        decision = await Discriminator(ScriptedModel([]), DiscriminatorConfig(strategy=strategy, margin=0.1))(
+            "t", valued
+        )
+        assert decision.node_id in ("0.0", "0.1"), strategy
+        assert decision.reason == "2 distinct answers behave alike on the probe inputs"
+
+
+async def test_the_same_answer_twice_is_no_agreement() -> None:
+    twice = [
+        Candidate(node_id="0.0", answer="return s[::-1]", reward=0.6, behaviour="A"),
+        Candidate(node_id="0.1", answer="return s[::-1]", reward=0.6, behaviour="A"),
+        Candidate(node_id="0.2", answer="return s[::-1] if s else 'x'", reward=0.95, behaviour="B"),
+    ]
+    decision = await Discriminator(None, DiscriminatorConfig(strategy="mean"))("t", twice)
+    assert decision.node_id == "0.2"  # one distinct answer each way: the mean decides

@@ -175,3 +175,29 @@ def test_without_the_options_bubblewrap_cannot_sandbox(podman_env: dict[str, str
         podman_env, "run", "--rm", image, "bwrap", "--unshare-pid", "--ro-bind", "/", "/", "--proc", "/proc", "true"
     )
     assert ran.returncode != 0 and "bwrap:" in ran.stderr
+
+
+def test_the_build_context_and_the_cluster_files_agree_with_the_image() -> None:
+    """No engine needed: .dockerignore lets in what the test's context holds, and compose and the
+    KubeRay manifest run the image unconfined, as the user it makes, on shared volumes."""
+    import yaml
+
+    allowed = [line[1:] for line in (ROOT / ".dockerignore").read_text().splitlines() if line.startswith("!")]
+    assert sorted(allowed) == sorted([*SOURCES, "docker/wheels"])
+    dockerfile = (ROOT / "docker" / "trellis.Dockerfile").read_text()
+    assert "USER trellis" in dockerfile and "chown trellis:trellis /runs /cache" in dockerfile
+    compose = yaml.safe_load((ROOT / "docker" / "compose.yml").read_text())
+    for name in ("ray-head", "ray-worker"):
+        service = compose["services"][name]
+        assert service["build"]["dockerfile"] == "docker/trellis.Dockerfile"
+        assert {"seccomp=unconfined", "systempaths=unconfined"} <= set(service["security_opt"])
+        assert {"runs:/runs", "cache:/cache"} <= set(service["volumes"])
+    assert "--address=ray-head:6379" in compose["services"]["ray-worker"]["command"]
+    cluster = yaml.safe_load((ROOT / "docker" / "kuberay.yaml").read_text())
+    pods = [cluster["spec"]["headGroupSpec"]["template"]["spec"]]
+    pods += [group["template"]["spec"] for group in cluster["spec"]["workerGroupSpecs"]]
+    for pod in pods:
+        assert pod["hostUsers"] is False and pod["securityContext"]["fsGroup"] == 1000
+        (container,) = pod["containers"]
+        assert container["securityContext"]["procMount"] == "Unmasked"
+        assert container["volumeMounts"] == [{"name": "shared", "mountPath": "/shared"}]

@@ -42,10 +42,13 @@ def test_probes_are_capped_and_spread() -> None:
     assert any("'abc', []" in c for c in calls) and any("'', [1, 2]" in c for c in calls)
 
 
-def test_signature_reads_the_last_result_line() -> None:
-    assert signature('noise\n{"results": ["= 1", "raised ValueError"]}\n') == json.dumps(["= 1", "raised ValueError"])
-    assert signature('{"import_error": "SyntaxError"}') == "import error SyntaxError"
-    assert signature("Traceback ...") is None
+def test_signature_reads_a_report_of_the_right_shape_only() -> None:
+    report = '{"results": ["= 1", "raised ValueError", "timeout"]}'
+    assert signature(f"noise\n{report}\n", 3) == json.dumps(["= 1", "raised ValueError", "timeout"])
+    assert signature(report, 2) is None  # not one result per call
+    assert signature('{"results": ["= 1", "forged", "timeout"]}', 3) is None
+    assert signature('{"import_error": "SyntaxError"}', 3) is None
+    assert signature("Traceback ...", 3) is None and signature("[1, 2]", 2) is None
 
 
 async def _behaviours(root: Path, task_id: str, answers: list[str]) -> list[str | None]:
@@ -90,6 +93,44 @@ def test_a_probe_that_never_ends_reads_as_a_timeout(tmp_path: Path) -> None:
     (behaviour,) = asyncio.run(_behaviours(tmp_path, "factorial", [looping]))
     assert behaviour is not None and "timeout" in behaviour  # factorial(0) loops; the others still answer
     assert "= 1" in behaviour
+
+
+@needs_bwrap
+def test_an_answer_cannot_fake_or_spoil_its_probe_report(tmp_path: Path) -> None:
+    """What an answer prints, a forged report line, a swallowed timeout, a replaced alarm handler or
+    an exit in the middle never make it look like another answer; objects compare by their fields."""
+    right = "def run_length_encode(s):\n    from itertools import groupby\n" + (
+        "    return ''.join(f'{len(list(g))}{c}' for c, g in groupby(s))\n"
+    )
+    forged = "import os\n" + right.replace(
+        "def run_length_encode(s):\n",
+        "def run_length_encode(s):\n"
+        "    os.write(1, b'{\"results\": []}\\n')\n    print('{\"results\": []}')\n    if s == '':\n"
+        "        os._exit(0)\n",
+    )
+    swallowing = right.replace(  # catches the first timeout and loops again: the alarm repeats
+        "def run_length_encode(s):\n",
+        "def run_length_encode(s):\n    try:\n        while s == '':\n            pass\n"
+        "    except BaseException:\n        pass\n    while s == '':\n        pass\n",
+    )
+    deaf = right.replace(  # ignores the alarm: the whole run is cut off, and agrees with nothing
+        "def run_length_encode(s):\n",
+        "import signal\n\n\ndef run_length_encode(s):\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
+        "    while s == '':\n        pass\n",
+    )
+    behaviours = asyncio.run(_behaviours(tmp_path, "run_length_encode", [right, forged, swallowing, deaf]))
+    assert behaviours[0] is not None and behaviours[0].startswith('["= ')
+    assert behaviours[1] is not None and behaviours[1].startswith("no usable probe run")  # it died mid-run
+    assert behaviours[2] is not None and '"timeout"' in behaviours[2]
+    assert behaviours[3] is not None and behaviours[3].startswith("no usable probe run")
+    assert len(set(behaviours)) == 4
+
+
+@needs_bwrap
+def test_objects_compare_by_their_fields_not_their_address(tmp_path: Path) -> None:
+    task = get_task("lru_cache")
+    again = asyncio.run(_behaviours(tmp_path, task.id, [task.solution, task.solution]))
+    assert again[0] is not None and again[0] == again[1] and " at 0x" not in again[0]
 
 
 @needs_bwrap

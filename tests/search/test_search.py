@@ -538,3 +538,42 @@ def test_a_run_saved_before_focused_repair_resumes_without_it(tmp_path: Path) ->
     assert RunDir(tmp_path).saved_config(tree).focused_repair is False
     tree = Tree.new(config={"samples": 2, "focused_repair": True})
     assert RunDir(tmp_path).saved_config(tree).focused_repair is True
+
+
+def test_the_stop_rule_waits_for_agreement_only_where_answers_were_probed() -> None:
+    import time
+    from types import SimpleNamespace
+
+    from trellis.search.engine import stop_reason
+
+    from trellis.tree import Action, Observation, Step, Usage
+
+    def finished(tree: Tree, index: int, behaviour: str | None, reward: float = 0.84) -> None:
+        observation = Observation(text="2 of 2 pass", tests={"example 1": "PASSED", "example 2": "PASSED"})
+        step = Step(
+            action=Action(tool="write_file", args={"path": "solution.py", "content": str(index)}),
+            observation=observation,
+        )
+        meta: dict[str, object] = {"hard": 1.0, **({"behaviour": behaviour} if behaviour is not None else {})}
+        tree.add_child(
+            "0", index, step, state_id=f"s{index}", reward=reward, terminal=True, terminal_reason="finished", meta=meta
+        )
+
+    budget = BudgetConfig(max_nodes=50, enough_finished=5, reward_threshold=0.9, max_tokens=None)
+    ctx = SimpleNamespace(config=SearchConfig(budget=budget), tree=None, started=time.monotonic(), usage=Usage())
+
+    def reason(*answers: tuple[str | None, float]) -> str | None:
+        tree = Tree.new()
+        for index, (behaviour, reward) in enumerate(answers):
+            finished(tree, index, behaviour, reward)
+        ctx.tree = tree
+        return stop_reason(ctx, 1)  # type: ignore[arg-type]
+
+    assert reason(("A", 0.84), ("B", 0.84)) is None  # two answers that disagree: go on
+    assert reason(("A", 0.95)) is None  # a high value does not end the wait for agreement
+    assert reason(("A", 0.84), ("B", 0.84), ("A", 0.84)) == (
+        "2 distinct finished candidates pass every visible check and behave alike"
+    )
+    assert reason((None, 0.84)) == "a finished candidate passes every visible check"  # nothing to probe with
+    assert reason(("A", 0.84), (None, 0.84)) == "a finished candidate passes every visible check"
+    assert reason((None, 0.95)) == "a finished candidate reached the reward threshold"
