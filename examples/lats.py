@@ -51,7 +51,10 @@ def lats_config(*, samples: int = 3, nodes: int = 16, exploration: float = 1.0) 
         critic=CriticConfig(mode="verifier", sc_weight=0.3),
         reflection=True,
         feedback=False,
-        budget=BudgetConfig(max_nodes=nodes, max_depth=6, widen_after=0, enough_finished=2),
+        # the first answer that passes the examples ends it (no wait for a second one that agrees)
+        budget=BudgetConfig(max_nodes=nodes, max_depth=6, widen_after=0, enough_finished=2, agreement=1),
+        # the solver says `finish` itself: a finish the examples fail is a failed terminal to reflect on
+        finish_when_checked=False,
     )
 
 

@@ -146,7 +146,10 @@ def linted_config(*, samples: int = 2, nodes: int = 12, selector: str = "lint_aw
     return SearchConfig(
         samples=samples,
         selector=SelectorConfig(name=selector, options={"lint_penalty": 0.5}),
-        budget=BudgetConfig(max_nodes=nodes, max_depth=5, widen_after=0),
+        # the first answer that passes the examples ends it (no wait for a second one that agrees)
+        budget=BudgetConfig(max_nodes=nodes, max_depth=5, widen_after=0, agreement=1),
+        # a step that passes the examples goes on, so the linter's finding reaches the prompt after it
+        finish_when_checked=False,
     )
 
 

@@ -89,6 +89,7 @@ def refine_config(rounds: int, *, feedback: bool = True) -> SearchConfig:
         critic=CriticConfig(mode="score"),
         reflection=False,
         budget=BudgetConfig(max_nodes=rounds + 2, max_depth=rounds + 1),
+        finish_when_checked=False,  # the critic's verdict ends the loop, not the examples alone
     )
 
 
