@@ -427,13 +427,13 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
 
 
 def _completes(world: World, observation: Observation) -> bool:
-    """Whether every check ran after a step passes, in a world whose checks are the task's own."""
-    tests = observation.tests
+    """Whether every check ran after a step passes (its hard score is 1), in a world whose checks are
+    the task's own."""
     return (
         bool(getattr(world, "checks_complete", False))
         and not observation.is_error
-        and bool(tests)
-        and all(status == "PASSED" for status in (tests or {}).values())
+        and bool(observation.tests)
+        and _passing(observation.tests or {}) == len(observation.tests or {})
     )
 
 
@@ -509,7 +509,7 @@ def _signals(node: Node) -> tuple[list[str], float | None]:
 
     tests = observation.tests
     if tests:
-        passed = sum(1 for s in tests.values() if s in ("PASSED", "XFAIL"))
+        passed = _passing(tests)
         hard = passed / len(tests)
         signals.append(f"tests ran: {passed} of {len(tests)} pass")
         failing = [name for name, status in tests.items() if status not in ("PASSED", "XFAIL", "SKIPPED")]
@@ -519,6 +519,11 @@ def _signals(node: Node) -> tuple[list[str], float | None]:
         patch = observation.patch or ""
         signals.append(f"a patch of {len(patch.splitlines())} lines was submitted")
     return signals, hard
+
+
+def _passing(tests: dict[str, str]) -> int:
+    """How many of `tests` pass (an expected failure counts as passing)."""
+    return sum(1 for status in tests.values() if status in ("PASSED", "XFAIL"))
 
 
 def _failure(node: Node, hard: float | None) -> str:

@@ -124,17 +124,21 @@ def probe_calls(examples: Iterable[str], entry_point: str, *, limit: int = MAX_P
     return _spread(probes, limit)
 
 
-def signature(stdout: str, count: int) -> str | None:
-    """The behaviour a probe run of `count` calls reported, as one comparable string; None when it
-    gave nothing usable (no report, or one of another shape)."""
+def last_report(stdout: str) -> dict[str, Any] | None:
+    """The JSON object on the last line of a check script's output that starts one; None when there
+    is none (a script that died, or output that only looks like one)."""
     last = next((line for line in reversed(stdout.splitlines()) if line.startswith("{")), "")
     try:
         report = json.loads(last)
     except ValueError:
         return None
-    if not isinstance(report, dict):
-        return None
-    results = report.get("results")
+    return report if isinstance(report, dict) else None
+
+
+def signature(report: dict[str, Any] | None, count: int) -> str | None:
+    """The behaviour a probe run of `count` calls reported (its `last_report`), as one comparable
+    string; None when it gave nothing usable (no report, or one of another shape)."""
+    results = None if report is None else report.get("results")
     if not isinstance(results, list) or len(results) != count:
         return None
     if not all(isinstance(r, str) and r.startswith(RESULT_FORMS) for r in results):

@@ -19,10 +19,10 @@ from trellis.envs.code.files import locate
 from trellis.envs.code.testlog import PASSING, parse_pytest_log
 from trellis.envs.code.workspace import init_repository
 from trellis.envs.code.world import CodeWorld
-from trellis.envs.sandbox.base import RunRequest
+from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.sandbox.host import HostSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
-from trellis.envs.tasks.probes import PROBE_RUNNER, PROBE_SECONDS, probe_calls, signature
+from trellis.envs.tasks.probes import PROBE_RUNNER, PROBE_SECONDS, last_report, probe_calls, signature
 
 from trellis.errors import UserError
 from trellis.tree import Action, Observation
@@ -205,6 +205,8 @@ class CodeTaskWorld(CodeWorld):
         self.hidden_paths += [EXAMPLES_CHECK, PROBE_CHECK]
         self.code_task = task
         self.examples = examples_of(task.prompt) if visible_examples else []
+        self.probes = probe_calls((source for source, _ in self.examples), task.entry_point)
+        """The calls `behaviour` runs an answer on (see `trellis.envs.tasks.probes`)."""
         self.default_path = SOLUTION
         """Where a code block without a path goes: the one file a task is about."""
 
@@ -220,27 +222,14 @@ class CodeTaskWorld(CodeWorld):
         """Run the docstring examples against solution.py: (status per example, a summary for the agent)."""
         if not self.examples:
             return {}, ""
-        await self.sandbox.write_file(EXAMPLES_CHECK, _RUNNER)
-        try:
-            result = await self.sandbox.run(
-                RunRequest(
-                    command=f"python {EXAMPLES_CHECK}",
-                    stdin=self.code_task.prompt,
-                    timeout=EXAMPLE_TIMEOUT,
-                    env=self.test_env,
-                )
-            )
-        finally:
-            self.sandbox.host_path(EXAMPLES_CHECK).unlink(missing_ok=True)
+        result = await self._run_checker(EXAMPLES_CHECK, _RUNNER, stdin=self.code_task.prompt)
         names = [f"example {i + 1}: {source.strip()}" for i, (source, _) in enumerate(self.examples)]
         if result.timed_out:
             return {n: "FAILED" for n in names}, (
                 f"The examples did not finish within {EXAMPLE_TIMEOUT:g} s: the code loops forever or is far too slow."
             )
-        last = next((line for line in reversed(result.stdout.splitlines()) if line.startswith("{")), "")
-        try:
-            report = json.loads(last)
-        except ValueError:
+        report = last_report(result.stdout)
+        if report is None:
             report = {"import_error": (result.stderr or result.stdout).strip()[-800:] or "no output"}
         if "import_error" in report:
             return {n: "FAILED" for n in names}, f"solution.py cannot be imported: {report['import_error']}"
@@ -296,26 +285,30 @@ class CodeTaskWorld(CodeWorld):
         `trellis.envs.tasks.probes`): one string, equal for answers that behave alike; None when the
         examples give no probes. A run that gave nothing usable gets a value of its own, equal to no
         other answer's."""
-        calls = probe_calls((source for source, _ in self.examples), self.code_task.entry_point)
-        if not calls:
+        if not self.probes:
             return None
         await self.restore(state)
-        await self.sandbox.write_file(PROBE_CHECK, PROBE_RUNNER)
+        result = await self._run_checker(PROBE_CHECK, PROBE_RUNNER, f"{PROBE_SECONDS:g}", stdin=json.dumps(self.probes))
+        found = None if result.timed_out else signature(last_report(result.stdout), len(self.probes))
+        # a run that gave nothing usable (it ran out of time, died, or could not be imported) agrees
+        # with no other answer: it is never evidence that two answers behave alike
+        return found if found is not None else f"no usable probe run ({state})"
+
+    async def _run_checker(self, name: str, script: str, *args: str, stdin: str) -> RunResult:
+        """Run one of the world's own check scripts as `name` in the workspace (a hidden path, removed
+        afterwards), with `stdin`, under the examples' time limit."""
+        await self.sandbox.write_file(name, script)
         try:
-            result = await self.sandbox.run(
+            return await self.sandbox.run(
                 RunRequest(
-                    command=f"python {PROBE_CHECK} {PROBE_SECONDS:g}",
-                    stdin=json.dumps(calls),
+                    command=" ".join(["python", name, *args]),
+                    stdin=stdin,
                     timeout=EXAMPLE_TIMEOUT,
                     env=self.test_env,
                 )
             )
         finally:
-            self.sandbox.host_path(PROBE_CHECK).unlink(missing_ok=True)
-        found = None if result.timed_out else signature(result.stdout, len(calls))
-        # a run that gave nothing usable (it ran out of time, died, or could not be imported) agrees
-        # with no other answer: it is never evidence that two answers behave alike
-        return found if found is not None else f"no usable probe run ({state})"
+            self.sandbox.host_path(name).unlink(missing_ok=True)
 
     async def reward(self) -> Reward:
         await self.sandbox.write_file(HIDDEN_TEST, self.code_task.tests)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from trellis.envs.sandbox import BwrapSandbox
-from trellis.envs.tasks.probes import probe_calls, signature
+from trellis.envs.tasks.probes import last_report, probe_calls, signature
 from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
 
 needs_bwrap = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
@@ -43,12 +43,15 @@ def test_probes_are_capped_and_spread() -> None:
 
 
 def test_signature_reads_a_report_of_the_right_shape_only() -> None:
+    def read(stdout: str, count: int) -> str | None:
+        return signature(last_report(stdout), count)
+
     report = '{"results": ["= 1", "raised ValueError", "timeout"]}'
-    assert signature(f"noise\n{report}\n", 3) == json.dumps(["= 1", "raised ValueError", "timeout"])
-    assert signature(report, 2) is None  # not one result per call
-    assert signature('{"results": ["= 1", "forged", "timeout"]}', 3) is None
-    assert signature('{"import_error": "SyntaxError"}', 3) is None
-    assert signature("Traceback ...", 3) is None and signature("[1, 2]", 2) is None
+    assert read(f"noise\n{report}\n", 3) == json.dumps(["= 1", "raised ValueError", "timeout"])
+    assert read(report, 2) is None  # not one result per call
+    assert read('{"results": ["= 1", "forged", "timeout"]}', 3) is None
+    assert read('{"import_error": "SyntaxError"}', 3) is None
+    assert read("Traceback ...", 3) is None and read("[1, 2]", 2) is None
 
 
 async def _behaviours(root: Path, task_id: str, answers: list[str]) -> list[str | None]:
