@@ -49,6 +49,13 @@ class Candidate(BaseModel):
     behaviour: str | None = None
     """How the answer behaved on the world's probe inputs (a code task's calls nobody checked):
     candidates that behave alike form one group even when their text differs."""
+    lineage: str | None = None
+    """The independent sample the answer descends from (a search's first-level node): a repair agrees
+    with the answer it repaired as one voice, not two. None: a lineage of its own."""
+    crashes: int = Field(default=0, ge=0)
+    """How many probe inputs the answer crashed on (an error it did not raise on purpose): between
+    groups that agree equally, and among answers that agree with none, one that does not crash is
+    taken first."""
 
 
 class Turn(BaseModel):
@@ -83,18 +90,27 @@ def _groups(candidates: Sequence[Candidate]) -> list[list[Candidate]]:
 
 
 def _distinct(group: list[Candidate]) -> int:
-    """How many different answers a group holds (a behaviour group can hold several)."""
-    return len({c.answer for c in group})
+    """How many different answers from independent lineages a group holds (a behaviour group can hold
+    several): the same answer twice, or an answer and its own repair, agree as one."""
+    lineages = {c.lineage if c.lineage is not None else f"{c.node_id} (own)" for c in group}
+    return min(len({c.answer for c in group}), len(lineages))
+
+
+def _crashes(group: list[Candidate]) -> bool:
+    return any(c.crashes for c in group)
 
 
 def _agreement(groups: list[list[Candidate]]) -> list[Candidate] | None:
     """The probed group with the most distinct answers, when it has more than one and more than any
-    other probed group; None otherwise (a tie, or nothing agrees)."""
+    other probed group (among equals, the one group whose answers do not crash on a probe input);
+    None otherwise (a tie, or nothing agrees)."""
     probed = [g for g in groups if g[0].behaviour is not None]
     if not probed:
         return None
     most = max(_distinct(g) for g in probed)
     top = [g for g in probed if _distinct(g) == most]
+    if len(top) > 1:
+        top = [g for g in top if not _crashes(g)]
     return top[0] if most > 1 and len(top) == 1 else None
 
 
@@ -135,6 +151,8 @@ class Discriminator:
                 groups=ids,
                 reason=f"{_distinct(agreed)} distinct answers behave alike on the probe inputs",
             )
+        # nothing agrees: an answer that crashes on an input of the examples' kind is the weaker one
+        groups = [g for g in groups if not _crashes(g)] or groups
         by_mean = max(groups, key=lambda g: (_mean(g), len(g)))
         if strategy != "mean":
             groups = [g for g in groups if _mean(g) >= _mean(by_mean) - self.config.margin]

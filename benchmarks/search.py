@@ -10,13 +10,16 @@ method sees. Methods:
 - best-of-N:       N independent agent trajectories (the first greedy, the rest sampled), each
                    given an even share of what is left of the budget; the finished one with the
                    highest value is the answer
-- mcts:            depth-aware UCT, 4 samples at the root and 2 per expansion below (first greedy),
+- mcts:            depth-aware UCT, 8 samples at the root and 2 per expansion below (first greedy),
                    progressive widening, feedback, reflections, the discriminator; an answer that
                    passes every example is finished, and the search goes on until two different
-                   answers that pass them behave alike on probe calls (agreement picks the answer)
+                   answers that pass them behave alike on probe calls (agreement picks the answer);
+                   an answer that crashes on a probe call (an empty input) is repaired, shown the
+                   crash, and does not end the search
 - mcts-no-feedback, mcts-no-reflection, mcts-no-debate, mcts-no-verifier, mcts-no-opening,
   mcts-no-examples, mcts-no-repair, mcts-no-agreement (stop at the first answer that passes the
-  examples), mcts-no-auto-finish (the solver says `finish` itself): the same with one part switched off
+  examples), mcts-no-auto-finish (the solver says `finish` itself), mcts-no-crash-check (an answer
+  that crashes on a probe input counts like any other): the same with one part switched off
 - default:         (SWE examples only) `trellis swe solve ID --seed S` exactly as the README runs it
 - METHOD+key=value: a method with settings changed, e.g. `mcts+root_samples=4+selector.exploration=0.5`
 
@@ -73,6 +76,7 @@ ABLATIONS = (
     "mcts-no-repair",
     "mcts-no-agreement",
     "mcts-no-auto-finish",
+    "mcts-no-crash-check",
 )
 DEFAULT_METHODS = ("direct", "direct-best-of-4", "linear", "best-of-3", "mcts", *ABLATIONS)
 
@@ -144,6 +148,8 @@ def _base_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> S
         return mcts(focused_repair=False)
     if name == "mcts-no-agreement":  # the first answer that passes the examples ends the search
         return mcts(budget=token_budget_mcts(budget, seed).budget.model_copy(update={"agreement": 1}))
+    if name == "mcts-no-crash-check":
+        return mcts(budget=token_budget_mcts(budget, seed).budget.model_copy(update={"crash_free": False}))
     if name == "mcts-no-auto-finish":
         return mcts(finish_when_checked=False)
     if name == "mcts-no-feedback":

@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Group
 from trellis.agents.prompts import focused_messages, solver_messages
 from trellis.envs.code.workspace import HOST_GIT_SUFFIX, GitError, run_git
+from trellis.search.engine import repair_turns
 from trellis.search.run import RunDir
 
 from trellis.errors import UserError
@@ -171,14 +172,11 @@ def prompt_for(tree: Tree, node: Node) -> PromptView | None:
     opening = tree.meta.get("opening")
     if node.meta.get("opening") and isinstance(opening, dict):
         return PromptView([Message(role="user", content=str(opening.get("prompt", "")))], "opening", notes)
-    if node.meta.get("repair") and isinstance(opening, dict):
-        turns = [
-            (n.step.completion or "", n.step.observation.text)
-            for n in tree.ancestors(node.id)[1:-1]
-            if n.step is not None and n.step.observation is not None
-        ]
-        return PromptView(focused_messages(str(opening.get("prompt", "")), turns), "focused repair", notes)
     config = tree.meta.get("config") or {}
+    if node.meta.get("repair") and isinstance(opening, dict) and node.parent_id is not None:
+        crash_free = bool((config.get("budget") or {}).get("crash_free", True))
+        turns = repair_turns(tree, tree.get(node.parent_id), crash_free=crash_free)
+        return PromptView(focused_messages(str(opening.get("prompt", "")), turns), "focused repair", notes)
     solver = config.get("solver") or {}
     names = [str(name) for name in tree.meta.get("tools", [])]
     if not names:

@@ -27,7 +27,7 @@ from typing import Any
 from trellis.errors import UserError
 from trellis.tools import ToolSpec
 from trellis.tree import Action, Observation, StateId
-from trellis.world import Probed, Reward, World
+from trellis.world import Behaviour, Probed, Reward, World
 
 START_TIMEOUT = 900.0
 """Seconds the actors may take to build their worlds (preparing an environment included)."""
@@ -74,7 +74,7 @@ class WorldHost:
     async def reward(self) -> Reward | None:
         return await self.world.reward()
 
-    async def behaviour(self, state: StateId) -> str | None:
+    async def behaviour(self, state: StateId) -> Behaviour | None:
         """How the answer in `state` behaves on the world's probes; None where it has none."""
         if not isinstance(self.world, Probed):
             return None
@@ -185,7 +185,7 @@ class RemoteWorld:
     async def reward(self) -> Reward | None:
         return await self.handle.reward.remote()
 
-    async def behaviour(self, state: StateId) -> str | None:
+    async def behaviour(self, state: StateId) -> Behaviour | None:
         await self.restore(state)  # brought from the actor that holds it, where need be
         return await self.handle.behaviour.remote(state)
 

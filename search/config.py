@@ -67,6 +67,11 @@ class BudgetConfig(BaseModel):
     `stop_when_checked` stops (answers that pass the examples can still be wrong elsewhere; agreement
     between independent samples is evidence). 1: the first checked answer. Worlds without probes
     stop at the first."""
+    crash_free: bool = True
+    """An answer that passes every visible check but crashes on a probe input (an input of the
+    examples' kind, such as an empty one, on which it raises an error no line of it raises on
+    purpose) does not count for `stop_when_checked`, and its node stays open for a repair that shows
+    the model the crash. It stays a candidate; between equals, answers that do not crash go first."""
 
 
 class SearchConfig(BaseModel):
@@ -122,10 +127,12 @@ class SearchConfig(BaseModel):
 
 
 def token_budget_mcts(max_tokens: int, seed: int = 0, **changes: Any) -> SearchConfig:
-    """MCTS bounded by model tokens alone: depth-aware UCT, 4 samples at the root (its focused opening
-    is the cheapest and most diverse step) and 2 per expansion below, up to 3 expansions of a node
-    with progressive widening, stopping at 3 distinct finished answers or one valued 0.9; the node,
-    depth and iteration limits are far enough not to bind first. The shape the search benchmark
+    """MCTS bounded by model tokens alone: depth-aware UCT, 8 samples at the root (its focused opening
+    is the cheapest and most diverse step: for a small model a fresh sample is worth more than a
+    repair, which mostly repeats the code it was shown) and 2 per expansion below, up to 3 expansions
+    of a node with progressive widening, stopping when checked answers agree (or, where nothing is
+    probed, at 3 distinct finished answers or one valued 0.9); the node, depth and iteration limits
+    are far enough not to bind first. The shape the search benchmark
     compares methods in and Agent-R searches with; `changes` replace fields
     (`selector=SelectorConfig(name="uct", exploration=0.25)`)."""
     budget = BudgetConfig(
@@ -140,7 +147,7 @@ def token_budget_mcts(max_tokens: int, seed: int = 0, **changes: Any) -> SearchC
     fields: dict[str, Any] = {
         "seed": seed,
         "samples": 2,
-        "root_samples": 4,
+        "root_samples": 8,
         "budget": budget,
         "selector": SelectorConfig(name="depth_uct"),
         "use_world_reward": False,

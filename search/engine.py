@@ -23,7 +23,7 @@ from trellis.agents.discriminator import Candidate, Decision
 from trellis.agents.roles import DiscriminatorRole, JudgeRole, ReflectorRole, SolverRole, ValueRole
 from trellis.agents.solver import Proposal
 from trellis.search.config import SearchConfig
-from trellis.search.selectors import expansions, is_open, select_nodes
+from trellis.search.selectors import expansions, is_open, repairable, select_nodes
 
 from trellis.errors import ContextLengthError, ModelError
 from trellis.store import TreeStore
@@ -39,7 +39,7 @@ from trellis.tree import (
     Tree,
     Usage,
 )
-from trellis.world import JudgeChecked, Opening, Probed, World
+from trellis.world import Behaviour, JudgeChecked, Opening, Probed, World
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -152,14 +152,19 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     # wrong answer that passes the same examples
     if any((n.reward or 0.0) >= budget.reward_threshold and "behaviour" not in n.meta for n in finished):
         return "a finished candidate reached the reward threshold"
-    checked = [n for n in finished if n.meta.get("hard") == 1.0 and _checked(n)]
+    checked = [
+        n
+        for n in finished
+        if n.meta.get("hard") == 1.0 and _checked(n) and not (budget.crash_free and n.meta.get("crashes"))
+    ]
     if budget.stop_when_checked and checked:
-        alike = _alike(checked)
+        alike = _alike(tree, checked)
         if alike is None or budget.agreement == 1:
             return "a finished candidate passes every visible check"
         if alike >= budget.agreement:
             return f"{alike} distinct finished candidates pass every visible check and behave alike"
-    distinct = {n.state_id for n in finished}
+    # as with the threshold, probed answers wait for agreement (or the budget) however many there are
+    distinct = {n.state_id for n in finished if not (budget.stop_when_checked and "behaviour" in n.meta)}
     if len(distinct) >= budget.enough_finished:
         return f"{len(distinct)} distinct finished candidates"
     if len(tree) >= budget.max_nodes:
@@ -175,15 +180,25 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     return None
 
 
-def _alike(checked: list[Node]) -> int | None:
-    """The most distinct answers among `checked` that behave alike on the world's probes; None when
-    some have no behaviour recorded (the world has no probes for them)."""
+def _alike(tree: Tree, checked: list[Node]) -> int | None:
+    """The most distinct answers from independent lineages (`lineage`) among `checked` that behave
+    alike on the world's probes; None when some have no behaviour recorded (the world has no probes
+    for them)."""
     if any(n.meta.get("behaviour") is None for n in checked):
         return None
-    states: dict[str, set[str | None]] = {}
+    groups: dict[str, list[Node]] = {}
     for node in checked:
-        states.setdefault(str(node.meta["behaviour"]), set()).add(node.state_id)
-    return max(len(group) for group in states.values())
+        groups.setdefault(str(node.meta["behaviour"]), []).append(node)
+    return max(
+        min(len({n.state_id for n in group}), len({lineage(tree, n) for n in group})) for group in groups.values()
+    )
+
+
+def lineage(tree: Tree, node: Node) -> str:
+    """The independent sample `node` descends from: its first-level ancestor (itself at the first
+    level). An answer and its repairs share one; agreement between them is no evidence."""
+    path = tree.ancestors(node.id)
+    return path[1].id if len(path) > 1 else node.id
 
 
 def _checked(node: Node) -> bool:
@@ -224,6 +239,8 @@ def hints_for(ctx: SearchContext, node: Node) -> list[str]:
         own = node.feedback
         if own and own != _failure(node, node.meta.get("hard")):
             feedback.append(own)
+        if repairable(node, config.budget):
+            feedback.append(crash_note(node))
         parent = ctx.tree.parent(node.id)
         children = sorted(ctx.tree.children(node.id), key=lambda c: ((c.reward or 0.0), c.id))
         siblings = sorted(ctx.tree.children(parent.id) if parent else [], key=lambda s: (-(s.reward or 0.0), s.id))
@@ -438,22 +455,44 @@ def _completes(world: World, observation: Observation) -> bool:
 
 
 def focused_turns(ctx: SearchContext, node: Node) -> list[tuple[str, str]]:
-    """The focused repair conversation for expanding `node` (see `SearchConfig.focused_repair`): each
-    focused reply on its path with what running it showed; empty where the agent's prompt is used
-    (the root, a step whose checks passed or did not run, a path with an agent step on it)."""
+    """The focused repair conversation for expanding `node` (see `SearchConfig.focused_repair`), or
+    empty where the agent's prompt is used (see `repair_turns`)."""
     if ctx.opening is None or not ctx.config.focused_repair or node.parent_id is None:
         return []
+    return repair_turns(ctx.tree, node, crash_free=ctx.config.budget.crash_free)
+
+
+def repair_turns(tree: Tree, node: Node, *, crash_free: bool = True) -> list[tuple[str, str]]:
+    """Each focused reply on the path to `node` with what running it showed, the conversation a
+    repair of `node` continues; empty where the agent's prompt is used (a step whose checks passed or
+    did not run, a path with an agent step on it). A finished answer that crashed on probe inputs
+    (`BudgetConfig.crash_free`) is repaired with its crashes added to what its run showed."""
     hard = node.meta.get("hard")
-    if node.terminal or hard is None or hard >= 1.0:
+    crashed = crash_free and node.terminal_reason == "finished" and bool(node.meta.get("crashes"))
+    if not crashed and (node.terminal or hard is None or hard >= 1.0):
         return []
     turns: list[tuple[str, str]] = []
-    for step_node in ctx.tree.ancestors(node.id)[1:]:
+    for step_node in tree.ancestors(node.id)[1:]:
         step = step_node.step
         focused = step_node.meta.get("opening") or step_node.meta.get("repair")
         if not focused or step is None or step.action is None or step.observation is None:
             return []
         turns.append((step.completion or "", step.observation.text))
+    if crashed and turns:  # the examples pass: what is left to fix is the crash
+        reply, text = turns[-1]
+        turns[-1] = (reply, f"{text}\n{crash_note(node)}")
     return turns
+
+
+def crash_note(node: Node) -> str:
+    """What a finished answer's crashes on probe inputs tell the model that repairs it."""
+    crashes = [str(c) for c in node.meta.get("crashes", [])]
+    lines = ["It passes the examples, but it is not complete: it fails on other inputs of the kind they use:"]
+    lines += [f"  {crash}" for crash in crashes[:3]]
+    if len(crashes) > 3:
+        lines.append(f"  ({len(crashes) - 3} more)")
+    lines.append("Make it handle these inputs as well; the examples must still pass.")
+    return "\n".join(lines)
 
 
 def _child_meta(opening: bool, repair: bool, hints: Sequence[str], proposal: Proposal) -> dict[str, Any]:
@@ -545,7 +584,7 @@ async def _changes(ctx: SearchContext, node: Node) -> str:
         return await world.patch(node.state_id)
 
 
-async def _behaviour(ctx: SearchContext, node: Node) -> str | None:
+async def _behaviour(ctx: SearchContext, node: Node) -> Behaviour | None:
     """How the node's answer behaves on the world's probe inputs, where the world has probes."""
     if node.state_id is None:
         return None
@@ -636,10 +675,14 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
         if node.terminal_reason == "finished" and hard == 1.0:
             behaviour = await _behaviour(ctx, node)
             if behaviour is not None:
-                node.meta["behaviour"] = behaviour
-            if parent is not None and parent.state_id == node.state_id and "submitted" not in parent.meta:
+                node.meta["behaviour"] = behaviour.signature
+                if behaviour.crashes:
+                    node.meta["crashes"] = behaviour.crashes
+            same = parent is not None and parent.state_id == node.state_id
+            if parent is not None and same and not parent.terminal and "submitted" not in parent.meta:
                 # its answer passes every check and was submitted: expanding it again can only submit
-                # it again, so new answers must come from elsewhere (selection skips it from now on)
+                # it again, so new answers must come from elsewhere (selection skips it from now on);
+                # a crashed answer's repair that changed nothing leaves it open for another try
                 parent.meta["submitted"] = node.id
                 ctx.save([parent])
         if evaluation.error:
@@ -708,6 +751,8 @@ async def discriminate(ctx: SearchContext) -> Decision:
                     reward=node.reward or 0.0,
                     note=node.explanation,
                     behaviour=str(behaviour) if behaviour is not None else None,
+                    crashes=len(node.meta.get("crashes", [])),
+                    lineage=lineage(tree, node),
                 )
             )
     if candidates:

@@ -34,6 +34,12 @@ def expansions(node: Node) -> int:
     return len(node.expansions)
 
 
+def repairable(node: Node, budget: BudgetConfig) -> bool:
+    """A finished answer that passes every visible check but crashed on probe inputs (`meta["crashes"]`),
+    which a repair may fix (`BudgetConfig.crash_free`)."""
+    return budget.crash_free and node.terminal_reason == "finished" and bool(node.meta.get("crashes"))
+
+
 def is_open(node: Node, budget: BudgetConfig, *, patient: bool = False) -> bool:
     """Can this node be expanded (again)?
 
@@ -41,10 +47,11 @@ def is_open(node: Node, budget: BudgetConfig, *, patient: bool = False) -> bool:
     `patient=True` asks whether the budget allows another expansion at all, visits aside (the walk
     widens such a node when nothing below it is open, so widening never closes a tree for good). A
     node whose answer was submitted and passed every check (`meta["submitted"]`) is closed: another
-    expansion could only submit it again.
+    expansion could only submit it again. A finished answer that crashed on probe inputs stays open
+    for repairs (`BudgetConfig.crash_free`).
     """
     return (
-        not node.terminal
+        (not node.terminal or repairable(node, budget))
         and node.duplicate_of is None
         and node.depth < budget.max_depth
         and expansions(node) < budget.max_expansions_per_node

@@ -191,6 +191,10 @@ def node_detail(
         )
     if node.reflection:
         parts.append(Panel(Text(node.reflection), title="reflection", title_align="left"))
+    crashes = node.meta.get("crashes")
+    if crashes:  # a finished answer's failures on inputs nobody checked (see trellis.world.Behaviour)
+        text = "crashed on probe inputs:\n" + "\n".join(f"  {crash}" for crash in crashes)
+        parts.append(Panel(Text(text, style="yellow"), title="probes", title_align="left"))
     return Group(*parts)
 
 

@@ -83,12 +83,25 @@ class JudgeChecked(Protocol):
         ...
 
 
+class Behaviour(BaseModel):
+    """How an answer behaved on a world's probe inputs (see `Probed`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    signature: str
+    """Equal for answers that behave alike."""
+    crashes: list[str] = Field(default_factory=list)
+    """The probe inputs the answer failed on by accident (an error no line of it raised on purpose,
+    or no result in time), each with what happened: `f('') raised IndexError: string index out of
+    range`. An input of the kind the task's examples use should not crash a right answer (the
+    implicit oracle of fuzzing), so such an answer is repaired and does not end a search."""
+
+
 @runtime_checkable
 class Probed(Protocol):
     """A world that can run an answer on inputs nobody checked (a code task's probe calls), so that
     answers can be grouped by how they behave rather than by their text."""
 
-    async def behaviour(self, state: StateId) -> str | None:
-        """How the answer in `state` behaves, as a string equal for answers that behave alike; None
-        where the world has nothing to run it on."""
+    async def behaviour(self, state: StateId) -> Behaviour | None:
+        """How the answer in `state` behaves; None where the world has nothing to run it on."""
         ...

@@ -18,17 +18,22 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 MAX_PROBES = 16
-RESULT_FORMS = ("= ", "raised ", "timeout")
+RESULT_FORMS = ("= ", "raised ", "crashed ", "timeout")
+"""A probe call's result: its value, an error a line of the answer raised on purpose (`raise`,
+`assert`), an error nothing in the answer raised on purpose (a crash: `s[0]` on an empty string), or
+no result in time."""
+FAILURE_FORMS = ("crashed ", "timeout")
 PROBE_SECONDS = 1.0
 """Each probe call's own time limit; one that runs out reads as `timeout`."""
 
 # Runs in the sandbox: every probe call (JSON list on stdin) against solution.py, one JSON line back
-# with what each returned (its canonical repr, hashed past a length), raised or did when it ran out
-# of time. The answer's own output goes to /dev/null (fd 1 is moved away before it is imported), and
+# with what each returned (its canonical repr, hashed past a length), raised on purpose, crashed with
+# (an error no `raise` or `assert` line of the answer raised, with its message) or did when it ran
+# out of time. The answer's own output goes to /dev/null (fd 1 is moved away before it is imported), and
 # the report is written to a descriptor of the runner's own, so printing cannot pass for it. The
 # alarm repeats, so an answer that swallows one `Timeout` still gets the next.
 PROBE_RUNNER = r"""
-import hashlib, json, os, re, signal, sys
+import hashlib, json, os, re, signal, sys, traceback
 CALLS = json.loads(sys.stdin.read())
 SECONDS = float(sys.argv[1])
 report = os.fdopen(os.dup(1), "w")
@@ -66,6 +71,14 @@ def canon(value, depth=0):
         return type(value).__name__ + canon(attributes, depth + 1)
     return ADDRESS.sub("", repr(value))
 
+def deliberate(exc):
+    # raised by a `raise` or `assert` line of the answer itself, rather than by an operation that
+    # failed (an index out of range, a key missing, a builtin given an empty sequence)
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames or os.path.basename(frames[-1].filename) != "solution.py":
+        return False
+    return (frames[-1].line or "").lstrip().startswith(("raise", "assert"))
+
 def short(text):
     return text if len(text) <= 300 else text[:200] + " #" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -88,7 +101,11 @@ for call in CALLS:
     except Timeout:
         result = "timeout"
     except BaseException as exc:
-        result = "raised " + type(exc).__name__
+        if deliberate(exc):
+            result = "raised " + type(exc).__name__
+        else:
+            message = ADDRESS.sub("", str(exc)).replace("\n", " ")[:100]
+            result = "crashed " + type(exc).__name__ + (": " + message if message else "")
     finally:
         try:
             signal.setitimer(signal.ITIMER_REAL, 0)
@@ -144,6 +161,28 @@ def signature(report: dict[str, Any] | None, count: int) -> str | None:
     if not all(isinstance(r, str) and r.startswith(RESULT_FORMS) for r in results):
         return None
     return json.dumps(results)
+
+
+def crashes(calls: Sequence[str], signature: str | None) -> list[str]:
+    """The probe calls the answer whose behaviour is `signature` failed on by accident (it crashed
+    or gave no result in time), each with what happened, for a reader: `f('') raised IndexError:
+    string index out of range`. An input of the kind the examples use should not crash an answer
+    (the implicit oracle fuzzers use); an error the answer raises on purpose is no such failure."""
+    if signature is None:
+        return []
+    try:
+        results = json.loads(signature)
+    except ValueError:
+        return []
+    if not isinstance(results, list) or len(results) != len(calls):
+        return []
+    found = []
+    for call, result in zip(calls, results, strict=True):
+        if isinstance(result, str) and result.startswith("crashed "):
+            found.append(f"{call} raised {result[len('crashed ') :]}")
+        elif result == "timeout":
+            found.append(f"{call} gave no result within {PROBE_SECONDS:g} s")
+    return found
 
 
 def _calls(source: str, entry_point: str) -> list[list[Any]]:

@@ -22,11 +22,11 @@ from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.sandbox.host import HostSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
-from trellis.envs.tasks.probes import PROBE_RUNNER, PROBE_SECONDS, last_report, probe_calls, signature
+from trellis.envs.tasks.probes import PROBE_RUNNER, PROBE_SECONDS, crashes, last_report, probe_calls, signature
 
 from trellis.errors import UserError
 from trellis.tree import Action, Observation
-from trellis.world import Reward
+from trellis.world import Behaviour, Reward
 
 HIDDEN_TEST = "_hidden_test.py"
 EXAMPLES_CHECK = "_examples_check.py"
@@ -280,11 +280,11 @@ class CodeTaskWorld(CodeWorld):
             update={"text": f"{observation.text}\n{summary}", "tests": {**(observation.tests or {}), **statuses}}
         )
 
-    async def behaviour(self, state: str) -> str | None:
+    async def behaviour(self, state: str) -> Behaviour | None:
         """How the answer in `state` behaves on probe calls near the examples' (see
-        `trellis.envs.tasks.probes`): one string, equal for answers that behave alike; None when the
-        examples give no probes. A run that gave nothing usable gets a value of its own, equal to no
-        other answer's."""
+        `trellis.envs.tasks.probes`): a signature equal for answers that behave alike, and the calls it
+        crashed on; None when the examples give no probes. A run that gave nothing usable gets a
+        signature of its own, equal to no other answer's."""
         if not self.probes:
             return None
         await self.restore(state)
@@ -292,7 +292,9 @@ class CodeTaskWorld(CodeWorld):
         found = None if result.timed_out else signature(last_report(result.stdout), len(self.probes))
         # a run that gave nothing usable (it ran out of time, died, or could not be imported) agrees
         # with no other answer: it is never evidence that two answers behave alike
-        return found if found is not None else f"no usable probe run ({state})"
+        if found is None:
+            return Behaviour(signature=f"no usable probe run ({state})")
+        return Behaviour(signature=found, crashes=crashes(self.probes, found))
 
     async def _run_checker(self, name: str, script: str, *args: str, stdin: str) -> RunResult:
         """Run one of the world's own check scripts as `name` in the workspace (a hidden path, removed

@@ -110,3 +110,40 @@ async def test_the_same_answer_twice_is_no_agreement() -> None:
     ]
     decision = await Discriminator(None, DiscriminatorConfig(strategy="mean"))("t", twice)
     assert decision.node_id == "0.2"  # one distinct answer each way: the mean decides
+
+
+async def test_between_equals_an_answer_that_does_not_crash_goes_first() -> None:
+    """Two groups of two agree equally: the one whose answers do not crash on a probe input wins
+    without reviewers. Among lone answers, a crashing one is left out even when valued higher. A
+    larger agreeing group still wins however it crashes: agreement comes first."""
+    crashing = [
+        Candidate(node_id="0.0", answer="first = s[0]\nreturn s[::-1]", reward=0.9, behaviour="C", crashes=1),
+        Candidate(node_id="0.1", answer="s[0]\nreturn s[::-1]", reward=0.9, behaviour="C", crashes=1),
+    ]
+    sound = [
+        Candidate(node_id="0.2", answer="return s[::-1]", reward=0.7, behaviour="S"),
+        Candidate(node_id="0.3", answer="return ''.join(reversed(s))", reward=0.7, behaviour="S"),
+    ]
+    model = ScriptedModel([])  # any reviewer call would fail the test
+    decision = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", [*crashing, *sound])
+    assert decision.node_id in ("0.2", "0.3") and model.requests == []
+    lone = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", [crashing[0], sound[0]])
+    assert lone.node_id == "0.2" and model.requests == []
+    larger = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", [*crashing, sound[0]])
+    assert larger.node_id in ("0.0", "0.1")
+
+
+async def test_an_answer_and_its_own_repair_agree_as_one() -> None:
+    """Two different answers of one lineage (an answer and its repair) behave alike: that is one
+    voice, so the lone answer from another lineage ties with them and the reviewers settle it."""
+    repaired = [
+        Candidate(node_id="0.0", answer="return s[::-1]", reward=0.6, behaviour="A", lineage="0.0"),
+        Candidate(node_id="0.0.0", answer="return s[::-1]  # fixed", reward=0.6, behaviour="A", lineage="0.0"),
+        Candidate(node_id="0.1", answer="return s[::-1] if s else 'x'", reward=0.6, behaviour="B", lineage="0.1"),
+    ]
+    model = ScriptedModel(lambda request, i: 'Candidate 1 is right. {"choice": 1, "reason": "r"}')
+    decision = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", repaired)
+    assert len(model.requests) == 2 and decision.node_id == "0.1"
+    independent = [c.model_copy(update={"lineage": c.node_id}) for c in repaired]
+    agreed = await Discriminator(ScriptedModel([]), DiscriminatorConfig(margin=1.0))("t", independent)
+    assert agreed.node_id in ("0.0", "0.0.0") and agreed.reason.startswith("2 distinct answers")

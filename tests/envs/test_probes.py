@@ -9,8 +9,10 @@ from pathlib import Path
 
 import pytest
 from trellis.envs.sandbox import BwrapSandbox
-from trellis.envs.tasks.probes import last_report, probe_calls, signature
+from trellis.envs.tasks.probes import crashes, last_report, probe_calls, signature
 from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
+
+from trellis.world import Behaviour
 
 needs_bwrap = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
 
@@ -54,7 +56,19 @@ def test_signature_reads_a_report_of_the_right_shape_only() -> None:
     assert read("Traceback ...", 3) is None and read("[1, 2]", 2) is None
 
 
-async def _behaviours(root: Path, task_id: str, answers: list[str]) -> list[str | None]:
+def test_crashes_name_the_calls_an_answer_failed_on_by_accident() -> None:
+    calls = ["f('')", "f('a')", "f('ab')", "f('abc')"]
+    found = json.dumps(["crashed IndexError: string index out of range", "= '1a'", "raised ValueError", "timeout"])
+    assert crashes(calls, found) == [
+        "f('') raised IndexError: string index out of range",
+        "f('abc') gave no result within 1 s",
+    ]  # an error the answer raises on purpose is no crash
+    assert crashes(calls, json.dumps(["= ''", "= '1a'", "= '1a1b'", "= 'x'"])) == []
+    assert crashes(calls, "no usable probe run (abc)") == [] and crashes(calls, None) == []
+    assert crashes(calls[:2], found) == []  # a signature of another probe set
+
+
+async def _probe(root: Path, task_id: str, answers: list[str]) -> list[Behaviour | None]:
     task = get_task(task_id)
     world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, root / task_id)))
     await world.reset()
@@ -64,6 +78,10 @@ async def _behaviours(root: Path, task_id: str, answers: list[str]) -> list[str 
         await world.sandbox.write_file("solution.py", answer)
         found.append(await world.behaviour(await world.snapshot()))
     return found
+
+
+async def _behaviours(root: Path, task_id: str, answers: list[str]) -> list[str | None]:
+    return [None if b is None else b.signature for b in await _probe(root, task_id, answers)]
 
 
 @needs_bwrap
@@ -83,9 +101,30 @@ def test_answers_that_behave_alike_share_a_behaviour(tmp_path: Path) -> None:
         "        if c == run:\n            count += 1\n        else:\n            out += f'{count}{run}'\n"
         "            run, count = c, 1\n    return out + f'{count}{run}'\n"
     )
-    behaviours = asyncio.run(_behaviours(tmp_path, "run_length_encode", [sliced, grouped, first]))
+    probed = asyncio.run(_probe(tmp_path, "run_length_encode", [sliced, grouped, first]))
+    behaviours = [None if b is None else b.signature for b in probed]
     assert behaviours[0] is not None and behaviours[0] == behaviours[1]
-    assert behaviours[2] != behaviours[0] and "raised IndexError" in str(behaviours[2])
+    assert behaviours[2] != behaviours[0] and "crashed IndexError" in str(behaviours[2])
+    assert probed[0] is not None and probed[0].crashes == []
+    assert probed[2] is not None and probed[2].crashes == [
+        "run_length_encode('') raised IndexError: string index out of range"
+    ]
+
+
+@needs_bwrap
+def test_an_error_the_answer_raises_on_purpose_is_no_crash(tmp_path: Path) -> None:
+    body = "    return ''.join(f'{len(list(g))}{c}' for c, g in groupby(s))\n"
+    head = "from itertools import groupby\n\n\ndef run_length_encode(s):\n"
+    raising = head + "    if not s:\n        raise ValueError('nothing to encode')\n" + body
+    asserting = head + "    assert s, 'nothing to encode'\n" + body
+    helper = "def check(s):\n    if not s:\n        raise ValueError('empty')\n\n\n" + head + "    check(s)\n" + body
+    library = "import statistics\n" + head + "    statistics.mean([len(s)] if s else [])\n" + body
+    probed = asyncio.run(_probe(tmp_path, "run_length_encode", [raising, asserting, helper, library]))
+    assert all(b is not None for b in probed)
+    assert [b.crashes for b in probed[:3] if b is not None] == [[], [], []]
+    assert '"raised ValueError"' in probed[0].signature and '"raised AssertionError"' in probed[1].signature
+    # an error raised inside a library the answer called is the answer's crash, not its intent
+    assert probed[3] is not None and probed[3].crashes and "StatisticsError" in probed[3].crashes[0]
 
 
 @needs_bwrap
@@ -93,9 +132,10 @@ def test_a_probe_that_never_ends_reads_as_a_timeout(tmp_path: Path) -> None:
     looping = (
         "def factorial(n):\n    result = 1\n    while n != 1:\n        result *= n\n        n -= 1\n    return result\n"
     )
-    (behaviour,) = asyncio.run(_behaviours(tmp_path, "factorial", [looping]))
-    assert behaviour is not None and "timeout" in behaviour  # factorial(0) loops; the others still answer
-    assert "= 1" in behaviour
+    (probed,) = asyncio.run(_probe(tmp_path, "factorial", [looping]))
+    assert probed is not None and "timeout" in probed.signature  # factorial(-2) loops; the others still answer
+    assert "= 1" in probed.signature
+    assert probed.crashes == ["factorial(-2) gave no result within 1 s"]
 
 
 @needs_bwrap

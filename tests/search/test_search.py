@@ -208,6 +208,57 @@ def test_the_search_goes_on_until_checked_answers_agree(tmp_path: Path, agreemen
     assert tree.decision["reason"] == "2 distinct answers behave alike on the probe inputs"
 
 
+CRASHING = "def reverse_string(s: str) -> str:\n    first = s[0]\n    return s[::-1]\n"  # '' raises IndexError
+
+
+@pytest.mark.parametrize("crash_free", [True, False])
+def test_an_answer_that_crashes_on_a_probe_is_repaired_and_does_not_end_the_search(
+    tmp_path: Path, crash_free: bool
+) -> None:
+    """The first answer passes the examples but raises IndexError on an empty string, a probe input.
+    With `crash_free` it does not end the search (even at agreement 1): its node stays open, the
+    repair shows the model the crash, and the repaired answer is chosen. Without, it is taken."""
+    opening = Opening(prompt=completion_prompt(TASK.prompt), path="solution.py")
+    answers = iter([CRASHING, REVERSED["join"]])
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        if request.messages[0].content.startswith("Complete the following"):
+            last = request.messages[-1].content
+            body = REVERSED["slice"] if "raised IndexError" in last else next(answers)
+            return f"```python\n{body}```"
+        return json.dumps({"explanation": "scripted review", "score": 80, "feedback": ""})
+
+    budget = BudgetConfig(max_nodes=25, enough_finished=5, reward_threshold=1.0, agreement=1, crash_free=crash_free)
+    cfg = config(budget=budget, samples=1, root_samples=1, finish_when_checked=True)
+    found = worlds(tmp_path)
+    model = ScriptedModel(respond)
+    run = tmp_path / "run"
+    outcome = asyncio.run(
+        run_search(task=found[0].task, worlds=found, model=model, config=cfg, run_dir=run, opening=opening)
+    )
+    tree = RunDir(run).load_tree()
+    crashed = tree.get("0.0")
+    assert crashed.terminal_reason == "finished" and crashed.meta["hard"] == 1.0
+    assert crashed.meta["crashes"] == ["reverse_string('') raised IndexError: string index out of range"]
+    assert outcome.stop_reason == "a finished candidate passes every visible check"  # type: ignore[attr-defined]
+    if not crash_free:
+        assert outcome.final_node == "0.0" and not tree.children("0.0")  # type: ignore[attr-defined]
+        return
+    (repair,) = tree.children("0.0")  # the finished answer was expanded: a repair of its crash
+    assert repair.meta.get("repair") and repair.terminal_reason == "finished" and "crashes" not in repair.meta
+    focused = [r for r in model.requests if r.messages[0].content.startswith("Complete the following")]
+    (asked,) = [r for r in focused if len(r.messages) > 1]  # the one repair conversation
+    assert [m.role for m in asked.messages] == ["user", "assistant", "user"] and "first = s[0]" in asked.messages[
+        1
+    ].content
+    assert "reverse_string('') raised IndexError: string index out of range" in asked.messages[2].content
+    assert "examples must still pass" in asked.messages[2].content
+    assert outcome.final_node == repair.id and "first = s[0]" not in outcome.patch  # type: ignore[attr-defined]
+    console = Console(width=100, record=True)
+    console.print(node_detail(tree, "0.0"))
+    assert "crashed on probe inputs" in console.export_text()
+
+
 def test_a_checked_answer_is_finished_without_asking_the_solver(tmp_path: Path) -> None:
     """`finish_when_checked`: in a code task's world a write that passes every example is a finished
     answer itself; a write that fails one is not, and no solver call is spent on saying `finish`."""
@@ -577,3 +628,29 @@ def test_the_stop_rule_waits_for_agreement_only_where_answers_were_probed() -> N
     assert reason((None, 0.84)) == "a finished candidate passes every visible check"  # nothing to probe with
     assert reason(("A", 0.84), (None, 0.84)) == "a finished candidate passes every visible check"
     assert reason((None, 0.95)) == "a finished candidate reached the reward threshold"
+    # an answer that crashed on a probe input counts for nothing (`crash_free`), unless switched off
+    tree = Tree.new()
+    for index in range(2):
+        finished(tree, index, "A")
+    tree.get("0.0").meta["crashes"] = ["f('') raised IndexError: string index out of range"]
+    ctx.tree = tree
+    assert stop_reason(ctx, 1) is None  # type: ignore[arg-type]
+    ctx.config = SearchConfig(budget=budget.model_copy(update={"crash_free": False}))
+    assert stop_reason(ctx, 1) == "2 distinct finished candidates pass every visible check and behave alike"  # type: ignore[arg-type]
+    # an answer and its own repair are one lineage: their agreement is no evidence
+    ctx.config = SearchConfig(budget=budget)
+    tree = Tree.new()
+    finished(tree, 0, "A")
+    step = tree.get("0.0").step
+    assert step is not None
+    repaired = step.model_copy(
+        update={"action": Action(tool="write_file", args={"path": "solution.py", "content": "r"})}
+    )
+    meta: dict[str, object] = {"hard": 1.0, "behaviour": "A", "repair": True}
+    tree.add_child(
+        "0.0", 0, repaired, state_id="s-r", reward=0.84, terminal=True, terminal_reason="finished", meta=meta
+    )
+    ctx.tree = tree
+    assert stop_reason(ctx, 1) is None  # type: ignore[arg-type]
+    # three finished answers that disagree do not end the wait either (`enough_finished` is for the unprobed)
+    assert reason(("A", 0.84), ("B", 0.84), ("C", 0.84), ("D", 0.84), ("E", 0.84)) is None
