@@ -129,6 +129,7 @@ def _base_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> S
                 max_tokens=budget,
                 max_nodes=200,
                 enough_finished=1,
+                agreement=1,  # its first finished answer ends it: nothing else to agree with
                 max_depth=12,
                 max_expansions_per_node=3,
                 widen_after=10**6,

@@ -123,7 +123,12 @@ async def main() -> None:
     config = SearchConfig(
         samples=1,
         budget=BudgetConfig(
-            max_nodes=args.nodes, max_expansions_per_node=attempts, widen_after=0, enough_finished=1, max_depth=6
+            max_nodes=args.nodes,
+            max_expansions_per_node=attempts,
+            widen_after=0,
+            enough_finished=1,
+            agreement=1,  # the first finished answer ends the refine loop
+            max_depth=6,
         ),
     )
     ctx = make_context(world, model, config)

@@ -55,7 +55,9 @@ class BudgetConfig(BaseModel):
     """Model tokens (prompt + completion) for the whole search."""
     max_seconds: float | None = Field(default=None, gt=0)
     enough_finished: int = Field(default=3, ge=1)
-    """Stop once this many distinct finished candidates exist."""
+    """Stop once this many distinct finished candidates exist. Answers the world probed wait for
+    `agreement` instead while it is above 1 (with `stop_when_checked`): their number says nothing of
+    whether one is right."""
     reward_threshold: float = Field(default=0.95, ge=0, le=1)
     """Stop as soon as a finished candidate reaches this value."""
     stop_when_checked: bool = True

@@ -164,7 +164,8 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
         if alike >= budget.agreement:
             return f"{alike} distinct finished candidates pass every visible check and behave alike"
     # as with the threshold, probed answers wait for agreement (or the budget) however many there are
-    distinct = {n.state_id for n in finished if not (budget.stop_when_checked and "behaviour" in n.meta)}
+    waiting = budget.stop_when_checked and budget.agreement > 1
+    distinct = {n.state_id for n in finished if not (waiting and "behaviour" in n.meta)}
     if len(distinct) >= budget.enough_finished:
         return f"{len(distinct)} distinct finished candidates"
     if len(tree) >= budget.max_nodes:
