@@ -151,8 +151,10 @@ class Discriminator:
                 groups=ids,
                 reason=f"{_distinct(agreed)} distinct answers behave alike on the probe inputs",
             )
-        # nothing agrees: an answer that crashes on an input of the examples' kind is the weaker one
-        groups = [g for g in groups if not _crashes(g)] or groups
+        # nothing agrees: an answer that crashes on the smallest inputs is weaker than a probed one
+        # that does not (never than one that was not probed: that one may fail an example)
+        if any(g[0].behaviour is not None and not _crashes(g) for g in groups):
+            groups = [g for g in groups if not _crashes(g)]
         by_mean = max(groups, key=lambda g: (_mean(g), len(g)))
         if strategy != "mean":
             groups = [g for g in groups if _mean(g) >= _mean(by_mean) - self.config.margin]

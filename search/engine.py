@@ -39,7 +39,7 @@ from trellis.tree import (
     Tree,
     Usage,
 )
-from trellis.world import Behaviour, JudgeChecked, Opening, Probed, World
+from trellis.world import FINISH_HINT, Behaviour, JudgeChecked, Opening, Probed, World
 
 EventSink = Callable[[dict[str, Any]], None]
 
@@ -196,10 +196,12 @@ def _alike(tree: Tree, checked: list[Node]) -> int | None:
 
 
 def lineage(tree: Tree, node: Node) -> str:
-    """The independent sample `node` descends from: its first-level ancestor (itself at the first
-    level). An answer and its repairs share one; agreement between them is no evidence."""
+    """The independent sample `node` descends from: its first ancestor (or itself) whose files differ
+    from the start's. An answer and its repairs share one; agreement between them is no evidence."""
     path = tree.ancestors(node.id)
-    return path[1].id if len(path) > 1 else node.id
+    start = path[0].state_id
+    # the first step that changed anything: identical first looks (`view_file`) merge into one child
+    return next((n.id for n in path[1:] if n.state_id != start), node.id)
 
 
 def _checked(node: Node) -> bool:
@@ -240,8 +242,7 @@ def hints_for(ctx: SearchContext, node: Node) -> list[str]:
         own = node.feedback
         if own and own != _failure(node, node.meta.get("hard")):
             feedback.append(own)
-        if repairable(node, config.budget):
-            feedback.append(crash_note(node))
+
         parent = ctx.tree.parent(node.id)
         children = sorted(ctx.tree.children(node.id), key=lambda c: ((c.reward or 0.0), c.id))
         siblings = sorted(ctx.tree.children(parent.id) if parent else [], key=lambda s: (-(s.reward or 0.0), s.id))
@@ -250,6 +251,8 @@ def hints_for(ctx: SearchContext, node: Node) -> list[str]:
             for other in source:
                 if other.feedback and other.feedback not in feedback:
                     feedback.append(other.feedback)
+    if repairable(node, config.budget):  # what is left to fix, whatever else is switched off
+        feedback.insert(0, crash_note(node))
     lessons: list[str] = []
     if config.reflection:
         for entry in reversed(ctx.tree.reflections):
@@ -404,7 +407,8 @@ async def expand(ctx: SearchContext, node_id: NodeId, iteration: int) -> list[No
             if not observation.terminal and ctx.config.finish_when_checked and _completes(world, observation):
                 # a complete answer: finished, with its patch, as a `finish` step would record it
                 patch = await world.patch(state)
-                observation = observation.model_copy(update={"terminal": "finished", "patch": patch})
+                text = "\n".join(line for line in observation.text.splitlines() if line.strip() != FINISH_HINT)
+                observation = observation.model_copy(update={"terminal": "finished", "patch": patch, "text": text})
             step = Step(
                 action=proposal.action,
                 observation=observation,
@@ -479,16 +483,16 @@ def repair_turns(tree: Tree, node: Node, *, crash_free: bool = True) -> list[tup
         if not focused or step is None or step.action is None or step.observation is None:
             return []
         turns.append((step.completion or "", step.observation.text))
-    if crashed and turns:  # the examples pass: what is left to fix is the crash
-        reply, text = turns[-1]
-        turns[-1] = (reply, f"{text}\n{crash_note(node)}")
+        if crash_free and step_node.terminal_reason == "finished" and step_node.meta.get("crashes"):
+            # the examples pass: what is left to fix is the crash
+            turns[-1] = (turns[-1][0], f"{turns[-1][1]}\n{crash_note(step_node)}")
     return turns
 
 
 def crash_note(node: Node) -> str:
     """What a finished answer's crashes on probe inputs tell the model that repairs it."""
     crashes = [str(c) for c in node.meta.get("crashes", [])]
-    lines = ["It passes the examples, but it is not complete: it fails on other inputs of the kind they use:"]
+    lines = ["It passes the examples, but it is not complete: it fails on the smallest inputs of their kind:"]
     lines += [f"  {crash}" for crash in crashes[:3]]
     if len(crashes) > 3:
         lines.append(f"  ({len(crashes) - 3} more)")
@@ -524,6 +528,8 @@ def mark_duplicates(ctx: SearchContext, nodes: Sequence[Node]) -> None:
         original = ctx.states.get(node.state_id)
         ancestors = {a.id for a in ctx.tree.ancestors(node.id)}
         if parent is not None and node.state_id == parent.state_id:
+            if parent.terminal:  # a repair of a finished answer that changed nothing: that answer again
+                node.duplicate_of = parent.id
             continue
         if original is not None and original != node.id and original not in ancestors:
             node.duplicate_of = original

@@ -64,12 +64,9 @@ class Pair(BaseModel):
 
 
 def terminal_leaves(tree: Tree) -> list[Node]:
-    """Leaves with an outcome: terminal, not the root, not a duplicate of another branch's state."""
-    return [
-        node
-        for node in tree
-        if node.parent_id is not None and node.terminal and node.duplicate_of is None and not tree.children(node.id)
-    ]
+    """Nodes with an outcome: terminal, not the root, not a duplicate of another branch's state. Most
+    are leaves; a finished answer that crashed on probe inputs can have repairs below it."""
+    return [node for node in tree if node.parent_id is not None and node.terminal and node.duplicate_of is None]
 
 
 def label_leaves(tree: Tree, checks: Mapping[NodeId, float] | None = None) -> dict[NodeId, LeafLabel]:
@@ -110,6 +107,8 @@ def find_pairs(tree: Tree, labels: Mapping[NodeId, LeafLabel], config: PairConfi
             if bad.node_id == good.node_id or good.value - bad.value <= config.beta:
                 continue
             ancestor = common_ancestor(tree, good.node_id, bad.node_id)
+            if ancestor.id in (good.node_id, bad.node_id):  # one path (an answer and its repair): no fork
+                continue
             candidates.append((good.value - bad.value, ancestor.depth, good, bad, ancestor))
     candidates.sort(key=lambda c: (-c[0], -c[1], c[2].node_id, c[3].node_id))
     pairs: list[Pair] = []

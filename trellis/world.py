@@ -14,6 +14,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from trellis.tools import ToolSpec
 from trellis.tree import Action, Observation, StateId, Step
 
+FINISH_HINT = "If the implementation is complete, reply with: finish"
+"""The line a code task's world ends an observation with when every check passes; a search that
+finishes such an answer itself (`SearchConfig.finish_when_checked`) leaves it out."""
+
 
 class Reward(BaseModel):
     """A checked outcome: a value in [0, 1] and what it rests on."""

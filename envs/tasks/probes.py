@@ -8,6 +8,12 @@ behaves like no other is suspect. The probes are the examples' own calls with on
 at a time to a neighbouring value (empty, shorter, reversed, doubled, zero, one more), so nothing
 about the expected outputs is needed. They stay near what the examples show: a value the task
 leaves unspecified (a negative number where the examples have none) would split right answers.
+
+The smallest of them (an empty or one-item sequence, zero, one: `boundary_calls`) are inputs a
+right answer takes: one that crashes there (an error no `raise` or `assert` of its own raised, such
+as `s[0]` on an empty string) or never returns has a bug, the implicit oracle fuzzers use (see
+`crashes`). A changed input of another kind (a reversed token list, a doubled numeral) may be one
+the task does not allow, so an error there is only behaviour.
 """
 
 from __future__ import annotations
@@ -19,10 +25,9 @@ from typing import Any
 
 MAX_PROBES = 16
 RESULT_FORMS = ("= ", "raised ", "crashed ", "timeout")
-"""A probe call's result: its value, an error a line of the answer raised on purpose (`raise`,
-`assert`), an error nothing in the answer raised on purpose (a crash: `s[0]` on an empty string), or
-no result in time."""
-FAILURE_FORMS = ("crashed ", "timeout")
+"""A probe call's result: its value, the type of an error a statement of the answer raised on
+purpose (`raise`, `assert`), the type of an error nothing in the answer raised on purpose (a crash:
+`s[0]` on an empty string; its message goes to the report's `details`), or no result in time."""
 PROBE_SECONDS = 1.0
 """Each probe call's own time limit; one that runs out reads as `timeout`."""
 
@@ -33,7 +38,7 @@ PROBE_SECONDS = 1.0
 # the report is written to a descriptor of the runner's own, so printing cannot pass for it. The
 # alarm repeats, so an answer that swallows one `Timeout` still gets the next.
 PROBE_RUNNER = r"""
-import hashlib, json, os, re, signal, sys, traceback
+import hashlib, json, linecache, os, re, signal, sys, traceback
 CALLS = json.loads(sys.stdin.read())
 SECONDS = float(sys.argv[1])
 report = os.fdopen(os.dup(1), "w")
@@ -72,12 +77,19 @@ def canon(value, depth=0):
     return ADDRESS.sub("", repr(value))
 
 def deliberate(exc):
-    # raised by a `raise` or `assert` line of the answer itself, rather than by an operation that
-    # failed (an index out of range, a key missing, a builtin given an empty sequence)
-    frames = traceback.extract_tb(exc.__traceback__)
+    # raised by a `raise` or `assert` statement of the answer itself, rather than by an operation
+    # that failed (an index out of range, a key missing, a builtin given an empty sequence), also one
+    # inside such a statement (`raise ValueError(s[0])`): the error must point at the statement
+    frames = traceback.extract_tb(exc.__traceback__, limit=-1)
     if not frames or os.path.basename(frames[-1].filename) != "solution.py":
         return False
-    return (frames[-1].line or "").lstrip().startswith(("raise", "assert"))
+    frame = frames[-1]
+    line = linecache.getline(frame.filename, frame.lineno or 0)  # the frame's own line is stripped
+    indent = len(line) - len(line.lstrip())
+    at_statement = getattr(frame, "colno", None) in (None, indent)
+    if line.lstrip().startswith("assert"):
+        return isinstance(exc, AssertionError) and at_statement
+    return line.lstrip().startswith("raise") and at_statement
 
 def short(text):
     return text if len(text) <= 300 else text[:200] + " #" + hashlib.sha256(text.encode()).hexdigest()[:16]
@@ -89,7 +101,7 @@ except BaseException as exc:
     report.write(json.dumps({"import_error": type(exc).__name__}) + "\n")
     report.flush()
     os._exit(0)
-results = []
+results, details = [], {}
 for call in CALLS:
     namespace = dict(vars(solution))
     try:
@@ -101,18 +113,22 @@ for call in CALLS:
     except Timeout:
         result = "timeout"
     except BaseException as exc:
+        try:
+            signal.setitimer(signal.ITIMER_REAL, 0)  # no alarm while the error is read
+        except BaseException:
+            pass
         if deliberate(exc):
             result = "raised " + type(exc).__name__
         else:
-            message = ADDRESS.sub("", str(exc)).replace("\n", " ")[:100]
-            result = "crashed " + type(exc).__name__ + (": " + message if message else "")
+            result = "crashed " + type(exc).__name__
+            details[str(len(results))] = ADDRESS.sub("", str(exc)).replace("\n", " ")[:100]
     finally:
         try:
             signal.setitimer(signal.ITIMER_REAL, 0)
         except BaseException:
             pass
     results.append(result)
-report.write(json.dumps({"results": results}) + "\n")
+report.write(json.dumps({"results": results, "details": details}) + "\n")
 report.flush()
 os._exit(0)
 """
@@ -123,22 +139,33 @@ def probe_calls(examples: Iterable[str], entry_point: str, *, limit: int = MAX_P
     arguments, one argument at a time changed to a neighbouring value. The examples' own calls are
     left out (every answer compared already passes them). Examples whose arguments are not literals
     (a variable, an expression) give no probes."""
+    return _spread([call for call, _ in _probes(examples, entry_point)], limit)
+
+
+def boundary_calls(examples: Iterable[str], entry_point: str) -> list[str]:
+    """The probe calls (see `probe_calls`) whose changed argument is the smallest of its kind: an
+    empty or one-item sequence, an empty mapping, zero or one."""
+    return [call for call, smallest in _probes(examples, entry_point) if smallest]
+
+
+def _probes(examples: Iterable[str], entry_point: str) -> list[tuple[str, bool]]:
+    """Every probe call, in order, with whether its changed argument is a smallest value."""
     examples = list(examples)
     seen: set[str] = set()
-    probes: list[str] = []
+    probes: list[tuple[str, bool]] = []
     for source in examples:
         for call in _calls(source, entry_point):
             seen.add(_source(entry_point, call))
     for source in examples:
         for args in _calls(source, entry_point):
             for index, value in enumerate(args):
-                for variant in _neighbours(value):
+                for variant, smallest in _neighbours(value):
                     changed = [*args[:index], variant, *args[index + 1 :]]
                     text = _source(entry_point, changed)
                     if text not in seen:
                         seen.add(text)
-                        probes.append(text)
-    return _spread(probes, limit)
+                        probes.append((text, smallest))
+    return probes
 
 
 def last_report(stdout: str) -> dict[str, Any] | None:
@@ -163,23 +190,24 @@ def signature(report: dict[str, Any] | None, count: int) -> str | None:
     return json.dumps(results)
 
 
-def crashes(calls: Sequence[str], signature: str | None) -> list[str]:
-    """The probe calls the answer whose behaviour is `signature` failed on by accident (it crashed
-    or gave no result in time), each with what happened, for a reader: `f('') raised IndexError:
-    string index out of range`. An input of the kind the examples use should not crash an answer
-    (the implicit oracle fuzzers use); an error the answer raises on purpose is no such failure."""
-    if signature is None:
+def crashes(calls: Sequence[str], report: dict[str, Any] | None, boundary: Iterable[str]) -> list[str]:
+    """The `boundary` calls (see `boundary_calls`) on which the answer that gave `report` (a probe
+    run's `last_report`) crashed or gave no result in time, each with what happened, for a reader:
+    `f('') raised IndexError: string index out of range`. A right answer takes the smallest inputs
+    of the examples' kind (the implicit oracle fuzzers use); an error the answer raises on purpose,
+    or one on an input the task may not allow, is no such failure."""
+    if report is None or signature(report, len(calls)) is None:
         return []
-    try:
-        results = json.loads(signature)
-    except ValueError:
-        return []
-    if not isinstance(results, list) or len(results) != len(calls):
-        return []
+    details = report.get("details")
+    details = details if isinstance(details, dict) else {}
+    smallest = set(boundary)
     found = []
-    for call, result in zip(calls, results, strict=True):
-        if isinstance(result, str) and result.startswith("crashed "):
-            found.append(f"{call} raised {result[len('crashed ') :]}")
+    for index, (call, result) in enumerate(zip(calls, report["results"], strict=True)):
+        if call not in smallest:
+            continue
+        if result.startswith("crashed "):
+            message = details.get(str(index))
+            found.append(f"{call} raised {result[len('crashed ') :]}" + (f": {message}" if message else ""))
         elif result == "timeout":
             found.append(f"{call} gave no result within {PROBE_SECONDS:g} s")
     return found
@@ -210,22 +238,25 @@ def _source(entry_point: str, args: Sequence[Any]) -> str:
     return f"{entry_point}({', '.join(repr(a) for a in args)})"
 
 
-def _neighbours(value: Any) -> list[Any]:
-    """Values next to `value`: the empty and the smallest of its kind, and small changes of it."""
+def _neighbours(value: Any) -> list[tuple[Any, bool]]:
+    """Values next to `value`, each with whether it is a smallest of its kind: the empty and the
+    shortest, zero and one, then small changes of it (reversed, upper-case, doubled, one more)."""
     if isinstance(value, bool):
-        return [not value]
+        return [(not value, False)]
     if isinstance(value, int):  # no sign flips: what a negative does is often left unsaid
-        return [v for v in (0, 1, value + 1) if v != value]
+        return [(v, v in (0, 1)) for v in (0, 1, value + 1) if v != value]
     if isinstance(value, float):
-        return [v for v in (0.0, value * 2) if v != value]
+        return [(v, v == 0.0) for v in (0.0, value * 2) if v != value]
     if isinstance(value, str):
-        return [v for v in ("", value[:1], value[::-1], value.upper(), value + " " + value) if v != value]
+        smallest = ["", value[:1]]
+        changed = [value[::-1], value.upper(), value + " " + value]
+        return [(v, v in smallest) for v in [*smallest, *changed] if v != value]
     if isinstance(value, (list, tuple)):
         items = list(value)
         kind = type(value)
-        return [kind(v) for v in ([], items[:1], items[::-1], items + items) if v != items]
+        return [(kind(v), i < 2) for i, v in enumerate(([], items[:1], items[::-1], items + items)) if v != items]
     if isinstance(value, dict):
-        return [{}] if value else []
+        return [({}, True)] if value else []
     return []
 
 

@@ -22,11 +22,19 @@ from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.sandbox.host import HostSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
-from trellis.envs.tasks.probes import PROBE_RUNNER, PROBE_SECONDS, crashes, last_report, probe_calls, signature
+from trellis.envs.tasks.probes import (
+    PROBE_RUNNER,
+    PROBE_SECONDS,
+    boundary_calls,
+    crashes,
+    last_report,
+    probe_calls,
+    signature,
+)
 
 from trellis.errors import UserError
 from trellis.tree import Action, Observation
-from trellis.world import Behaviour, Reward
+from trellis.world import FINISH_HINT, Behaviour, Reward
 
 HIDDEN_TEST = "_hidden_test.py"
 EXAMPLES_CHECK = "_examples_check.py"
@@ -207,6 +215,8 @@ class CodeTaskWorld(CodeWorld):
         self.examples = examples_of(task.prompt) if visible_examples else []
         self.probes = probe_calls((source for source, _ in self.examples), task.entry_point)
         """The calls `behaviour` runs an answer on (see `trellis.envs.tasks.probes`)."""
+        self.boundary = boundary_calls((source for source, _ in self.examples), task.entry_point)
+        """The probes with the smallest inputs, on which a crash is a bug."""
         self.default_path = SOLUTION
         """Where a code block without a path goes: the one file a task is about."""
 
@@ -244,7 +254,7 @@ class CodeTaskWorld(CodeWorld):
         if failures:
             lines.append("Fix solution.py so that the failing examples pass.")
         else:
-            lines.append("If the implementation is complete, reply with: finish")
+            lines.append(FINISH_HINT)
         return statuses, "\n".join(lines)
 
     async def step(self, action: Action) -> Observation:
@@ -289,12 +299,14 @@ class CodeTaskWorld(CodeWorld):
             return None
         await self.restore(state)
         result = await self._run_checker(PROBE_CHECK, PROBE_RUNNER, f"{PROBE_SECONDS:g}", stdin=json.dumps(self.probes))
-        found = None if result.timed_out else signature(last_report(result.stdout), len(self.probes))
-        # a run that gave nothing usable (it ran out of time, died, or could not be imported) agrees
-        # with no other answer: it is never evidence that two answers behave alike
+        report = None if result.timed_out else last_report(result.stdout)
+        found = signature(report, len(self.probes))
         if found is None:
-            return Behaviour(signature=f"no usable probe run ({state})")
-        return Behaviour(signature=found, crashes=crashes(self.probes, found))
+            # a run that gave nothing usable (it hung past every alarm, died, or could not be
+            # imported) agrees with no other answer, and counts as a crash: it is never evidence
+            why = f"did not end within {EXAMPLE_TIMEOUT:g} s" if result.timed_out else "died without a report"
+            return Behaviour(signature=f"no usable probe run ({state})", crashes=[f"the probe run {why}"])
+        return Behaviour(signature=found, crashes=crashes(self.probes, report, self.boundary))
 
     async def _run_checker(self, name: str, script: str, *args: str, stdin: str) -> RunResult:
         """Run one of the world's own check scripts as `name` in the workspace (a hidden path, removed

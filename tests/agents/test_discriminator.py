@@ -131,6 +131,10 @@ async def test_between_equals_an_answer_that_does_not_crash_goes_first() -> None
     assert lone.node_id == "0.2" and model.requests == []
     larger = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", [*crashing, sound[0]])
     assert larger.node_id in ("0.0", "0.1")
+    # an answer nobody probed (it may fail an example) is not preferred to one that only crashes
+    unprobed = Candidate(node_id="0.4", answer="return s", reward=0.3)
+    mean = await Discriminator(None, DiscriminatorConfig(strategy="mean"))("t", [crashing[0], unprobed])
+    assert mean.node_id == "0.0"
 
 
 async def test_an_answer_and_its_own_repair_agree_as_one() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from trellis.envs.sandbox import BwrapSandbox
-from trellis.envs.tasks.probes import crashes, last_report, probe_calls, signature
+from trellis.envs.tasks.probes import boundary_calls, crashes, last_report, probe_calls, signature
 from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
 
 from trellis.world import Behaviour
@@ -56,16 +56,28 @@ def test_signature_reads_a_report_of_the_right_shape_only() -> None:
     assert read("Traceback ...", 3) is None and read("[1, 2]", 2) is None
 
 
-def test_crashes_name_the_calls_an_answer_failed_on_by_accident() -> None:
-    calls = ["f('')", "f('a')", "f('ab')", "f('abc')"]
-    found = json.dumps(["crashed IndexError: string index out of range", "= '1a'", "raised ValueError", "timeout"])
-    assert crashes(calls, found) == [
+def test_crashes_are_failures_on_the_smallest_inputs_only() -> None:
+    calls = ["f('')", "f('a')", "f('ab')", "f('ba')", "f('abc')"]
+    boundary = ["f('')", "f('a')", "f('abc')"]
+    results = ["crashed IndexError", "= '1a'", "raised ValueError", "crashed KeyError", "timeout"]
+    report = {"results": results, "details": {"0": "string index out of range", "3": "'b'"}}
+    assert crashes(calls, report, boundary) == [
         "f('') raised IndexError: string index out of range",
         "f('abc') gave no result within 1 s",
-    ]  # an error the answer raises on purpose is no crash
-    assert crashes(calls, json.dumps(["= ''", "= '1a'", "= '1a1b'", "= 'x'"])) == []
-    assert crashes(calls, "no usable probe run (abc)") == [] and crashes(calls, None) == []
-    assert crashes(calls[:2], found) == []  # a signature of another probe set
+    ]  # an error raised on purpose is no crash, nor one on an input that is not a smallest one
+    assert crashes(calls, {"results": ["= ''", "= '1a'", "= '1a1b'", "= 'x'", "= 'y'"]}, boundary) == []
+    assert crashes(calls, None, boundary) == [] and crashes(calls[:2], report, boundary) == []
+    # the smallest values of each kind are the boundary: empty, one item, zero, one
+    examples = ["f('abc', [3, 4], 5)"]
+    assert boundary_calls(examples, "f") == [
+        "f('', [3, 4], 5)",
+        "f('a', [3, 4], 5)",
+        "f('abc', [], 5)",
+        "f('abc', [3], 5)",
+        "f('abc', [3, 4], 0)",
+        "f('abc', [3, 4], 1)",
+    ]
+    assert set(boundary_calls(examples, "f")) <= set(probe_calls(examples, "f"))
 
 
 async def _probe(root: Path, task_id: str, answers: list[str]) -> list[Behaviour | None]:
@@ -119,12 +131,39 @@ def test_an_error_the_answer_raises_on_purpose_is_no_crash(tmp_path: Path) -> No
     asserting = head + "    assert s, 'nothing to encode'\n" + body
     helper = "def check(s):\n    if not s:\n        raise ValueError('empty')\n\n\n" + head + "    check(s)\n" + body
     library = "import statistics\n" + head + "    statistics.mean([len(s)] if s else [])\n" + body
-    probed = asyncio.run(_probe(tmp_path, "run_length_encode", [raising, asserting, helper, library]))
+    # an error inside a raise or assert statement (s[0] of an empty string) is no purpose of it
+    inside = head + "    if not s:\n        raise ValueError(s[0])\n" + body
+    checked = head + "    assert s[0] != '?'\n" + body
+    answers = [raising, asserting, helper, library, inside, checked]
+    probed = asyncio.run(_probe(tmp_path, "run_length_encode", answers))
     assert all(b is not None for b in probed)
-    assert [b.crashes for b in probed[:3] if b is not None] == [[], [], []]
-    assert '"raised ValueError"' in probed[0].signature and '"raised AssertionError"' in probed[1].signature
+    found = [b for b in probed if b is not None]
+    assert [b.crashes for b in found[:3]] == [[], [], []]
+    assert '"raised ValueError"' in found[0].signature and '"raised AssertionError"' in found[1].signature
     # an error raised inside a library the answer called is the answer's crash, not its intent
-    assert probed[3] is not None and probed[3].crashes and "StatisticsError" in probed[3].crashes[0]
+    assert found[3].crashes and "StatisticsError" in found[3].crashes[0]
+    assert found[4].crashes == ["run_length_encode('') raised IndexError: string index out of range"]
+    assert found[5].crashes == ["run_length_encode('') raised IndexError: string index out of range"]
+    # the signature holds the error's type, not its message: answers that crash alike agree
+    assert '"crashed IndexError"' in found[4].signature and found[4].signature == found[5].signature
+
+
+@needs_bwrap
+def test_the_shipped_reference_solutions_do_not_crash_on_the_smallest_inputs(tmp_path: Path) -> None:
+    """The crash check is sound on the catalog: no reference answer crashes on a smallest input, but
+    `evaluate_rpn` on an empty expression, which the task does not allow (its answers wait for the
+    budget rather than end a search early)."""
+    from trellis.envs.tasks.catalog import TASKS
+
+    async def crashing() -> dict[str, list[str]]:
+        found = {}
+        for task in TASKS:
+            (behaviour,) = await _probe(tmp_path, task.id, [task.solution])
+            if behaviour is not None and behaviour.crashes:
+                found[task.id] = behaviour.crashes
+        return found
+
+    assert asyncio.run(crashing()) == {"evaluate_rpn": ["evaluate_rpn([]) raised IndexError: list index out of range"]}
 
 
 @needs_bwrap
@@ -132,10 +171,12 @@ def test_a_probe_that_never_ends_reads_as_a_timeout(tmp_path: Path) -> None:
     looping = (
         "def factorial(n):\n    result = 1\n    while n != 1:\n        result *= n\n        n -= 1\n    return result\n"
     )
-    (probed,) = asyncio.run(_probe(tmp_path, "factorial", [looping]))
+    stuck = "import math\n\n\ndef factorial(n):\n    while n == 1:\n        pass\n    return math.factorial(n)\n"
+    probed, on_one = asyncio.run(_probe(tmp_path, "factorial", [looping, stuck]))
     assert probed is not None and "timeout" in probed.signature  # factorial(-2) loops; the others still answer
     assert "= 1" in probed.signature
-    assert probed.crashes == ["factorial(-2) gave no result within 1 s"]
+    assert probed.crashes == []  # -2 is not a smallest input: the task may not allow it
+    assert on_one is not None and on_one.crashes == ["factorial(1) gave no result within 1 s"]
 
 
 @needs_bwrap
@@ -161,7 +202,11 @@ def test_an_answer_cannot_fake_or_spoil_its_probe_report(tmp_path: Path) -> None
         "import signal\n\n\ndef run_length_encode(s):\n    signal.signal(signal.SIGALRM, signal.SIG_IGN)\n"
         "    while s == '':\n        pass\n",
     )
-    behaviours = asyncio.run(_behaviours(tmp_path, "run_length_encode", [right, forged, swallowing, deaf]))
+    probed = asyncio.run(_probe(tmp_path, "run_length_encode", [right, forged, swallowing, deaf]))
+    behaviours = [None if b is None else b.signature for b in probed]
+    # a run that gave nothing usable is a crash too: it never counts as a sound answer
+    assert probed[1] is not None and probed[1].crashes == ["the probe run died without a report"]
+    assert probed[3] is not None and probed[3].crashes == ["the probe run did not end within 20 s"]
     assert behaviours[0] is not None and behaviours[0].startswith('["= ')
     assert behaviours[1] is not None and behaviours[1].startswith("no usable probe run")  # it died mid-run
     assert behaviours[2] is not None and '"timeout"' in behaviours[2]

@@ -49,7 +49,9 @@ async def test_refine_attempts_see_the_feedback_on_earlier_attempts(tmp_path: Pa
     model = ScriptedModel(respond)
     config = SearchConfig(
         samples=1,
-        budget=BudgetConfig(max_nodes=8, max_expansions_per_node=3, widen_after=0, enough_finished=1, max_depth=4),
+        budget=BudgetConfig(
+            max_nodes=8, max_expansions_per_node=3, widen_after=0, enough_finished=1, agreement=1, max_depth=4
+        ),
     )
     example = load_example()
     ctx = example.make_context(world, model, config)  # type: ignore[attr-defined]

@@ -12,10 +12,12 @@ import pytest
 from rich.console import Console
 from scripted_agents import code_task_model
 from trellis.agents.prompts import DROPPED, completion_prompt
+from trellis.cli.runview import prompt_for
 from trellis.envs.code.workspace import add_worktree
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.world import CodeTaskWorld, get_task, make_task_repository
 from trellis.search.config import BudgetConfig, SearchConfig
+from trellis.search.engine import finished_nodes
 from trellis.search.run import RunDir, run_search
 
 from trellis.errors import ModelError, UserError
@@ -220,15 +222,23 @@ def test_an_answer_that_crashes_on_a_probe_is_repaired_and_does_not_end_the_sear
     repair shows the model the crash, and the repaired answer is chosen. Without, it is taken."""
     opening = Opening(prompt=completion_prompt(TASK.prompt), path="solution.py")
     answers = iter([CRASHING, REVERSED["join"]])
+    repairs = iter([CRASHING, REVERSED["slice"]])  # the first repair repeats the code it was shown
 
     def respond(request: CompletionRequest, i: int) -> str:
         if request.messages[0].content.startswith("Complete the following"):
             last = request.messages[-1].content
-            body = REVERSED["slice"] if "raised IndexError" in last else next(answers)
+            body = next(repairs) if "raised IndexError" in last else next(answers)
             return f"```python\n{body}```"
         return json.dumps({"explanation": "scripted review", "score": 80, "feedback": ""})
 
-    budget = BudgetConfig(max_nodes=25, enough_finished=5, reward_threshold=1.0, agreement=1, crash_free=crash_free)
+    budget = BudgetConfig(
+        max_nodes=25,
+        enough_finished=5,
+        reward_threshold=1.0,
+        agreement=1,
+        crash_free=crash_free,
+        max_expansions_per_node=3,
+    )
     cfg = config(budget=budget, samples=1, root_samples=1, finish_when_checked=True)
     found = worlds(tmp_path)
     model = ScriptedModel(respond)
@@ -244,15 +254,21 @@ def test_an_answer_that_crashes_on_a_probe_is_repaired_and_does_not_end_the_sear
     if not crash_free:
         assert outcome.final_node == "0.0" and not tree.children("0.0")  # type: ignore[attr-defined]
         return
-    (repair,) = tree.children("0.0")  # the finished answer was expanded: a repair of its crash
+    # the finished answer was expanded: a repair that repeated it (that answer again, no candidate of
+    # its own) and one that fixed the crash
+    echo, repair = tree.children("0.0")
+    assert echo.duplicate_of == "0.0" and echo.id not in {n.id for n in finished_nodes(tree)}
     assert repair.meta.get("repair") and repair.terminal_reason == "finished" and "crashes" not in repair.meta
     focused = [r for r in model.requests if r.messages[0].content.startswith("Complete the following")]
-    (asked,) = [r for r in focused if len(r.messages) > 1]  # the one repair conversation
+    asked = [r for r in focused if len(r.messages) > 1][-1]  # the repair that fixed it
     assert [m.role for m in asked.messages] == ["user", "assistant", "user"] and "first = s[0]" in asked.messages[
         1
     ].content
     assert "reverse_string('') raised IndexError: string index out of range" in asked.messages[2].content
     assert "examples must still pass" in asked.messages[2].content
+    assert "reply with: finish" not in asked.messages[2].content  # a finished answer's hint is left out
+    view = prompt_for(tree, repair)  # `trellis tree node` shows the prompt the model saw
+    assert view is not None and [m.content for m in view.messages] == [m.content for m in asked.messages]
     assert outcome.final_node == repair.id and "first = s[0]" not in outcome.patch  # type: ignore[attr-defined]
     console = Console(width=100, record=True)
     console.print(node_detail(tree, "0.0"))

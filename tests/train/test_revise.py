@@ -177,3 +177,24 @@ def test_exported_chats_carry_the_judge_turns() -> None:
     assert "<judge>Yes</judge>" in messages[0].content  # the instructions the run's solver had
     assert messages[4].role == "assistant" and messages[4].content.startswith("<judge>No</judge>")
     assert messages[3].content == f"Observation:\n{DROPPED}" and "NOISE" not in "".join(m.content for m in messages)
+
+
+def test_an_answer_and_its_repair_are_both_labelled_but_never_paired() -> None:
+    """A finished answer that crashed on probe inputs has a repair below it: both have an outcome,
+    and a pair needs a fork, so the repaired answer pairs with another branch, not with its repair."""
+    from trellis.tree import Action, Observation, Step
+
+    def write(content: str, finished: bool = True) -> Step:
+        observation = Observation(text="2 of 2 pass", terminal="finished" if finished else None)
+        return Step(
+            action=Action(tool="write_file", args={"path": "solution.py", "content": content}), observation=observation
+        )
+
+    tree = Tree.new()
+    crashed = tree.add_child("0", 0, write("a"), state_id="a", reward=0.8, terminal=True, terminal_reason="finished")
+    crashed.meta["crashes"] = ["f('') raised IndexError"]
+    tree.add_child(crashed.id, 0, write("b"), state_id="b", reward=0.9, terminal=True, terminal_reason="finished")
+    tree.add_child("0", 1, write("c"), state_id="c", reward=0.1, terminal=True, terminal_reason="finished")
+    labels = label_leaves(tree, {"0.0": 0.0, "0.0.0": 1.0, "0.1": 0.0})
+    assert set(labels) == {"0.0", "0.0.0", "0.1"}
+    assert [(p.good, p.bad) for p in find_pairs(tree, labels, PairConfig(max_pairs=5))] == [("0.0.0", "0.1")]
