@@ -758,7 +758,7 @@ async def discriminate(ctx: SearchContext) -> Decision:
                     reward=node.reward or 0.0,
                     note=node.explanation,
                     behaviour=str(behaviour) if behaviour is not None else None,
-                    crashes=len(node.meta.get("crashes", [])),
+                    crashes=len(node.meta.get("crashes", [])) if ctx.config.budget.crash_free else 0,
                     lineage=lineage(tree, node),
                 )
             )
