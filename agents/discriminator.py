@@ -53,9 +53,9 @@ class Candidate(BaseModel):
     """The independent sample the answer descends from (a search's first-level node): a repair agrees
     with the answer it repaired as one voice, not two. None: a lineage of its own."""
     crashes: int = Field(default=0, ge=0)
-    """How many probe inputs the answer crashed on (an error it did not raise on purpose): between
-    groups that agree equally, and among answers that agree with none, one that does not crash is
-    taken first."""
+    """How many of the smallest probe inputs the answer crashed on (an error it did not raise on
+    purpose): such an answer has a bug, so wherever a probed answer does not crash, answers that do
+    are left out, however many agree with each other."""
 
 
 class Turn(BaseModel):
@@ -102,15 +102,12 @@ def _crashes(group: list[Candidate]) -> bool:
 
 def _agreement(groups: list[list[Candidate]]) -> list[Candidate] | None:
     """The probed group with the most distinct answers, when it has more than one and more than any
-    other probed group (among equals, the one group whose answers do not crash on a probe input);
-    None otherwise (a tie, or nothing agrees)."""
+    other probed group; None otherwise (a tie, or nothing agrees)."""
     probed = [g for g in groups if g[0].behaviour is not None]
     if not probed:
         return None
     most = max(_distinct(g) for g in probed)
     top = [g for g in probed if _distinct(g) == most]
-    if len(top) > 1:
-        top = [g for g in top if not _crashes(g)]
     return top[0] if most > 1 and len(top) == 1 else None
 
 
@@ -142,6 +139,10 @@ class Discriminator:
         if not candidates:
             return Decision(node_id=None, strategy=strategy, reason="no finished candidates")
         groups = _groups(candidates)
+        if any(g[0].behaviour is not None and not _crashes(g) for g in groups):
+            # an answer that crashes on the smallest inputs has a bug, however many agree with it; one
+            # that was never probed is kept (it is weighed by its value, as before)
+            groups = [g for g in groups if not _crashes(g)]
         ids = [[c.node_id for c in g] for g in groups]
         agreed = _agreement(groups)
         if agreed is not None:
@@ -151,10 +152,6 @@ class Discriminator:
                 groups=ids,
                 reason=f"{_distinct(agreed)} distinct answers behave alike on the probe inputs",
             )
-        # nothing agrees: an answer that crashes on the smallest inputs is weaker than a probed one
-        # that does not (never than one that was not probed: that one may fail an example)
-        if any(g[0].behaviour is not None and not _crashes(g) for g in groups):
-            groups = [g for g in groups if not _crashes(g)]
         by_mean = max(groups, key=lambda g: (_mean(g), len(g)))
         if strategy != "mean":
             groups = [g for g in groups if _mean(g) >= _mean(by_mean) - self.config.margin]

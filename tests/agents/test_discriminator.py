@@ -112,10 +112,10 @@ async def test_the_same_answer_twice_is_no_agreement() -> None:
     assert decision.node_id == "0.2"  # one distinct answer each way: the mean decides
 
 
-async def test_between_equals_an_answer_that_does_not_crash_goes_first() -> None:
-    """Two groups of two agree equally: the one whose answers do not crash on a probe input wins
-    without reviewers. Among lone answers, a crashing one is left out even when valued higher. A
-    larger agreeing group still wins however it crashes: agreement comes first."""
+async def test_answers_that_crash_give_way_to_a_probed_one_that_does_not() -> None:
+    """Two groups of two agree equally: the one whose answers do not crash on a smallest input wins
+    without reviewers. Among lone answers, a crashing one is left out even when valued higher, and a
+    larger group that agrees on a crash loses to a lone answer that does not crash."""
     crashing = [
         Candidate(node_id="0.0", answer="first = s[0]\nreturn s[::-1]", reward=0.9, behaviour="C", crashes=1),
         Candidate(node_id="0.1", answer="s[0]\nreturn s[::-1]", reward=0.9, behaviour="C", crashes=1),
@@ -130,7 +130,7 @@ async def test_between_equals_an_answer_that_does_not_crash_goes_first() -> None
     lone = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", [crashing[0], sound[0]])
     assert lone.node_id == "0.2" and model.requests == []
     larger = await Discriminator(model, DiscriminatorConfig(margin=1.0))("t", [*crashing, sound[0]])
-    assert larger.node_id in ("0.0", "0.1")
+    assert larger.node_id == "0.2" and model.requests == []
     # an answer nobody probed (it may fail an example) is not preferred to one that only crashes
     unprobed = Candidate(node_id="0.4", answer="return s", reward=0.3)
     mean = await Discriminator(None, DiscriminatorConfig(strategy="mean"))("t", [crashing[0], unprobed])
