@@ -23,6 +23,7 @@ from trellis.agents.discriminator import Discriminator
 from trellis.agents.judge import Judge
 from trellis.agents.reflection import Reflector
 from trellis.agents.solver import Solver
+from trellis.search import engine
 from trellis.search.config import SearchConfig
 from trellis.search.engine import SearchContext, WorldPool, default_path, system_prompt
 from trellis.search.graph import build_search_graph, recursion_limit
@@ -199,7 +200,15 @@ async def run_search(
                 elif snapshot.values.get("stop_reason"):
                     state = snapshot.values
                 else:
-                    state = await app.ainvoke({"iteration": 0, "created": 0}, settings)
+                    # no checkpoint to go on from (a kill before the first was written): the tree
+                    # says which iterations ran; their nodes are valued and backed up as the graph
+                    # would have, and the search goes on with the next iteration, not a new first one
+                    ran = [i for node in tree for i in node.expansions]
+                    start = max(ran) + 1 if ran else 0
+                    if start:
+                        await engine.evaluate(ctx)
+                        engine.backpropagate(ctx)
+                    state = await app.ainvoke({"iteration": start, "created": 0}, settings)
         finally:
             events.close()
         final = tree.final or FinalChoice()
