@@ -21,6 +21,7 @@ from typing import Any
 from rich.console import Group
 from trellis.agents.prompts import focused_messages, solver_messages
 from trellis.envs.code.workspace import HOST_GIT_SUFFIX, GitError, run_git
+from trellis.search.config import BudgetConfig
 from trellis.search.engine import repair_turns
 from trellis.search.run import RunDir
 
@@ -174,8 +175,8 @@ def prompt_for(tree: Tree, node: Node) -> PromptView | None:
         return PromptView([Message(role="user", content=str(opening.get("prompt", "")))], "opening", notes)
     config = tree.meta.get("config") or {}
     if node.meta.get("repair") and isinstance(opening, dict) and node.parent_id is not None:
-        crash_free = bool((config.get("budget") or {}).get("crash_free", True))
-        turns = repair_turns(tree, tree.get(node.parent_id), crash_free=crash_free)
+        budget = BudgetConfig(crash_free=bool((config.get("budget") or {}).get("crash_free", True)))
+        turns = repair_turns(tree, tree.get(node.parent_id), budget)
         return PromptView(focused_messages(str(opening.get("prompt", "")), turns), "focused repair", notes)
     solver = config.get("solver") or {}
     names = [str(name) for name in tree.meta.get("tools", [])]

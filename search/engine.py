@@ -22,7 +22,7 @@ from typing import Any
 from trellis.agents.discriminator import Candidate, Decision
 from trellis.agents.roles import DiscriminatorRole, JudgeRole, ReflectorRole, SolverRole, ValueRole
 from trellis.agents.solver import Proposal
-from trellis.search.config import SearchConfig
+from trellis.search.config import BudgetConfig, SearchConfig
 from trellis.search.selectors import expansions, is_open, repairable, select_nodes
 
 from trellis.errors import ContextLengthError, ModelError
@@ -155,7 +155,7 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     checked = [
         n
         for n in finished
-        if n.meta.get("hard") == 1.0 and _checked(n) and not (budget.crash_free and n.meta.get("crashes"))
+        if n.meta.get("hard") == 1.0 and _checked(n) and not repairable(n, budget)
     ]
     if budget.stop_when_checked and checked:
         alike = _alike(tree, checked)
@@ -464,17 +464,16 @@ def focused_turns(ctx: SearchContext, node: Node) -> list[tuple[str, str]]:
     empty where the agent's prompt is used (see `repair_turns`)."""
     if ctx.opening is None or not ctx.config.focused_repair or node.parent_id is None:
         return []
-    return repair_turns(ctx.tree, node, crash_free=ctx.config.budget.crash_free)
+    return repair_turns(ctx.tree, node, ctx.config.budget)
 
 
-def repair_turns(tree: Tree, node: Node, *, crash_free: bool = True) -> list[tuple[str, str]]:
+def repair_turns(tree: Tree, node: Node, budget: BudgetConfig) -> list[tuple[str, str]]:
     """Each focused reply on the path to `node` with what running it showed, the conversation a
     repair of `node` continues; empty where the agent's prompt is used (a step whose checks passed or
     did not run, a path with an agent step on it). A finished answer that crashed on probe inputs
     (`BudgetConfig.crash_free`) is repaired with its crashes added to what its run showed."""
     hard = node.meta.get("hard")
-    crashed = crash_free and node.terminal_reason == "finished" and bool(node.meta.get("crashes"))
-    if not crashed and (node.terminal or hard is None or hard >= 1.0):
+    if not repairable(node, budget) and (node.terminal or hard is None or hard >= 1.0):
         return []
     turns: list[tuple[str, str]] = []
     for step_node in tree.ancestors(node.id)[1:]:
@@ -483,7 +482,7 @@ def repair_turns(tree: Tree, node: Node, *, crash_free: bool = True) -> list[tup
         if not focused or step is None or step.action is None or step.observation is None:
             return []
         turns.append((step.completion or "", step.observation.text))
-        if crash_free and step_node.terminal_reason == "finished" and step_node.meta.get("crashes"):
+        if repairable(step_node, budget):
             # the examples pass: what is left to fix is the crash
             turns[-1] = (turns[-1][0], f"{turns[-1][1]}\n{crash_note(step_node)}")
     return turns
