@@ -169,10 +169,7 @@ def world_for(task: CodeTask, folder: Path, *, examples: bool = True) -> CodeTas
 
 
 async def hidden_check(world: CodeTaskWorld, state: str | None) -> bool:
-    if state is None:
-        return False
-    await world.restore(state)
-    return (await world.reward()).resolved
+    return state is not None and (await world.grade(state)).resolved
 
 
 def code_block(text: str, entry_point: str) -> str:

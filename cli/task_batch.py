@@ -10,11 +10,9 @@ job as a Ray task, with a model of its own.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict
-from trellis.envs.code.workspace import HOST_GIT_SUFFIX
 from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
 from trellis.search.config import SearchConfig
 
@@ -73,7 +71,7 @@ async def solve_task(job: TaskJob, chat: ChatModel) -> TaskRow:
     """Search, resume or read back one task, then grade its answer; a failure is a row, never raised."""
     from trellis.agents.prompts import completion_prompt
     from trellis.envs.sandbox import BwrapSandbox
-    from trellis.envs.tasks.world import SOLUTION, CodeTaskWorld, make_task_repository
+    from trellis.envs.tasks.world import SOLUTION, CodeTaskWorld, fresh_task_repository
     from trellis.search.run import RunDir, run_search
 
     from trellis.world import Opening
@@ -95,29 +93,29 @@ async def solve_task(job: TaskJob, chat: ChatModel) -> TaskRow:
                 raise UserError(f"{folder.path} holds a run but its repository {repo} is gone; remove {job.run_dir}")
             config = folder.saved_config(folder.load_tree())
         else:
-            for leftover in (repo, repo.parent / f"{repo.name}{HOST_GIT_SUFFIX}"):  # from an attempt that never ran
-                if leftover.exists():
-                    shutil.rmtree(leftover)
-            make_task_repository(task, repo)
-        world = CodeTaskWorld(task, BwrapSandbox(repo))
-        opening = Opening(prompt=completion_prompt(task.prompt), path=SOLUTION) if config.opening else None
-        outcome = await run_search(
-            task=world.task,
-            worlds=[world],
-            model=chat,
-            config=config,
-            run_dir=folder.path,
-            resume=resumed,
-            opening=opening,
-            info={"instance_id": task.id, "model": chat.name},
-        )
-        tree = folder.load_tree()
-        final = tree.nodes.get(outcome.final_node) if outcome.final_node else None
-        solved, hidden = False, "no answer chosen"
-        if final is not None and final.state_id:
-            await world.restore(final.state_id)
-            reward = await world.reward()
-            solved, hidden = reward.resolved, reward.summary
+            fresh_task_repository(task, repo)
+        sandbox = BwrapSandbox(repo)
+        try:
+            world = CodeTaskWorld(task, sandbox)
+            opening = Opening(prompt=completion_prompt(task.prompt), path=SOLUTION) if config.opening else None
+            outcome = await run_search(
+                task=world.task,
+                worlds=[world],
+                model=chat,
+                config=config,
+                run_dir=folder.path,
+                resume=resumed,
+                opening=opening,
+                info={"instance_id": task.id, "model": chat.name},
+            )
+            tree = folder.load_tree()
+            final = tree.nodes.get(outcome.final_node) if outcome.final_node else None
+            solved, hidden = False, "no answer chosen"
+            if final is not None and final.state_id:
+                reward = await world.grade(final.state_id)
+                solved, hidden = reward.resolved, reward.summary
+        finally:
+            await sandbox.close()
     except Exception as exc:  # one task's failure is reported; the others go on
         return TaskRow(id=job.task_id, state="failed", error=f"{type(exc).__name__}: {exc}")
     usage = tree.total_usage()

@@ -43,10 +43,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.table import Table
 from trellis.agents.first_error import FirstErrorLocator
 from trellis.agents.prompts import completion_prompt
-from trellis.envs.code.workspace import host_git_dir
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.catalog import CodeTask
-from trellis.envs.tasks.world import REVISION_TOOLS, SOLUTION, CodeTaskWorld, get_task, make_task_repository
+from trellis.envs.tasks.world import REVISION_TOOLS, SOLUTION, CodeTaskWorld, fresh_task_repository, get_task
 from trellis.search.config import SearchConfig, SelectorConfig, token_budget_mcts
 from trellis.search.run import RunDir, run_search
 from trellis.train.adapters import Adapter, ModelLoader, describe, load_adapted
@@ -251,10 +250,7 @@ async def search_trial(folder: Path, task: CodeTask, model: ChatModel, config: S
     run, repo = RunDir(folder / "run"), folder / "repo"
     resume = run.exists()
     if not resume:  # a fresh start: the workspace of a search that never stored its root goes too
-        for leftover in (repo, host_git_dir(repo)):
-            shutil.rmtree(leftover, ignore_errors=True)
-        folder.mkdir(parents=True, exist_ok=True)
-        make_task_repository(task, repo)
+        fresh_task_repository(task, repo)
     sandbox = BwrapSandbox(repo)
     try:
         world = CodeTaskWorld(task, sandbox, tools=REVISION_TOOLS)
@@ -272,8 +268,7 @@ async def search_trial(folder: Path, task: CodeTask, model: ChatModel, config: S
         if outcome.final_node is not None:
             state = run.load_tree().get(outcome.final_node).state_id
             if state is not None:
-                await world.restore(state)
-                solved = (await world.reward()).resolved
+                solved = (await world.grade(state)).resolved
     finally:
         await sandbox.close()
     trial = Trial(

@@ -11,13 +11,14 @@ from __future__ import annotations
 import ast
 import doctest
 import json
+import shutil
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 from trellis.envs.code.files import locate
 from trellis.envs.code.testlog import PASSING, parse_pytest_log
-from trellis.envs.code.workspace import init_repository
+from trellis.envs.code.workspace import host_git_dir, init_repository
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.sandbox.host import HostSandbox
@@ -179,6 +180,16 @@ def make_task_repository(task: CodeTask, root: str | Path | None = None) -> Path
     return folder
 
 
+def fresh_task_repository(task: CodeTask, root: str | Path) -> Path:
+    """`make_task_repository` at `root`, after removing what an attempt that never stored its run left
+    there (the repository and its host-side git folder)."""
+    folder = Path(root)
+    for leftover in (folder, host_git_dir(folder)):
+        shutil.rmtree(leftover, ignore_errors=True)
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    return make_task_repository(task, folder)
+
+
 class CodeTaskWorld(CodeWorld):
     """A code task in a sandbox; `reward()` runs the hidden tests (1.0 when all pass)."""
 
@@ -323,6 +334,11 @@ class CodeTaskWorld(CodeWorld):
             )
         finally:
             self.sandbox.host_path(name).unlink(missing_ok=True)
+
+    async def grade(self, state: str) -> Reward:
+        """The hidden tests' verdict on a state of this world (restored first)."""
+        await self.restore(state)
+        return await self.reward()
 
     async def reward(self) -> Reward:
         await self.sandbox.write_file(HIDDEN_TEST, self.code_task.tests)

@@ -22,7 +22,8 @@ import pytest
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
-from trellis.envs.tasks.world import HIDDEN_TEST, CodeTaskWorld, get_task, make_task_repository
+from trellis.envs.code.workspace import host_git_dir
+from trellis.envs.tasks.world import HIDDEN_TEST, CodeTaskWorld, fresh_task_repository, get_task, make_task_repository
 
 from trellis.errors import UserError
 from trellis.tree import Action
@@ -230,6 +231,32 @@ async def test_world_flow_and_patch_excludes_hidden_tests(tmp_path: Path) -> Non
         "finish",
         "reject",
     ]
+
+
+@needs_bwrap
+async def test_grade_judges_a_stored_state_whatever_the_workspace_holds(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    stub = await world.snapshot()
+    await world.step(Action(tool="write_file", args={"path": "solution.py", "content": task.solution}))
+    right = await world.snapshot()
+    assert (await world.grade(stub)).resolved is False  # back to the stub, whatever was written since
+    assert (await world.grade(right)).resolved is True
+    assert HIDDEN_TEST not in await world.patch()
+
+
+def test_a_fresh_task_repository_replaces_what_an_attempt_left(tmp_path: Path) -> None:
+    task = get_task("reverse_string")
+    repo = tmp_path / "job" / "repo"
+    repo.mkdir(parents=True)
+    (repo / "planted.py").write_text("print('left over')\n")
+    host_git_dir(repo).mkdir()
+    (host_git_dir(repo) / "config").write_text("[core]\n\tfsmonitor = touch /tmp/pwned\n")
+    fresh_task_repository(task, repo)
+    assert sorted(p.name for p in repo.iterdir() if p.name != ".git") == ["solution.py"]
+    assert (repo / "solution.py").read_text() == task.prompt
+    assert "fsmonitor" not in (host_git_dir(repo) / "config").read_text()  # the git folder is made anew
 
 
 class _PythonWithoutPytest(BwrapSandbox):
