@@ -19,10 +19,10 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from trellis.envs.code.workspace import host_git_dir
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
-from trellis.envs.code.workspace import host_git_dir
 from trellis.envs.tasks.world import HIDDEN_TEST, CodeTaskWorld, fresh_task_repository, get_task, make_task_repository
 
 from trellis.errors import UserError
