@@ -28,10 +28,11 @@ issue and the localised function) unless the method switches it off.
 
 Each (task, seed) is a trial; rates come with a 95% Wilson interval. Tokens are prompt + completion
 tokens of every model call (the prompt counted once per request, cached or not), the same on every
-backend. JSON with every trial goes to --json.
+backend. JSON with every trial goes to --json, written after each trial; `--resume` reads it back and
+runs only the trials it lacks (a trial cut short starts again), so a long run survives a kill.
 
 Run:  python benchmarks/search.py [--tasks 35] [--seeds 3] [--budget 8000] [--model embedded]
-                                  [--methods direct,linear,mcts] [--json results.json]
+                                  [--methods direct,linear,mcts] [--json results.json] [--resume]
       python benchmarks/search.py --bookkeeping-only
 """
 
@@ -43,6 +44,7 @@ import json
 import math
 import random
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -257,8 +259,7 @@ SWE_METHODS = ("default", "linear", "mcts", *ABLATIONS[:5], "mcts-no-repair")
 
 async def swe_trial(instance_id: str, method: str, model_spec: str, budget: int, seed: int, root: Path) -> Trial:
     """One shipped SWE example through `trellis swe solve` (offline environment), graded by its hidden tests."""
-    folder = root / f"{method}-{instance_id}-{seed}"
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = fresh_folder(root / f"{method}-{instance_id}-{seed}")
     if method.split("+")[0] == "default":  # `trellis swe solve ID` as the README runs it, with this seed
         settings = ["--seed", str(seed)]
         for change in method.split("+")[1:]:
@@ -288,9 +289,37 @@ async def swe_trial(instance_id: str, method: str, model_spec: str, budget: int,
     )  # fmt: skip
 
 
+def fresh_folder(folder: Path) -> Path:
+    """A trial's folder, emptied of what a trial cut short there left."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    return folder
+
+
+def done_trials(path: Path | None, budget: int, model: str) -> list[Trial]:
+    """The trials a `--json` file already holds, for `--resume`; a file from another budget or model
+    is refused rather than mixed in."""
+    if path is None:
+        raise SystemExit("--resume reads the trials done so far from --json: give the file")
+    if not path.is_file():
+        return []
+    try:
+        data = json.loads(path.read_text())
+        trials = [Trial(**row) for row in data["trials"]] if isinstance(data, dict) else [Trial(**row) for row in data]
+    except (ValueError, TypeError, KeyError) as exc:
+        raise SystemExit(f"{path} does not hold this benchmark's trials ({exc}); give another --json") from exc
+    if isinstance(data, dict) and (data.get("budget"), data.get("model")) != (budget, model):
+        raise SystemExit(
+            f"{path} holds trials at budget {data.get('budget')} with model {data.get('model')}, "
+            f"not {budget} with {model}: resume with the same settings or give another --json"
+        )
+    print(f"resuming: {len(trials)} trials read from {path}")
+    return trials
+
+
 async def trial(task: CodeTask, method: str, model: ChatModel, budget: int, seed: int, root: Path) -> Trial:
     started = time.perf_counter()
-    folder = root / f"{method}-{task.id}-{seed}"
+    folder = fresh_folder(root / f"{method}-{task.id}-{seed}")
     nodes = 0
     if method == "direct":
         solved, usage = await direct(task, model, folder, 1, seed)
@@ -394,6 +423,9 @@ async def main() -> None:
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
     parser.add_argument("--json", type=Path, default=None, help="write every trial here")
     parser.add_argument("--keep", type=Path, default=None, help="keep the run folders here (default: a temp folder)")
+    parser.add_argument(
+        "--resume", action="store_true", help="read the trials --json already holds and run only the missing ones"
+    )
     parser.add_argument("--swe", action="store_true", help="also the shipped SWE examples (linear and mcts methods)")
     parser.add_argument("--swe-only", action="store_true", help="only the shipped SWE examples")
     parser.add_argument("--bookkeeping-only", action="store_true")
@@ -408,8 +440,9 @@ async def main() -> None:
         return
     tasks = [] if args.swe_only else pick_tasks(args.tasks, args.task_ids)
     methods = args.methods.split(",")
+    trials = done_trials(args.json, args.budget, args.model) if args.resume else []
+    done = {(t.method, t.task, t.seed) for t in trials}
     model = load_model(args.model)
-    trials: list[Trial] = []
 
     def record(result: Trial) -> None:
         trials.append(result)
@@ -419,27 +452,33 @@ async def main() -> None:
             flush=True,
         )
         if args.json:
-            args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
+            data = {"budget": args.budget, "model": args.model, "trials": [asdict(t) for t in trials]}
+            partial = args.json.with_suffix(".partial")
+            partial.write_text(json.dumps(data, indent=1))
+            partial.replace(args.json)  # whole or not at all
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.keep) if args.keep else Path(scratch)
         for seed in range(args.seeds):
             for task in tasks:
                 for method in methods:
-                    record(await trial(task, method, model, args.budget, seed, folder))
+                    if (method, task.id, seed) not in done:
+                        record(await trial(task, method, model, args.budget, seed, folder))
             for instance_id in SWE_EXAMPLES if args.swe or args.swe_only else ():
                 for method in [m for m in methods if m.split("+")[0] in SWE_METHODS]:
-                    record(await swe_trial(instance_id, method, args.model, args.budget, seed, folder))
+                    if (method, instance_id, seed) not in done:
+                        record(await swe_trial(instance_id, method, args.model, args.budget, seed, folder))
     await model.aclose()
     print(
         f"\nmodel {model.name}; {len(tasks)} tasks x {args.seeds} seeds; budget {args.budget} tokens per task; "
         "solved = the chosen answer passes the hidden tests"
     )
     if tasks:
-        print(table([t for t in trials if t.task not in SWE_EXAMPLES], methods))
+        planned = {task.id for task in tasks}
+        print(table([t for t in trials if t.task in planned and t.seed < args.seeds], methods))
     if any(t.task in SWE_EXAMPLES for t in trials):
         print("\nshipped SWE examples (graded by their hidden tests):")
-        print(table([t for t in trials if t.task in SWE_EXAMPLES], methods))
+        print(table([t for t in trials if t.task in SWE_EXAMPLES and t.seed < args.seeds], methods))
     rerun = f"python benchmarks/search.py --budget {args.budget} --model {args.model} --seeds {args.seeds}"
     if args.swe_only:
         rerun += " --swe-only"
