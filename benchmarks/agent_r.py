@@ -23,6 +23,8 @@ from pathlib import Path
 from rich.console import Console
 from trellis.train.adapters import default_base
 from trellis.train.loop import AgentRLoop, LoopConfig, iteration_table
+from trellis.train.pairs import PairConfig
+from trellis.train.revise import ReviseConfig
 from trellis.train.selection import disjoint, select_tasks
 from trellis.train.sft import SFTConfig, base_source, require_train_extra
 
@@ -43,6 +45,7 @@ def gpu_commands(args: argparse.Namespace) -> str:
     run = (
         f"python benchmarks/agent_r.py --out {shlex.quote(str(args.out))}-gpu --train {args.train} --eval {args.eval} "
         f"--iterations {args.iterations} --budget {args.budget} --seeds {args.seeds} "
+        f"--alpha {args.alpha:g} --beta {args.beta:g} --max-pairs {args.max_pairs} "
         f"--model openai:http://127.0.0.1:8000/v1#{GPU_MODEL} --base {LOCAL_COPY}"
     )
     return f"huggingface-cli download {GPU_MODEL} --local-dir {LOCAL_COPY}\n{serve}\n{run}"
@@ -58,6 +61,9 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=1)
     parser.add_argument("--model", default="embedded", help="search model spec")
     parser.add_argument("--base", default=None, help="what the adapter trains on (default: the search model)")
+    parser.add_argument("--alpha", type=float, default=0.5, help="pairs: a good leaf's value must exceed this")
+    parser.add_argument("--beta", type=float, default=0.2, help="pairs: the good leaf's lead over the bad one")
+    parser.add_argument("--max-pairs", type=int, default=4, help="most pairs from one tree")
     args = parser.parse_args()
 
     # task selections such as split:train:2 are not emoji codes; a log file gets the table's full width
@@ -78,6 +84,7 @@ def main() -> None:
         budget=args.budget,
         seeds=args.seeds,
         sft=SFTConfig(max_length=4096),
+        revise=ReviseConfig(pairs=PairConfig(alpha=args.alpha, beta=args.beta, max_pairs=args.max_pairs)),
     )
     started = time.perf_counter()
     loop = AgentRLoop(config, args.out, progress=lambda line: console.print(line, highlight=False, markup=False))
@@ -91,7 +98,8 @@ def main() -> None:
     )
     options = (
         f"--train {args.train} --eval {args.eval} --iterations {args.iterations} --budget {args.budget} "
-        f"--seeds {args.seeds} --model {shlex.quote(args.model)}"
+        f"--seeds {args.seeds} --model {shlex.quote(args.model)} "
+        f"--alpha {args.alpha:g} --beta {args.beta:g} --max-pairs {args.max_pairs}"
         + (f" --base {shlex.quote(args.base)}" if args.base else "")
         + f" --out {shlex.quote(str(args.out))}"
     )

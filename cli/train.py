@@ -197,6 +197,16 @@ def agent_r(
     learning_rate: Annotated[float, typer.Option("--lr", min=0.0, help="Learning rate.")] = 2e-4,
     epochs: Annotated[int, typer.Option(min=1, help="Passes over each iteration's data.")] = 1,
     max_length: Annotated[int, typer.Option("--max-length", min=8, help="Cut examples to this many tokens.")] = 4096,
+    alpha: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Pairs: a good leaf's value must exceed this (see revise).")
+    ] = 0.5,
+    beta: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Pairs: a good leaf must beat the bad one's value by more.")
+    ] = 0.2,
+    max_pairs: Annotated[int, typer.Option("--max-pairs", min=1, help="Most pairs from one tree.")] = 4,
+    locate: Annotated[
+        bool, typer.Option("--locate/--no-locate", help="Find first errors (off: keep whole bad paths).")
+    ] = True,
 ) -> None:
     """Agent-R's loop: search the training tasks, revise, train a LoRA adapter, reload, evaluate; repeat.
 
@@ -212,6 +222,8 @@ def agent_r(
     """
     from trellis.train.adapters import default_base
     from trellis.train.loop import AgentRLoop, LoopConfig, iteration_table
+    from trellis.train.pairs import PairConfig
+    from trellis.train.revise import ReviseConfig
     from trellis.train.selection import disjoint, select_tasks
     from trellis.train.sft import SFTConfig, base_source, require_train_extra
 
@@ -233,6 +245,7 @@ def agent_r(
         sft=SFTConfig(
             rank=rank, lora_alpha=2 * rank, learning_rate=learning_rate, epochs=epochs, max_length=max_length
         ),
+        revise=ReviseConfig(pairs=PairConfig(alpha=alpha, beta=beta, max_pairs=max_pairs), locate=locate),
     )
     loop = AgentRLoop(config, out, progress=lambda line: console.print(f"[dim]{escape(line)}[/]", highlight=False))
     records = asyncio.run(loop.run(iterations))

@@ -29,6 +29,7 @@ from trellis.tree import NodeId, Tree, Usage
 from trellis.world import World
 
 NO_WORLD = "no world to replay in"
+NO_STATE = "a node on the splice has no world state"
 
 
 class ReviseConfig(BaseModel):
@@ -57,6 +58,8 @@ class TreeReport(BaseModel):
     labels: dict[str, int] = Field(default_factory=dict)
     """How many leaves each source labelled (check, world reward, value)."""
     pairs: int = 0
+    spliced: int = 0
+    """Pairs made into a revision trajectory (a pair whose nodes lack a world state cannot be)."""
     verified: int = 0
     dropped: dict[str, int] = Field(default_factory=dict)
     """Splices that did not replay, by reason."""
@@ -76,7 +79,7 @@ class ReviseResult(BaseModel):
         return {
             "runs": len(self.reports),
             "pairs": sum(r.pairs for r in self.reports),
-            "spliced": sum(r.pairs for r in self.reports),
+            "spliced": sum(r.spliced for r in self.reports),
             "verified": sum(r.verified for r in self.reports),
             "dropped": dict(dropped),
             "revisions": len(self.revisions),
@@ -85,6 +88,13 @@ class ReviseResult(BaseModel):
             "config": config.model_dump(mode="json"),
             "per_run": [r.model_dump(mode="json") for r in self.reports],
         }
+
+
+def judge_total(tree: Tree, node: NodeId) -> float | None:
+    """The instructive reward of the verdicts on the path to a finished leaf (ReSeek's process signal,
+    `meta["judge_reward"]`), or None where nothing was judged or the world could not score it."""
+    judged = tree.get(node).meta.get("judge_reward")
+    return float(judged["total"]) if isinstance(judged, dict) and "total" in judged else None
 
 
 def grading_checks(run: RunDir, tree: Tree) -> dict[NodeId, float]:
@@ -128,7 +138,17 @@ async def revise_tree(
     chat = ChatFormat.of(tree, _tools(tree, world), getattr(world, "default_path", None))
     task = chat.task
     revisions: list[dict[str, Any]] = []
-    preferences = [preference_pair(tree, pair, chat, run=name) for pair in pairs]
+    preferences = [
+        preference_pair(
+            tree,
+            pair,
+            chat,
+            run=name,
+            good_judge_reward=judge_total(tree, pair.good),
+            bad_judge_reward=judge_total(tree, pair.bad),
+        )
+        for pair in pairs
+    ]
     usage = Usage()
     dropped: Counter[str] = Counter()
     for number, pair in enumerate(pairs):
@@ -141,7 +161,12 @@ async def revise_tree(
                 seed=config.seed * 1000 + number,
             )
             usage = usage + first_error.usage
-        splice = make_splice(tree, pair, first_error, seed=config.seed)
+        try:
+            splice = make_splice(tree, pair, first_error, seed=config.seed)
+        except ValueError:  # a node without a state: there is nothing to revert to or reach
+            dropped[NO_STATE] += 1
+            continue
+        report.spliced += 1
         if world is None:
             dropped[NO_WORLD] += 1
             continue
@@ -150,7 +175,7 @@ async def revise_tree(
         except ReplayError as exc:
             dropped[exc.reason] += 1
             continue
-        revisions.append(revision_example(splice, chat, run=name, task=task))
+        revisions.append(revision_example(splice, chat, run=name, task=task, judge_reward=judge_total(tree, pair.good)))
     report.verified = len(revisions)
     report.dropped = dict(dropped)
     return revisions, preferences, report, usage

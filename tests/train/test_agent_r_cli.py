@@ -66,6 +66,32 @@ def test_bad_input_is_a_one_line_error(
     assert not (tmp_path / "loop").exists()  # nothing was started
 
 
+def test_the_pairing_settings_reach_the_loop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import trellis.train.loop as loop
+    import trellis.train.sft as sft
+
+    seen: list[Any] = []
+
+    class Recorder:
+        def __init__(self, config: Any, out: Path, **_: Any) -> None:
+            seen.append(config)
+
+        async def run(self, iterations: int) -> list[IterationRecord]:
+            return []
+
+    monkeypatch.setattr(loop, "AgentRLoop", Recorder)
+    monkeypatch.setattr(sft, "require_train_extra", lambda: None)
+    argv = ["agent-r", "--train", "fizzbuzz", "--eval", "reverse_string", "--iterations", "1"]
+    argv += ["--alpha", "0.7", "--beta", "0.3", "--max-pairs", "2", "--no-locate", "--out", str(tmp_path / "loop")]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 0, err
+    (config,) = seen
+    pairs = config.revise.pairs
+    assert (pairs.alpha, pairs.beta, pairs.max_pairs, config.revise.locate) == (0.7, 0.3, 2, False)
+
+
 def test_the_table_golden() -> None:
     solved = Trial(task="a", seed=0, solved=True, tokens=1200, nodes=5, seconds=12.0)
     missed = Trial(task="b", seed=0, solved=False, tokens=800, nodes=9, seconds=30.0)

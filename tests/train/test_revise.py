@@ -14,7 +14,7 @@ from revision_trees import TASK, WRONG, reverse_string_tree, save_run, stub_loca
 from trellis.agents.first_error import FirstErrorLocator
 from trellis.train.export import load_conversations, write_dataset
 from trellis.train.pairs import PairConfig, find_pairs, label_leaves
-from trellis.train.revise import NO_WORLD, ReviseConfig, revise_runs, revise_tree
+from trellis.train.revise import NO_STATE, NO_WORLD, ReviseConfig, revise_runs, revise_tree
 from trellis.train.splice import REVISION_THOUGHTS, ReplayError, make_splice, replay
 from trellis.train.worlds import code_task_world, find_code_task
 
@@ -98,6 +98,9 @@ def test_the_phrasing_is_chosen_by_seed(tree: Tree) -> None:
 
 
 def test_masks_train_only_the_revision_and_the_good_suffix(tree: Tree, tmp_path: Path) -> None:
+    tree = tree.model_copy(deep=True)
+    # the verdicts on the good path were scored (ReSeek's instructive reward); the bad path had none
+    tree.get("0.0.1.0").meta["judge_reward"] = {"per_step": {"1": 0.4}, "total": 0.4, "count": 1}
     run = save_run(tree, tmp_path / "run")
     result = asyncio.run(revise_runs([run.path], locator=FirstErrorLocator(stub_locator_model())))
     assert result.summary(ReviseConfig())["verified"] == 2
@@ -125,7 +128,9 @@ def test_masks_train_only_the_revision_and_the_good_suffix(tree: Tree, tmp_path:
     assert "return s[::-1]" in messages[8]["content"] and messages[10]["content"].endswith("finish")
     assert all(m["weight"] == int(m["train"]) for m in messages)
     # the preference pair: the chat up to the common ancestor, then the two continuations to their leaves
+    assert example["judge_reward"] == 0.4
     preference = result.preferences[0]
+    assert (preference["good_judge_reward"], preference["bad_judge_reward"]) == (0.4, None)
     assert len(preference["prompt"]) == 4
     assert [m["role"] for m in preference["chosen"]] == ["assistant", "user", "assistant"]
     assert (
@@ -156,9 +161,20 @@ def test_a_splice_that_does_not_replay_is_dropped_and_counted(tree: Tree) -> Non
         return report, no_world
 
     report, no_world = asyncio.run(run())
-    assert report.pairs == 1 and report.verified == 0  # type: ignore[attr-defined]
+    assert report.pairs == report.spliced == 1 and report.verified == 0  # type: ignore[attr-defined]
     assert report.dropped == {"good suffix does not reach the good leaf": 1}  # type: ignore[attr-defined]
     assert no_world.dropped == {NO_WORLD: 1}  # type: ignore[attr-defined]
+
+
+def test_a_pair_without_a_world_state_is_counted_not_spliced(tree: Tree) -> None:
+    stateless = tree.model_copy(deep=True)
+    stateless.get("0.0.0.0").state_id = None  # the good leaf of the only pair (on values alone)
+    config = ReviseConfig(locate=False, ground_truth=False)
+    revisions, preferences, report, _ = asyncio.run(
+        revise_tree(stateless, "t", world=None, locator=None, config=config)
+    )
+    assert (report.pairs, report.spliced, report.verified) == (1, 0, 0)
+    assert report.dropped == {NO_STATE: 1} and revisions == [] and len(preferences) == 1
 
 
 def test_exported_chats_carry_the_judge_turns() -> None:
