@@ -152,11 +152,7 @@ def stop_reason(ctx: SearchContext, iteration: int) -> str | None:
     # wrong answer that passes the same examples
     if any((n.reward or 0.0) >= budget.reward_threshold and "behaviour" not in n.meta for n in finished):
         return "a finished candidate reached the reward threshold"
-    checked = [
-        n
-        for n in finished
-        if n.meta.get("hard") == 1.0 and _checked(n) and not repairable(n, budget)
-    ]
+    checked = [n for n in finished if n.meta.get("hard") == 1.0 and _checked(n) and not repairable(n, budget)]
     if budget.stop_when_checked and checked:
         alike = _alike(tree, checked)
         if alike is None or budget.agreement == 1:
