@@ -252,14 +252,13 @@ class Solver:
             if action is not None and schema is not None and len(tools) > 1:
                 # a repeat: constrain the retry to the other tools, so it cannot repeat again
                 retry_schema = action_json_schema([t for t in tools if t.name != action.tool])
-            try:
-                (again,) = await self.model.complete(
+            try:  # a transient failure of the retry is retried like any call (`model_retries`)
+                (again,) = await self._complete(
                     retry,
                     n=1,
                     temperature=self.config.temperature,
-                    max_tokens=self.config.max_tokens,
                     seed=None if seed is None else seed + 1000 * (attempt + 1) + index,
-                    json_schema=retry_schema,
+                    schema=retry_schema,
                 )
             except ModelError as exc:
                 failure = f"{error}; retry failed: {exc}"

@@ -95,6 +95,29 @@ async def test_transient_model_errors_are_retried_then_raised() -> None:
         await Solver(ScriptedModel(down), SolverConfig(model_retries=1))("t", TOOLS, empty(), n=1)  # type: ignore[arg-type]
 
 
+async def test_a_format_retry_that_meets_a_transient_error_is_retried() -> None:
+    replies = iter(["no action here", ModelError("server busy"), "finish"])
+
+    def script(request: CompletionRequest, i: int) -> str:
+        reply = next(replies)
+        if isinstance(reply, ModelError):
+            raise reply
+        return reply
+
+    solver = Solver(ScriptedModel(script), SolverConfig(model_retries=2, retries=1))  # type: ignore[arg-type]
+    (proposal,) = await solver("t", TOOLS, empty(), n=1)
+    assert proposal.action is not None and proposal.action.tool == "finish" and proposal.error is None
+
+    def down_on_retry(request: CompletionRequest, i: int) -> str:
+        if len(request.messages) > 2:  # the retry turn
+            raise ModelError("server down")
+        return "no action here"
+
+    solver = Solver(ScriptedModel(down_on_retry), SolverConfig(model_retries=1, retries=1))  # type: ignore[arg-type]
+    (proposal,) = await solver("t", TOOLS, empty(), n=1)
+    assert proposal.action is None and proposal.error is not None and "retry failed: server down" in proposal.error
+
+
 async def test_hints_come_last() -> None:
     tree = Tree.new()
     step = Step(action=Action(tool="view_file", args={"path": "a.py"}), observation=Observation(text="CONTENT"))
