@@ -543,6 +543,38 @@ def test_a_node_expanded_again_hears_the_critic_s_advice_on_its_own_step() -> No
     assert hints_for(ctx, restated) == ["handle the empty string"]  # type: ignore[arg-type]  # the sibling's
 
 
+def test_hindsight_and_room_for_reflections() -> None:
+    """A node expanded again hears what its own children ran into (SWE-Search's hindsight), before its
+    siblings' feedback; with more feedback than room, reflections still get their share of the notes."""
+    from types import SimpleNamespace
+
+    from trellis.search.engine import hints_for
+
+    from trellis.tree import Action, Observation, Reflection, Step, Tree
+
+    def write(content: str) -> Step:
+        return Step(
+            action=Action(tool="write_file", args={"path": "a.py", "content": content}),
+            observation=Observation(text="ok"),
+        )
+
+    tree = Tree.new()
+    node = tree.add_child("0", 0, write("a"))
+    tree.add_child("0", 1, write("b"), feedback="sibling: check the types")
+    tree.add_child(node.id, 0, write("a1"), reward=0.2, feedback="child: the loop is off by one")
+    tree.add_child(node.id, 1, write("a2"), reward=0.1, feedback="child: empty input raises")
+    tree.reflections = [Reflection(node="0.1", lesson="lesson: read the examples first")]
+
+    ctx = SimpleNamespace(config=SearchConfig(reflection=False, max_hints=4), tree=tree)
+    hints = hints_for(ctx, tree.get(node.id))  # type: ignore[arg-type]
+    # the children's feedback, worst first, then the sibling's
+    assert hints == ["child: empty input raises", "child: the loop is off by one", "sibling: check the types"]
+
+    ctx = SimpleNamespace(config=SearchConfig(reflection=True, max_hints=2), tree=tree)
+    hints = hints_for(ctx, tree.get(node.id))  # type: ignore[arg-type]
+    assert hints == ["child: empty input raises", "lesson: read the examples first"]  # one of two notes kept for it
+
+
 def _repair_search(root: Path, **changes: object) -> tuple[ScriptedModel, object]:
     """An opening whose first answer fails the examples; a reply in the opening's conversation fixes it."""
     opening = Opening(prompt=completion_prompt(TASK.prompt), path="solution.py")
