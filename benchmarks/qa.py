@@ -1,8 +1,10 @@
 """Question answering by search: exact match with and without ReSeek's judge, linear and MCTS.
 
 Each question of the synthetic multi-hop corpus (invented entities: a model cannot answer from
-memory) is searched with the `search`/`answer` tools; the chosen answer is scored by exact match
-and F1 against the gold answers, which the search never sees. Methods:
+memory; `--data` names other questions, such as HotpotQA's dev file in its distractor setting,
+`--data file:hotpot_dev_distractor_v1.json`) is searched with the `search`/`answer` tools; the
+chosen answer is scored by exact match and F1 against the gold answers, which the search never
+sees. Methods:
 
 - direct:       the model alone: the question, no passages, one greedy answer
 - linear:       one trajectory, one greedy sample per step
@@ -16,7 +18,7 @@ share of prompt tokens served from the prefix cache (what dropping text costs: a
 is evaluated again), and the judge's verdicts (how many, how many Yes, and their instructive
 reward where a gold answer tells which passages were useful).
 
-Run:  python benchmarks/qa.py [--questions 20] [--corpus-seed 0] [--model embedded]
+Run:  python benchmarks/qa.py [--questions 20] [--corpus-seed 0 | --data SPEC] [--model embedded]
                               [--methods direct,linear,linear-judge,mcts,mcts-judge] [--json out.json]
 """
 
@@ -33,11 +35,13 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from trellis.envs.qa import QACorpus, Question, exact_match, f1_score, generate_corpus, judge_reward, qa_worlds
+from trellis.envs.qa import Question, exact_match, f1_score, judge_reward, qa_worlds
 from trellis.envs.qa.judge import search_judgements
+from trellis.envs.qa.sources import QASource, open_source
 from trellis.search.config import BudgetConfig, SearchConfig, SelectorConfig
 from trellis.search.run import RunDir, run_search
 
+from trellis.errors import UserError
 from trellis.models import load_model
 from trellis.models.base import ChatModel
 from trellis.tree import Message
@@ -90,7 +94,7 @@ async def direct(question: Question, model: ChatModel) -> tuple[str, Any]:
     return reply.text.strip().splitlines()[0] if reply.text.strip() else "", reply.usage
 
 
-async def trial(corpus: QACorpus, question: Question, method: str, model: ChatModel, seed: int, root: Path) -> Trial:
+async def trial(source: QASource, question: Question, method: str, model: ChatModel, seed: int, root: Path) -> Trial:
     started = time.perf_counter()
     if method == "direct":
         answer, usage = await direct(question, model)
@@ -105,7 +109,7 @@ async def trial(corpus: QACorpus, question: Question, method: str, model: ChatMo
             usage.total_tokens,
             time.perf_counter() - started,
         )
-    worlds = qa_worlds(corpus, question.id, 1)
+    worlds = qa_worlds(source.corpus_of(question.id), question.id, 1, index=source.index_of(question.id))
     folder = root / f"{method}-{question.id}-{seed}"
     outcome = await run_search(
         task=worlds[0].task, worlds=worlds, model=model, config=method_config(method, seed), run_dir=folder
@@ -156,10 +160,10 @@ def table(trials: list[Trial], methods: list[str]) -> str:
     return "\n".join(lines)
 
 
-def pick(corpus: QACorpus, count: int) -> list[Question]:
+def pick(source: QASource, count: int) -> list[Question]:
     """Bridge and comparison questions alternately, in corpus order."""
-    bridge = [q for q in corpus.questions if q.type == "bridge"]
-    comparison = [q for q in corpus.questions if q.type != "bridge"]
+    bridge = [q for q in source.questions if q.type == "bridge"]
+    comparison = [q for q in source.questions if q.type != "bridge"]
     chosen: list[Question] = []
     while len(chosen) < count and (bridge or comparison):
         for pool in (bridge, comparison):
@@ -172,6 +176,9 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--questions", type=int, default=20)
     parser.add_argument("--corpus-seed", type=int, default=0)
+    parser.add_argument(
+        "--data", default=None, help="synthetic[:SEED], corpus:PATH, file:PATH (HotpotQA format) or hf:NAME[@SPLIT]"
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the searches")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--methods", default=",".join(METHODS))
@@ -182,17 +189,19 @@ async def main() -> None:
     unknown = [m for m in methods if m not in METHODS]
     if unknown:
         sys.exit(f"unknown methods {unknown}; choose from {', '.join(METHODS)}")
-    from trellis.envs.qa import SyntheticConfig
-
-    corpus = generate_corpus(SyntheticConfig(seed=args.corpus_seed))
-    questions = pick(corpus, args.questions)
+    data = args.data or f"synthetic:{args.corpus_seed}"
+    try:
+        source = open_source(data)
+    except UserError as exc:
+        sys.exit(f"error: {exc}")
+    questions = pick(source, args.questions)
     model = load_model(args.model)
     trials: list[Trial] = []
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(args.keep) if args.keep else Path(scratch)
         for question in questions:
             for method in methods:
-                result = await trial(corpus, question, method, model, args.seed, root)
+                result = await trial(source, question, method, model, args.seed, root)
                 trials.append(result)
                 print(
                     f"  {method:<13} {question.id} {question.type:<10} EM={result.em:g} F1={result.f1:.2f} "
@@ -202,10 +211,10 @@ async def main() -> None:
                 if args.json:
                     args.json.write_text(json.dumps([asdict(t) for t in trials], indent=1))
     await model.aclose()
-    print(f"\nmodel {model.name}; {len(questions)} questions of corpus seed {args.corpus_seed}; EM = exact match")
+    print(f"\nmodel {model.name}; {len(questions)} questions of {data}; EM = exact match")
     print(table(trials, methods))
     print(
-        f"rerun: python benchmarks/qa.py --questions {args.questions} --corpus-seed {args.corpus_seed} "
+        f"rerun: python benchmarks/qa.py --questions {args.questions} --data {data} "
         f"--seed {args.seed} --model {args.model} --methods {args.methods}"
     )
 

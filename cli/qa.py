@@ -1,4 +1,5 @@
-"""`trellis qa ...`: question answering by search over the synthetic multi-hop corpus."""
+"""`trellis qa ...`: question answering by search over a passage corpus (the synthetic multi-hop one by
+default; `--data` names another, see `trellis.envs.qa.sources`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from trellis.cli.checks import output_folder
 from trellis.cli.config import AddressOpt, ExecutorOpt, RetriesOpt, search_options
+from trellis.envs.qa.sources import open_source
 from trellis.search.config import SearchConfig
 
 from trellis.errors import UserError
@@ -30,30 +32,43 @@ QA_DEFAULTS = {
 def solve(
     question: Annotated[str, typer.Argument(help="A question of the corpus: its position (0, 1, ...) or id (q0003).")],
     corpus_seed: Annotated[int, typer.Option("--corpus-seed", help="Seed of the synthetic corpus.")] = 0,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Questions and passages: synthetic[:SEED] (default), corpus:PATH, file:PATH (HotpotQA-format "
+            "JSON or JSON Lines, each question over its own paragraphs) or hf:NAME[@SPLIT] (online).",
+        ),
+    ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")] = "embedded",
-    run: Annotated[Path | None, typer.Option(help="Run folder; default runs/qa-<corpus seed>-<question id>.")] = None,
+    run: Annotated[
+        Path | None, typer.Option(help="Run folder; default runs/qa-<corpus seed or data name>-<question id>.")
+    ] = None,
     top_k: Annotated[int, typer.Option(help="Passages each search returns.")] = 3,
     max_turns: Annotated[int, typer.Option(help="Searches before only answer is allowed.")] = 4,
     *,
     settings: SearchConfig,
 ) -> None:
-    """Search for the answer to one synthetic question; print the tree, the summary, and EM/F1.
+    """Search for the answer to one question; print the tree, the summary, and EM/F1.
 
     The gold answer is used only to score the chosen answer at the end, never during the search."""
-    from trellis.envs.qa import SyntheticConfig, exact_match, f1_score, generate_corpus, qa_worlds
+    from trellis.envs.qa import exact_match, f1_score, qa_worlds
     from trellis.search.run import RunDir, run_search
 
     from trellis.models import load_model
     from trellis.render import TreeView, summary
 
-    corpus = generate_corpus(SyntheticConfig(seed=corpus_seed))
+    source = open_source(data_spec(data, corpus_seed))
     key: int | str = int(question) if question.isdigit() else question
-    asked = corpus.question(key)
-    run_dir = run or Path("runs") / f"qa-{corpus_seed}-{asked.id}"
+    asked = source.question(key)
+    corpus = source.corpus_of(asked.id)
+    run_dir = run or Path("runs") / f"qa-{source.name}-{asked.id}"
     if RunDir(run_dir).exists():
         raise UserError(f"{run_dir} already holds a run; give another --run")
     output_folder(run_dir, "--run")
-    worlds = qa_worlds(corpus, asked.id, settings.parallel, top_k=top_k, max_turns=max_turns)
+    worlds = qa_worlds(
+        corpus, asked.id, settings.parallel, index=source.index_of(asked.id), top_k=top_k, max_turns=max_turns
+    )
     chat = load_model(model)
 
     async def main() -> object:
@@ -92,6 +107,14 @@ def batch(
         str, typer.Option(help="Questions: a count (the first N), a range 0-9, or ids/positions q0003,5.")
     ] = "10",
     corpus_seed: Annotated[int, typer.Option("--corpus-seed", help="Seed of the synthetic corpus.")] = 0,
+    data: Annotated[
+        str | None,
+        typer.Option(
+            "--data",
+            help="Questions and passages: synthetic[:SEED] (default), corpus:PATH, file:PATH (HotpotQA-format "
+            "JSON or JSON Lines, each question over its own paragraphs) or hf:NAME[@SPLIT] (online).",
+        ),
+    ] = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")] = "embedded",
     runs: Annotated[Path, typer.Option(help="Folder of the run folders, one per question.")] = Path("runs/qa-batch"),
     top_k: Annotated[int, typer.Option(help="Passages each search returns.")] = 3,
@@ -105,7 +128,7 @@ def batch(
     *,
     settings: SearchConfig,
 ) -> None:
-    """Search several synthetic questions; print each answer and the exact-match and F1 averages, and
+    """Search several questions; print each answer and the exact-match and F1 averages, and
     write answers.jsonl. A question whose run folder holds a finished run is not searched again, and an
     interrupted one is resumed (rerun the command after a stop to go on). With --executor ray, each
     question is a Ray task that builds its own model on its worker."""
@@ -113,20 +136,20 @@ def batch(
 
     from trellis.cli.jobs import check_executor, run_batch
     from trellis.cli.qa_batch import QAJob, QARow, answer_one, qa_failed, qa_remote
-    from trellis.envs.qa import SyntheticConfig, generate_corpus
 
     from trellis.models import load_model
 
     check_executor(executor, address, workers)
-    corpus = generate_corpus(SyntheticConfig(seed=corpus_seed))
-    keys = _questions(questions, len(corpus.questions))
-    asked = list({q.id: q for q in (corpus.question(key) for key in keys)}.values())  # each question once
+    spec = data_spec(data, corpus_seed)
+    source = open_source(spec)
+    keys = _questions(questions, len(source.questions))
+    asked = list({q.id: q for q in (source.question(key) for key in keys)}.values())  # each question once
     output_folder(runs, "--runs")
     chat = load_model(model)  # a bad model spec is reported before anything runs
     jobs = [
         QAJob(
             question_id=question.id,
-            corpus_seed=corpus_seed,
+            data=spec,
             run_dir=(runs / question.id).resolve(),
             settings=settings,
             model=model,
@@ -176,6 +199,15 @@ def batch(
     if failed:
         console.print(f"{failed} of {len(rows)} questions failed; fix the cause and run the same command again")
         raise typer.Exit(1)
+
+
+def data_spec(data: str | None, corpus_seed: int) -> str:
+    """The `--data` spec, `--corpus-seed N` being short for `--data synthetic:N`."""
+    if data is None:
+        return f"synthetic:{corpus_seed}"
+    if corpus_seed != 0:
+        raise UserError("--corpus-seed is short for --data synthetic:SEED: give one of them, not both")
+    return data
 
 
 def _questions(text: str, total: int) -> list[int | str]:

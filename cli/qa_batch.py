@@ -1,4 +1,4 @@
-"""A batch of synthetic questions: the job of one question, the same wherever it runs.
+"""A batch of questions: the job of one question, the same wherever it runs.
 
 `answer_one` is what every executor runs per question (`trellis.cli.jobs.run_batch`): a question
 whose run folder holds a finished run is read back, an interrupted one resumed, otherwise searched;
@@ -7,17 +7,12 @@ whose run folder holds a finished run is read back, an interrupted one resumed, 
 
 from __future__ import annotations
 
-from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from pydantic import BaseModel, ConfigDict
 from trellis.search.config import SearchConfig
 
 from trellis.models.base import ChatModel
-
-if TYPE_CHECKING:
-    from trellis.envs.qa import PassageIndex, QACorpus
 
 
 class QAJob(BaseModel):
@@ -26,7 +21,8 @@ class QAJob(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     question_id: str
-    corpus_seed: int
+    data: str
+    """Where the question comes from (`--data`, see `trellis.envs.qa.sources`)."""
     run_dir: Path
     """The question's run folder (absolute: a Ray worker's working folder is not the driver's)."""
     settings: SearchConfig
@@ -53,23 +49,16 @@ class QARow(BaseModel):
     error: str = ""
 
 
-@lru_cache(maxsize=4)
-def _corpus(seed: int) -> tuple[QACorpus, PassageIndex]:
-    """The synthetic corpus and its index, built once per process (they are deterministic from the seed)."""
-    from trellis.envs.qa import PassageIndex, SyntheticConfig, generate_corpus
-
-    corpus = generate_corpus(SyntheticConfig(seed=seed))
-    return corpus, PassageIndex(corpus.passages)
-
-
 async def answer_one(job: QAJob, chat: ChatModel) -> QARow:
     """Search, resume or read back one question; a failure is returned as a row, never raised."""
     from trellis.envs.qa import exact_match, f1_score, qa_worlds
+    from trellis.envs.qa.sources import open_source
     from trellis.search.run import RunDir, run_search
 
     try:
-        corpus, index = _corpus(job.corpus_seed)
-        question = corpus.question(job.question_id)
+        source = open_source(job.data)  # opened once per process, like each corpus's index
+        question = source.question(job.question_id)
+        corpus, index = source.corpus_of(question.id), source.index_of(question.id)
         folder = RunDir(job.run_dir)
         tree = folder.load_tree() if folder.exists() else None
         state = "done earlier"

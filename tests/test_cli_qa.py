@@ -73,6 +73,47 @@ def test_batch_answers_several_questions_and_goes_on_where_it_stopped(tmp_path: 
         assert refused.returncode == 2 and says in refused.stderr
 
 
+def _hotpot_record(qid: str, org: str, founder: str, born: str, moved: str) -> dict[str, object]:
+    """A distractor-setting record (HotpotQA's original layout) phrased as the scripted model reads."""
+    return {
+        "_id": qid,
+        "question": f"In which town was the founder of the {org} born?",
+        "answer": born,
+        "type": "bridge",
+        "supporting_facts": [[org, 0], [founder, 0]],
+        "context": [
+            [org, [f"The {org} was founded in 1890 by {founder}.", " It trains clockmakers."]],
+            [founder, [f"{founder} was born in {born}.", f" {founder.split()[0]} later moved to {moved}."]],
+            [born, [f"{born} is a town by a lake."]],
+            [moved, [f"{moved} is a port with a market."]],
+        ],
+    }
+
+
+def test_questions_from_a_hotpot_format_file(tmp_path: Path) -> None:
+    import json
+
+    data = tmp_path / "dev.jsonl"
+    records = [
+        _hotpot_record("h1", "Halvard Guild", "Tesra Moll", "Quillon", "Darrow"),
+        _hotpot_record("h2", "Orrin Society", "Bela Varn", "Lisket", "Mordale"),
+    ]
+    data.write_text("".join(json.dumps(r) + "\n" for r in records))
+    common = ["--data", f"file:{data}", "--model", "python:scripted_qa:qa_model", "--set", "critic.mode=none"]
+    common += ["--set", "discriminator.strategy=majority"]
+    result = qa(tmp_path, "--questions", "2", *common, command="batch")
+    assert result.returncode == 0, result.stderr
+    rows = [json.loads(line) for line in (tmp_path / "runs" / "qa-batch" / "answers.jsonl").read_text().splitlines()]
+    assert [(r["id"], r["answer"], r["em"]) for r in rows] == [("h1", "Quillon", 1.0), ("h2", "Lisket", 1.0)]
+    one = qa(tmp_path, "h2", *common)
+    assert one.returncode == 0, one.stderr
+    assert (
+        "answer: Lisket  gold: Lisket  EM 1" in one.stdout and (tmp_path / "runs" / "qa-dev-h2" / "tree.db").is_file()
+    )
+    both = qa(tmp_path, "0", "--corpus-seed", "2", *common)
+    assert both.returncode == 2 and "give one of them, not both" in both.stderr
+
+
 @pytest.mark.ray
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray (pip install 'trellis[ray]')")
 def test_batch_on_ray_gives_what_the_local_executor_gives(tmp_path: Path) -> None:
