@@ -57,6 +57,32 @@ def test_node_view() -> None:
     check("node_0.1.txt", rendered(node_detail(decided_tree(), "0.1")))
 
 
+def test_a_finished_node_shows_the_judge_reward_of_each_verdict_on_its_path() -> None:
+    from trellis.tree import Action, JudgeVerdict, Observation, Step
+
+    tree = Tree.new()
+    searched = tree.add_child(
+        "0", 0, Step(action=Action(tool="search", args={"query": "x"}), observation=Observation(text="p"))
+    )
+    looked = Step(
+        action=Action(tool="search", args={"query": "y"}),
+        observation=Observation(text="q"),
+        judge=JudgeVerdict(keep=True),
+    )
+    second = tree.add_child(searched.id, 0, looked)
+    answered = Step(
+        action=Action(tool="answer", args={"text": "Quillon"}),
+        observation=Observation(text="answered", terminal="finished"),
+        judge=JudgeVerdict(keep=False),
+    )
+    leaf = tree.add_child(second.id, 0, answered, terminal_reason="finished")
+    leaf.meta["judge_reward"] = {"per_step": {"2": 0.4, "3": -0.3}, "total": 0.1, "count": 2}
+    text = rendered(node_detail(tree, leaf.id))
+    assert "node 0.0.0 (Yes): +0.40" in text and "node 0.0.0.0 (No): -0.30" in text
+    assert "total +0.10 over 2 verdicts" in text
+    assert "judge rewards" not in rendered(node_detail(tree, second.id))  # only where it was scored
+
+
 def test_exports() -> None:
     check("tree.dot", to_dot(decided_tree()))
     check("tree.mmd", to_mermaid(decided_tree()))

@@ -128,6 +128,20 @@ def summary(tree: Tree, info: dict[str, Any] | None = None) -> Table:
     return table
 
 
+def _judge_rewards(tree: Tree, node_id: str, judged: dict[str, Any]) -> str:
+    """ReSeek's instructive reward of each verdict on the path to a finished node, by the node that gave it."""
+    path = tree.ancestors(node_id)
+    lines = []
+    for depth, value in sorted(judged["per_step"].items(), key=lambda item: int(item[0])):
+        judging = path[int(depth)] if int(depth) < len(path) else None
+        verdict = judging.step.judge if judging is not None and judging.step is not None else None
+        said = "" if verdict is None else (" (Yes)" if verdict.keep else " (No)")
+        where = f"node {judging.id}" if judging is not None else f"step {depth}"
+        lines.append(f"{where}{said}: {float(value):+.2f}")
+    lines.append(f"total {float(judged.get('total', 0.0)):+.2f} over {judged.get('count', len(lines))} verdicts")
+    return "\n".join(lines)
+
+
 def node_detail(
     tree: Tree,
     node_id: str,
@@ -191,6 +205,9 @@ def node_detail(
         )
     if node.reflection:
         parts.append(Panel(Text(node.reflection), title="reflection", title_align="left"))
+    judged = node.meta.get("judge_reward")
+    if isinstance(judged, dict) and judged.get("per_step"):  # scored where the world knew which were useful
+        parts.append(Panel(Text(_judge_rewards(tree, node_id, judged)), title="judge rewards", title_align="left"))
     crashes = node.meta.get("crashes")
     if crashes:  # a finished answer's failures on inputs nobody checked (see trellis.world.Behaviour)
         text = "crashed on probe inputs:\n" + "\n".join(f"  {crash}" for crash in crashes)
