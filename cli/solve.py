@@ -109,6 +109,7 @@ def _instance_world(instance: SWEInstance, found: Sequence[Unit], checks: Sequen
         "repo_name": instance.repo.rpartition("/")[2],
         "default_path": found[0].path if found else None,
         "issue_checks": checks,
+        "nearby_tests": True,  # the repository's tests next to a change: what it broke is a failing check
     }
 
 

@@ -8,10 +8,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
+from trellis.envs.code import nearby
 from trellis.envs.code.container import ContainerFiles, ContainerWorkspace
 from trellis.envs.code.files import HostFiles, WorkspaceFiles
 from trellis.envs.code.reproduce import RUNNER, IssueCheck, checks_report
-from trellis.envs.code.testlog import parse_pytest_log
+from trellis.envs.code.testlog import PASSING, parse_pytest_log
 from trellis.envs.code.tools import CODE_TOOLS, ToolFn
 from trellis.envs.code.workspace import GitWorkspace
 from trellis.envs.sandbox.base import RunRequest, RunResult
@@ -54,14 +55,23 @@ class CodeWorld:
         default_path: str | None = None,
         issue_checks: Sequence[IssueCheck] = (),
         packs: Path | None = None,
+        nearby_tests: bool = False,
     ) -> None:
         """`default_path`: where a code block without a path goes (and the path the action format's
         help shows); `issue_checks`: calls from the issue, run after every change (see `reproduce`);
-        `packs`: in a container, a host folder that keeps every state (so a new container can restore it)."""
+        `packs`: in a container, a host folder that keeps every state (so a new container can restore it);
+        `nearby_tests`: after every change, run the repository's tests next to it and count the ones it
+        broke as failing (see `nearby`; with a pytest `test_command` only)."""
         self.sandbox = sandbox
         self.task = task
         self.default_path = default_path
         self.issue_checks = list(issue_checks)
+        self.nearby_tests = nearby_tests
+        self._test_files: list[tuple[str, str]] | None = None
+        self._before: dict[tuple[str, ...], dict[str, str]] = {}
+        """What the tests next to a change gave at the base commit, by test files."""
+        self._nearby: dict[str, tuple[dict[str, str], str]] = {}
+        """What they gave for each patch so far (a step that changed nothing runs nothing)."""
         self.workspace: GitWorkspace | ContainerWorkspace
         self.files: WorkspaceFiles
         if isinstance(sandbox, DockerSandbox):
@@ -124,7 +134,50 @@ class CodeWorld:
             observation = observation.model_copy(
                 update={"text": f"{observation.text}\n{summary}", "tests": tests or observation.tests}
             )
+        if self.nearby_tests and changed:
+            statuses, summary = await self.run_nearby_tests()
+            if summary:
+                tests = {**(observation.tests or {}), **statuses}
+                observation = observation.model_copy(
+                    update={"text": f"{observation.text}\n{summary}", "tests": tests or observation.tests}
+                )
         return observation
+
+    async def run_nearby_tests(self) -> tuple[dict[str, str], str]:
+        """Run the repository's tests next to the changes so far (see `nearby`): a FAILED status per
+        test the changes broke, and what to tell the agent ("" when no test file is related)."""
+        command = self.test_command or ""
+        if "pytest" not in command:
+            return {}, ""
+        patch = await self.patch()
+        if patch in self._nearby:
+            return self._nearby[patch]
+        changed = nearby.changed_paths(patch)
+        if self._test_files is None:  # the repository's test files, read once (hidden tests are never there)
+            found = await self.files.texts(".", ".py")
+            self._test_files = [(path, text) for path, text in found if nearby.is_test_file(path)]
+        files = nearby.related_tests(changed, self._test_files)
+        if not files:
+            self._nearby[patch] = ({}, "")
+            return self._nearby[patch]
+        run = f"{command} {' '.join(shlex.quote(f) for f in files)}"
+        timeout = min(self.test_timeout, 120.0)
+        key = tuple(files)
+        if key not in self._before:  # once per set of files: the base commit's results
+            now = await self.workspace.snapshot()
+            await self.workspace.restore(self.workspace.base_tree)
+            try:
+                result = await self.run(run, timeout=timeout)
+            finally:
+                await self.workspace.restore(now)
+            self._before[key] = self.parse_log(result.stdout + "\n" + result.stderr)
+        result = await self.run(run, timeout=timeout)
+        broken, passed_before = nearby.regressions(
+            self._before[key], self.parse_log(result.stdout + "\n" + result.stderr), PASSING
+        )
+        summary = nearby.report(files, broken, passed_before, nearby.failure_lines(result.output, broken))
+        self._nearby[patch] = ({f"{nearby.PREFIX}{name}": "FAILED" for name in broken}, summary)
+        return self._nearby[patch]
 
     async def run_issue_checks(self) -> tuple[dict[str, str], str]:
         """Run the issue's calls in the sandbox: (status per call with an expected value, a summary)."""

@@ -1,0 +1,125 @@
+"""The repository's own tests next to a change: regressions a small model can see.
+
+An issue's hidden tests stay hidden, but the tests a repository already has are the agent's to run.
+After each change, the test files that exercise the changed modules (named after them, or importing
+them; at most `MAX_FILES`) run in the sandbox. A test that passed at the base commit and does not
+pass now is a regression: the agent is told which, and each counts as a failing visible test, so a
+change that breaks what worked is valued below one that does not. Tests that passed before and
+still pass are reported but not counted (they would reward changing nothing), and tests that failed
+at the base commit are no evidence either way.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from pathlib import PurePosixPath
+
+MAX_FILES = 3
+PREFIX = "regression: "
+"""How a broken test is named among an observation's tests."""
+
+_TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$")
+
+
+def is_test_file(path: str) -> bool:
+    """A file pytest collects by its name (`test_*.py`, `*_test.py`)."""
+    return bool(_TEST_FILE.search(path))
+
+
+def is_test_code(path: str) -> bool:
+    """A test file, or anything under a `tests`/`test` folder (conftest.py, helpers)."""
+    return is_test_file(path) or any(part in ("tests", "test", "testing") for part in PurePosixPath(path).parts[:-1])
+
+
+def changed_paths(patch: str) -> list[str]:
+    """The files a unified diff changes (their new paths), in order."""
+    paths: list[str] = []
+    for line in patch.splitlines():
+        if line.startswith("diff --git ") and " b/" in line:
+            path = line.rsplit(" b/", 1)[1]
+            if path not in paths:
+                paths.append(path)
+    return paths
+
+
+def module_names(path: str) -> tuple[str, str]:
+    """(dotted module name, its last part) of a source file: `pkg/sub/mod.py` -> (`pkg.sub.mod`,
+    `mod`); a package's `__init__.py` is the package (`pkg/__init__.py` -> (`pkg`, `pkg`)); a `src/`
+    or `lib/` folder in front is no part of the name."""
+    parts = list(PurePosixPath(path).with_suffix("").parts)
+    if parts and parts[0] in ("src", "lib"):
+        parts = parts[1:]
+    if parts and parts[-1] == "__init__":
+        parts = parts[:-1]
+    if not parts:
+        return "", ""
+    return ".".join(parts), parts[-1]
+
+
+def related_tests(changed: Sequence[str], tests: Sequence[tuple[str, str]], limit: int = MAX_FILES) -> list[str]:
+    """The test files (of `tests`: path and text) that exercise the changed source files: named after
+    a changed module first (`test_mod.py`, `mod_test.py`), then importing it; at most `limit`."""
+    named: list[str] = []
+    importing: list[str] = []
+    for source in changed:
+        if not source.endswith(".py") or is_test_code(source):
+            continue
+        dotted, leaf = module_names(source)
+        if not dotted:
+            continue
+        parent, _, _ = dotted.rpartition(".")
+        patterns = [rf"^\s*(?:from|import)\s+{re.escape(dotted)}\b"]
+        if parent:
+            patterns.append(rf"^\s*from\s+{re.escape(parent)}\s+import\s+[^\n]*\b{re.escape(leaf)}\b")
+        imports = re.compile("|".join(patterns), re.M)
+        for path, text in tests:
+            name = PurePosixPath(path).name
+            if name in (f"test_{leaf}.py", f"{leaf}_test.py", f"test_{leaf}s.py"):
+                named.append(path)
+            elif imports.search(text):
+                importing.append(path)
+    chosen: list[str] = []
+    for path in [*named, *importing]:
+        if path not in chosen:
+            chosen.append(path)
+    return chosen[:limit]
+
+
+def regressions(before: dict[str, str], now: dict[str, str], passing: set[str]) -> tuple[list[str], int]:
+    """The tests that passed before and do not now (missing from `now` counts as not passing), and
+    how many passed before."""
+    passed_before = [name for name, status in before.items() if status in passing]
+    broken = [name for name in passed_before if now.get(name) not in passing]
+    return broken, len(passed_before)
+
+
+def failure_lines(log: str, broken: Sequence[str], limit: int = 5) -> str:
+    """pytest's summary lines (`FAILED id - message`) of the broken tests only: failures that were
+    there before the change are not the agent's to fix."""
+    wanted = set(broken)
+    lines = []
+    for line in log.splitlines():
+        parts = line.split(maxsplit=2)
+        if len(parts) >= 2 and parts[0] in ("FAILED", "ERROR") and parts[1] in wanted:
+            lines.append(line[:300])
+    return "\n".join(lines[:limit])
+
+
+def report(files: Sequence[str], broken: Sequence[str], passed_before: int, tail: str) -> str:
+    """What the agent is told about the tests next to its change."""
+    where = ", ".join(files)
+    if not passed_before:
+        return f"The repository's tests next to the change ({where}): none of them passed before the change."
+    if not broken:
+        return f"The repository's tests next to the change ({where}) still pass: {passed_before} of {passed_before}."
+    lines = [
+        f"The change breaks {len(broken)} of the {passed_before} tests next to it ({where}) that passed before:",
+        *(f"  {name}" for name in broken[:5]),
+    ]
+    if len(broken) > 5:
+        lines.append(f"  ({len(broken) - 5} more)")
+    if tail:
+        lines.append(tail)
+    lines.append("Keep what worked working: fix the change so that these pass again.")
+    return "\n".join(lines)

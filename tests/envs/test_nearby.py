@@ -1,0 +1,114 @@
+"""The repository's tests next to a change: which files are related, what counts as a regression,
+and the code world that runs them after each change (a broken test fails; an intact one is no reward)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from trellis.envs.code import nearby
+from trellis.envs.code.testlog import PASSING
+from trellis.envs.code.workspace import init_repository
+from trellis.envs.code.world import CodeWorld
+from trellis.envs.sandbox import BwrapSandbox
+
+from trellis.tree import Action
+
+needs_bwrap = pytest.mark.skipif(not os.path.exists("/usr/bin/bwrap"), reason="bubblewrap is not installed")
+
+
+def test_changed_paths_and_module_names() -> None:
+    patch = (
+        "diff --git a/pkg/mod.py b/pkg/mod.py\n--- a/pkg/mod.py\n+++ b/pkg/mod.py\n@@ -1 +1 @@\n-a\n+b\n"
+        "diff --git a/src/lib/__init__.py b/src/lib/__init__.py\nnew file mode 100644\n"
+    )
+    assert nearby.changed_paths(patch) == ["pkg/mod.py", "src/lib/__init__.py"]
+    assert nearby.module_names("pkg/sub/mod.py") == ("pkg.sub.mod", "mod")
+    assert nearby.module_names("src/lib/__init__.py") == ("lib", "lib")
+    assert nearby.module_names("setup.py") == ("setup", "setup")
+
+
+def test_related_tests_are_named_after_the_module_or_import_it() -> None:
+    tests = [
+        ("tests/test_other.py", "from pkg import other\n"),
+        ("tests/test_uses.py", "import json\nfrom pkg.mod import thing\n"),
+        ("tests/test_from_parent.py", "from pkg import other, mod\n"),
+        ("tests/test_mod.py", "from somewhere import x\n"),
+        ("tests/test_mention.py", "# pkg.mod is tested elsewhere\n"),
+    ]
+    related = nearby.related_tests(["pkg/mod.py"], tests, limit=5)
+    assert related == ["tests/test_mod.py", "tests/test_uses.py", "tests/test_from_parent.py"]  # named first
+    assert nearby.related_tests(["pkg/mod.py"], tests, limit=1) == ["tests/test_mod.py"]
+    # a change to the tests themselves, or to a file that is not Python, relates to nothing
+    assert nearby.related_tests(["tests/test_mod.py", "tests/conftest.py", "README.md"], tests) == []
+
+
+def test_a_regression_is_a_test_that_passed_before_and_does_not_now() -> None:
+    before = {"a": "PASSED", "b": "PASSED", "c": "FAILED", "d": "XFAIL"}
+    now = {"a": "PASSED", "b": "FAILED", "c": "FAILED"}  # d is missing: it did not run to a pass
+    assert nearby.regressions(before, now, PASSING) == (["b", "d"], 3)
+    assert nearby.regressions(before, before, PASSING) == ([], 3)
+
+
+FILES = {
+    "pkg/__init__.py": "",
+    "pkg/text.py": "def slug(s):\n    return s.lower().replace(' ', '-')\n\n\ndef words(s):\n    return s.split()\n",
+    "pkg/other.py": "def one():\n    return 1\n",
+    "tests/test_text.py": (
+        "from pkg.text import slug, words\n\n\n"
+        "def test_slug():\n    assert slug('A B') == 'a-b'\n\n\n"
+        "def test_words():\n    assert words('a b') == ['a', 'b']\n\n\n"
+        "def test_already_broken():\n    assert slug('A  B') == 'a-b'\n"
+    ),
+    "tests/test_other.py": "from pkg.other import one\n\n\ndef test_one():\n    assert one() == 1\n",
+}
+
+
+class CountingSandbox(BwrapSandbox):
+    runs: list[str]
+
+    async def run(self, request):  # type: ignore[no-untyped-def]
+        self.runs.append(request.command)
+        return await super().run(request)
+
+
+@needs_bwrap
+async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_path: Path) -> None:
+    init_repository(tmp_path / "repo", FILES)
+    sandbox = CountingSandbox(tmp_path / "repo")
+    sandbox.runs = []
+    world = CodeWorld(
+        sandbox,
+        task="fix slug",
+        test_command="python -m pytest -rA -q -p no:cacheprovider",
+        test_env={"PYTHONDONTWRITEBYTECODE": "1"},  # as a SWE instance's environment has it
+        nearby_tests=True,
+    )
+    await world.reset()
+    kept = "def slug(s):\n    return '-'.join(s.lower().split())\n\n\ndef words(s):\n    return s.split()\n"
+    observation = await world.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": kept}))
+    assert "tests next to the change (tests/test_text.py) still pass: 2 of 2" in observation.text
+    assert not observation.tests  # what still passes is no reward: changing nothing would earn it too
+    assert [c for c in sandbox.runs if "pytest" in c] == [
+        "python -m pytest -rA -q -p no:cacheprovider tests/test_text.py"
+    ] * 2  # the base commit's results once, then the change's
+
+    broke = "def slug(s):\n    return s.upper()\n\n\ndef words(s):\n    return s.split()\n"
+    observation = await world.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": broke}))
+    assert observation.tests == {"regression: tests/test_text.py::test_slug": "FAILED"}
+    assert "breaks 1 of the 2 tests next to it" in observation.text
+    assert "FAILED tests/test_text.py::test_slug - " in observation.text  # pytest's message for it
+    assert "test_already_broken" not in observation.text  # it failed before the change: not the agent's
+    assert (tmp_path / "repo" / "pkg" / "text.py").read_text() == broke  # the base run left the change in place
+
+    before = len(sandbox.runs)
+    await world.step(Action(tool="shell", args={"command": "true"}))  # changes nothing: nothing runs again
+    assert [c for c in sandbox.runs[before:] if "pytest" in c] == []
+    again = await world.step(Action(tool="view_file", args={"path": "pkg/other.py"}))
+    assert "tests next to" not in again.text  # reading is no change
+
+    off = CodeWorld(BwrapSandbox(tmp_path / "repo"), task="t", test_command="python -m pytest -rA")
+    await off.reset()
+    plain = await off.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": broke}))
+    assert not plain.tests and "tests next to" not in plain.text
