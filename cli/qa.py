@@ -80,7 +80,12 @@ def solve(
                     model=chat,
                     config=settings,
                     run_dir=run_dir,
-                    info={"instance_id": asked.id, "corpus": corpus.name, "question": asked.question},
+                    info={
+                        "instance_id": asked.id,
+                        "corpus": corpus.name,
+                        "data": source.spec,
+                        "question": asked.question,
+                    },
                 )
         finally:
             await chat.aclose()

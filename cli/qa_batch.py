@@ -74,7 +74,12 @@ async def answer_one(job: QAJob, chat: ChatModel) -> QARow:
                 config=job.settings,
                 run_dir=job.run_dir,
                 resume=tree is not None,
-                info={"instance_id": question.id, "corpus": corpus.name, "question": question.question},
+                info={
+                    "instance_id": question.id,
+                    "corpus": corpus.name,
+                    "data": job.data,
+                    "question": question.question,
+                },
             )
             tree = folder.load_tree()
     except Exception as exc:  # one question's failure is reported; the others go on
