@@ -97,6 +97,10 @@ class Trial:
     prompt_tokens: int = 0
     cached_tokens: int = 0
     """Prompt tokens a prefix cache served (what the embedded backend reports; 0 elsewhere)."""
+    samples: list[dict[str, Any]] | None = None
+    """direct-best-of-N: each answer in order (its tokens with its value call, its share of passing
+    examples, its value, and whether the hidden tests pass it), so best-of-k for every k <= N can be
+    read from one run (`fewer_samples`)."""
 
 
 def method_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> SearchConfig:
@@ -183,8 +187,11 @@ def code_block(text: str, entry_point: str) -> str:
     return (defining or blocks or [text])[0]
 
 
-async def direct(task: CodeTask, model: ChatModel, folder: Path, samples: int, seed: int) -> tuple[bool, Usage]:
-    """The model alone: `samples` answers (the first greedy); with more than one, the value picks."""
+async def direct(
+    task: CodeTask, model: ChatModel, folder: Path, samples: int, seed: int, record: list[dict[str, Any]] | None = None
+) -> tuple[bool, Usage]:
+    """The model alone: `samples` answers (the first greedy); with more than one, the value picks.
+    `record` receives each answer's tokens, examples, value and hidden verdict (see `Trial.samples`)."""
     messages = [Message(role="user", content=completion_prompt(task.prompt))]
     (first,) = await model.complete(messages, n=1, temperature=0.0, max_tokens=512, seed=seed)
     replies = [first]
@@ -217,6 +224,15 @@ async def direct(task: CodeTask, model: ChatModel, folder: Path, samples: int, s
         )
         usage = usage + evaluation.usage
         scored.append((evaluation.value, -index, state))
+        if record is not None:
+            record.append(
+                {
+                    "tokens": reply.usage.total_tokens + evaluation.usage.total_tokens,
+                    "examples": hard,
+                    "value": evaluation.value,
+                    "solved": await hidden_check(world, state),
+                }
+            )
     _, _, best = max(scored)
     return await hidden_check(world, best), usage
 
@@ -325,7 +341,13 @@ async def trial(task: CodeTask, method: str, model: ChatModel, budget: int, seed
     if method == "direct":
         solved, usage = await direct(task, model, folder, 1, seed)
     elif method.startswith("direct-best-of-"):
-        solved, usage = await direct(task, model, folder, int(method.rsplit("-", 1)[1]), seed)
+        record: list[dict[str, Any]] = []
+        solved, usage = await direct(task, model, folder, int(method.rsplit("-", 1)[1]), seed, record)
+        seconds = time.perf_counter() - started
+        return Trial(
+            method, task.id, task.level, seed, solved, usage.total_tokens, seconds, nodes,
+            usage.prompt_tokens, usage.cached_tokens, record,
+        )  # fmt: skip
     else:
         solved, usage, nodes = await agent(task, method, model, budget, seed, folder)
     seconds = time.perf_counter() - started
@@ -333,6 +355,29 @@ async def trial(task: CodeTask, method: str, model: ChatModel, budget: int, seed
         method, task.id, task.level, seed, solved, usage.total_tokens, seconds, nodes,
         usage.prompt_tokens, usage.cached_tokens,
     )  # fmt: skip
+
+
+def fewer_samples(trials: list[Trial]) -> str:
+    """direct-best-of-N read at every k <= N: the first k answers, picked the same way (highest value,
+    the earlier on a tie), so a method can be set beside best-of-k at the tokens it spent."""
+    rows = [t for t in trials if t.samples]
+    if not rows:
+        return ""
+    most = min(len(t.samples or []) for t in rows)
+    lines = [f"{'k':>3}{'solved':>9}{'rate':>7}{'95% interval':>16}{'tokens/task':>13}"]
+    for k in range(1, most + 1):
+        solved, tokens = 0, []
+        for trial in rows:
+            first = (trial.samples or [])[:k]
+            best = max(range(k), key=lambda i: (first[i]["value"], -i))
+            solved += bool(first[best]["solved"])
+            tokens.append(sum(int(sample["tokens"]) for sample in first))
+        low, high = wilson(solved, len(rows))
+        lines.append(
+            f"{k:>3}{f'{solved}/{len(rows)}':>9}{solved / len(rows):>7.0%}{f'{low:.0%}-{high:.0%}':>16}"
+            f"{statistics.mean(tokens):>13.0f}"
+        )
+    return "\n".join(lines)
 
 
 def wilson(successes: int, trials: int, z: float = 1.96) -> tuple[float, float]:
@@ -477,6 +522,12 @@ async def main() -> None:
     if tasks:
         planned = {task.id for task in tasks}
         print(table([t for t in trials if t.task in planned and t.seed < args.seeds], methods))
+        for method in [m for m in methods if m.startswith("direct-best-of-")]:
+            fewer = fewer_samples(
+                [t for t in trials if t.method == method and t.task in planned and t.seed < args.seeds]
+            )
+            if fewer:
+                print(f"\n{method} with its first k answers only (best-of-k at fewer tokens):\n{fewer}")
     if any(t.task in SWE_EXAMPLES for t in trials):
         print("\nshipped SWE examples (graded by their hidden tests):")
         print(table([t for t in trials if t.task in SWE_EXAMPLES and t.seed < args.seeds], methods))
