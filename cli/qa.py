@@ -20,6 +20,17 @@ from trellis.errors import UserError
 app = typer.Typer(help="Question answering by search: a passage corpus, BM25, search and answer.", no_args_is_help=True)
 console = Console()
 
+# Where the questions come from; shared by `qa solve` and `qa batch` (see `data_spec`).
+CorpusSeedOpt = Annotated[int, typer.Option("--corpus-seed", help="Seed of the synthetic corpus.")]
+DataOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--data",
+        help="Questions and passages: synthetic[:SEED] (default), corpus:PATH, file:PATH (HotpotQA-format "
+        "JSON or JSON Lines, each question over its own paragraphs) or hf:NAME[@SPLIT] (online).",
+    ),
+]
+
 # Small enough for the embedded model on two cores: a question takes two searches and an answer.
 QA_DEFAULTS = {
     "samples": 2,
@@ -31,15 +42,8 @@ QA_DEFAULTS = {
 @search_options(QA_DEFAULTS)
 def solve(
     question: Annotated[str, typer.Argument(help="A question of the corpus: its position (0, 1, ...) or id (q0003).")],
-    corpus_seed: Annotated[int, typer.Option("--corpus-seed", help="Seed of the synthetic corpus.")] = 0,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="Questions and passages: synthetic[:SEED] (default), corpus:PATH, file:PATH (HotpotQA-format "
-            "JSON or JSON Lines, each question over its own paragraphs) or hf:NAME[@SPLIT] (online).",
-        ),
-    ] = None,
+    corpus_seed: CorpusSeedOpt = 0,
+    data: DataOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")] = "embedded",
     run: Annotated[
         Path | None, typer.Option(help="Run folder; default runs/qa-<corpus seed or data name>-<question id>.")
@@ -111,15 +115,8 @@ def batch(
     questions: Annotated[
         str, typer.Option(help="Questions: a count (the first N), a range 0-9, or ids/positions q0003,5.")
     ] = "10",
-    corpus_seed: Annotated[int, typer.Option("--corpus-seed", help="Seed of the synthetic corpus.")] = 0,
-    data: Annotated[
-        str | None,
-        typer.Option(
-            "--data",
-            help="Questions and passages: synthetic[:SEED] (default), corpus:PATH, file:PATH (HotpotQA-format "
-            "JSON or JSON Lines, each question over its own paragraphs) or hf:NAME[@SPLIT] (online).",
-        ),
-    ] = None,
+    corpus_seed: CorpusSeedOpt = 0,
+    data: DataOpt = None,
     model: Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")] = "embedded",
     runs: Annotated[Path, typer.Option(help="Folder of the run folders, one per question.")] = Path("runs/qa-batch"),
     top_k: Annotated[int, typer.Option(help="Passages each search returns.")] = 3,
