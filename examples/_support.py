@@ -6,6 +6,8 @@ Not an example itself; each example imports it so that its own file holds only i
 from __future__ import annotations
 
 import argparse
+import atexit
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -39,9 +41,12 @@ def command_line(doc: str | None, **defaults: Any) -> argparse.Namespace:
 
 def task_world(task_id: str, folder: Path | None = None) -> CodeTaskWorld:
     """The code task `task_id` in a fresh git repository under `folder` (a temporary one by default),
-    run in a bubblewrap sandbox."""
+    run in a bubblewrap sandbox. A temporary folder is removed when the script exits."""
     task = get_task(task_id)
-    root = (folder or Path(tempfile.mkdtemp(prefix=f"trellis-{task_id}-"))) / "repo"
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix=f"trellis-{task_id}-"))
+        atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    root = folder / "repo"
     return CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, root)))
 
 

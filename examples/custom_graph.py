@@ -117,34 +117,35 @@ async def main() -> None:
     parser.add_argument("--nodes", type=int, default=12)
     args = parser.parse_args()
     task = get_task(args.task)
-    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, Path(tempfile.mkdtemp()) / "repo")))
-    model = load_model(args.model)
-    attempts = 3
-    config = SearchConfig(
-        samples=1,
-        budget=BudgetConfig(
-            max_nodes=args.nodes,
-            max_expansions_per_node=attempts,
-            widen_after=0,
-            enough_finished=1,
-            agreement=1,  # the first finished answer ends the refine loop
-            max_depth=6,
-        ),
-    )
-    ctx = make_context(world, model, config)
-    app = build_refine_search(ctx, attempts=attempts).compile()
-    await app.ainvoke({}, {"recursion_limit": 20 * args.nodes})
-    console = Console()
-    console.print(TreeView(ctx.tree))
-    console.print(summary(ctx.tree))
-    final = ctx.tree.final
-    if final is not None and final.node:
-        await world.restore(ctx.tree.get(final.node).state_id or "")
-        reward = await world.reward()
-        console.print(f"hidden tests on the chosen solution: {reward.summary}")
-    else:
-        console.print("no solution was chosen")
-    await model.aclose()
+    with tempfile.TemporaryDirectory(prefix=f"trellis-{task.id}-") as scratch:  # removed when done
+        world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, Path(scratch) / "repo")))
+        model = load_model(args.model)
+        attempts = 3
+        config = SearchConfig(
+            samples=1,
+            budget=BudgetConfig(
+                max_nodes=args.nodes,
+                max_expansions_per_node=attempts,
+                widen_after=0,
+                enough_finished=1,
+                agreement=1,  # the first finished answer ends the refine loop
+                max_depth=6,
+            ),
+        )
+        ctx = make_context(world, model, config)
+        app = build_refine_search(ctx, attempts=attempts).compile()
+        await app.ainvoke({}, {"recursion_limit": 20 * args.nodes})
+        console = Console()
+        console.print(TreeView(ctx.tree))
+        console.print(summary(ctx.tree))
+        final = ctx.tree.final
+        if final is not None and final.node:
+            await world.restore(ctx.tree.get(final.node).state_id or "")
+            reward = await world.reward()
+            console.print(f"hidden tests on the chosen solution: {reward.summary}")
+        else:
+            console.print("no solution was chosen")
+        await model.aclose()
 
 
 if __name__ == "__main__":
