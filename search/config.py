@@ -108,6 +108,12 @@ class SearchConfig(BaseModel):
     of the agent's prompt, as long as every step on its path was such a focused write. A fraction of
     the agent prompt's tokens, so a budget buys several repairs for one agent step. Repairs are sampled
     (no greedy first sample: greedily, a small model mostly repeats the code that just failed)."""
+    allocate_by_yield: bool = False
+    """Whether the root is widened (fresh samples) or a node below it expanded (a repair) goes by which
+    has yielded more answers that pass every visible check per model token so far in this tree (one
+    in two as the prior of each), instead of by the selector's widening score: once a small model's
+    repairs stop paying, the budget goes to fresh samples (`trellis.search.selectors.prefer_fresh`).
+    For trees whose steps are checked, such as a code task's focused writes."""
     finish_when_checked: bool = True
     """In a world whose visible checks are the task's own acceptance checks (`checks_complete`, a code
     task's docstring examples), a step after which every check passes is a finished answer: the
@@ -153,5 +159,6 @@ def token_budget_mcts(max_tokens: int, seed: int = 0, **changes: Any) -> SearchC
         "budget": budget,
         "selector": SelectorConfig(name="depth_uct"),
         "use_world_reward": False,
+        "allocate_by_yield": True,
     }
     return SearchConfig(**{**fields, **changes})

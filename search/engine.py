@@ -214,6 +214,7 @@ def select(ctx: SearchContext, iteration: int) -> list[NodeId]:
         rng,
         k=ctx.config.parallel,
         virtual_loss=ctx.config.virtual_loss,
+        by_yield=ctx.config.allocate_by_yield,
     )
     ctx.event("selected", iteration=iteration, nodes=chosen)
     return chosen

@@ -60,6 +60,34 @@ def is_open(node: Node, budget: BudgetConfig, *, patient: bool = False) -> bool:
     )
 
 
+def passes(node: Node) -> bool:
+    """Whether the node's answer passes every visible check the world ran on it, without crashing on
+    probe inputs: what a search of a checked task is after."""
+    return node.meta.get("hard") == 1.0 and not node.meta.get("crashes")
+
+
+def arm_yield(nodes: list[Node], cost: float | None = None) -> tuple[float, float]:
+    """The expected share of samples that pass (`passes`), one in two as the prior (Beta(1, 1)), and
+    the model tokens a sample has cost (`cost` where `nodes` is empty)."""
+    samples = sum(max(n.count, 1) for n in nodes)
+    wins = sum(max(n.count, 1) for n in nodes if passes(n))
+    tokens = sum(n.usage.total_tokens for n in nodes)
+    return (1 + wins) / (2 + samples), (tokens / samples if samples else cost or 1.0)
+
+
+def prefer_fresh(tree: Tree) -> bool:
+    """Whether a fresh sample at the root promises more passing answers per model token than a repair
+    below it, going by what each has yielded in this tree so far (`arm_yield`; a repair not yet
+    tried is priced like a fresh sample). A small model's repairs mostly rewrite the failing code
+    without fixing it: once they stop paying, the budget turns to fresh samples; where they work,
+    they keep it."""
+    fresh = [n for n in tree.children(tree.root_id)]
+    repairs = [n for n in tree if n.depth >= 2]
+    fresh_rate, fresh_cost = arm_yield(fresh)
+    repair_rate, repair_cost = arm_yield(repairs, cost=fresh_cost)
+    return fresh_rate / max(fresh_cost, 1.0) >= repair_rate / max(repair_cost, 1.0)
+
+
 class Stats:
     """Visits and values with the batch's virtual losses added: what a selector scores with."""
 
@@ -211,8 +239,12 @@ def select_nodes(
     *,
     k: int = 1,
     virtual_loss: float = 1.0,
+    by_yield: bool = False,
 ) -> list[NodeId]:
     """Up to `k` distinct open nodes to expand; fewer (or none) when the tree has no more.
+
+    `by_yield`: at the root, whether to widen it (a fresh sample) or walk down (a repair) goes by
+    `prefer_fresh` instead of the selector's widening score (`SearchConfig.allocate_by_yield`).
 
     The walk only looks at the children along its way, so a selection costs O(depth x branching)
     rather than O(tree); a subtree found to hold no open node is remembered as dead for the rest of
@@ -233,15 +265,19 @@ def select_nodes(
             candidates = [c for c in tree.children(node.id) if c.id not in dead]
             # A fresh node is expanded; one expanded before is widened only when a new sample
             # promises more than descending into the best child does.
-            if (
-                node.id not in taken
-                and is_open(node, budget)
-                and (
-                    not candidates
-                    or selector.widen(node, candidates, stats, rng)
-                    >= max(score(node, c, stats, rng) for c in candidates)
+            if by_yield and node.id == tree.root_id and candidates:
+                widen = node.id not in taken and is_open(node, budget, patient=True) and prefer_fresh(tree)
+            else:
+                widen = (
+                    node.id not in taken
+                    and is_open(node, budget)
+                    and (
+                        not candidates
+                        or selector.widen(node, candidates, stats, rng)
+                        >= max(score(node, c, stats, rng) for c in candidates)
+                    )
                 )
-            ):
+            if widen:
                 chosen.append(node.id)
                 taken.add(node.id)
                 busy.update(a.id for a in tree.ancestors(node.id))

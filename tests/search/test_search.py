@@ -702,3 +702,40 @@ def test_the_stop_rule_waits_for_agreement_only_where_answers_were_probed() -> N
     assert stop_reason(ctx, 1) is None  # type: ignore[arg-type]
     # three finished answers that disagree do not end the wait either (`enough_finished` is for the unprobed)
     assert reason(("A", 0.84), ("B", 0.84), ("C", 0.84), ("D", 0.84), ("E", 0.84)) is None
+
+
+HALF = "def reverse_string(s: str) -> str:\n    return s[::-1] if ' ' in s else s\n"  # one example of two
+
+
+@pytest.mark.parametrize("by_yield", [True, False])
+def test_by_yield_the_budget_turns_from_failing_repairs_to_fresh_samples(tmp_path: Path, by_yield: bool) -> None:
+    """Every repair rewrites the failing answer without fixing it; the root's second expansion finds
+    the answer. Going by yield, the search returns to the root after one round of repairs; by the
+    selector's widening score, it repairs every child first."""
+    opening = Opening(prompt=completion_prompt(TASK.prompt), path="solution.py")
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        calls = len(model.requests)
+        if any(m.role == "assistant" for m in request.messages):  # a focused repair
+            return f"```python\n# repair {calls}.{i}\n{HALF}```"
+        # the root's first expansion is two calls (greedy, then sampled); its next one finds the answer
+        fresh = sum(1 for r in model.requests if not any(m.role == "assistant" for m in r.messages))
+        return f"```python\n{TASK.solution if fresh > 2 else f'# sample {calls}.{i}' + chr(10) + HALF}```"
+
+    model = ScriptedModel(respond)
+    budget = BudgetConfig(max_nodes=12, max_expansions_per_node=3, widen_after=2, agreement=1)
+    cfg = SearchConfig(
+        samples=2, root_samples=2, budget=budget, critic={"mode": "none"}, allocate_by_yield=by_yield, reflection=False
+    )
+    found = worlds(tmp_path)
+    outcome = asyncio.run(
+        run_search(task=TASK, worlds=found, model=model, config=cfg, run_dir=tmp_path / "run", opening=opening)
+    )
+    tree = RunDir(tmp_path / "run").load_tree()
+    repairs = [n for n in tree if n.meta.get("repair")]
+    # by yield, one round of repairs (a repair not yet tried is worth one), then fresh samples; by
+    # the widening score, every child of the root is repaired before the root is sampled again
+    assert len(repairs) == (2 if by_yield else 4)
+    assert len(tree.root.expansions) == 2
+    assert outcome.stop_reason == "a finished candidate passes every visible check"  # type: ignore[attr-defined]
+    assert "return s[::-1]\n" in outcome.patch  # type: ignore[attr-defined]

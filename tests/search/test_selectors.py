@@ -5,9 +5,9 @@ import random
 
 import pytest
 from trellis.search.config import BudgetConfig, SelectorConfig
-from trellis.search.selectors import Stats, is_open, make_selector, select_nodes
+from trellis.search.selectors import Stats, is_open, make_selector, prefer_fresh, select_nodes
 
-from trellis.tree import Tree
+from trellis.tree import Tree, Usage
 
 
 def grown(values: dict[str, list[float]]) -> Tree:
@@ -108,6 +108,52 @@ def test_a_dead_end_never_closes_the_tree() -> None:
     assert not is_open(tree.root, budget) and is_open(tree.root, budget, patient=True)
     assert select_nodes(tree, SelectorConfig(), budget, random.Random(0)) == ["0"]
     assert select_nodes(tree, SelectorConfig(), BudgetConfig(max_expansions_per_node=1), random.Random(0)) == []
+
+
+def _checked(tree: Tree, parent: str, hards: list[float], tokens: int) -> None:
+    """Expand `parent` once into children whose visible checks pass the given shares, each sample
+    costing `tokens` model tokens, and back them up."""
+    node = tree.get(parent)
+    base = len(tree.children(parent))
+    node.expansions = [*node.expansions, len(node.expansions)]
+    for index, hard in enumerate(hards):
+        child = tree.add_child(parent, base + index, usage=Usage(completion_tokens=tokens), meta={"hard": hard})
+        child.reward = hard
+        tree.backpropagate(child.id, hard)
+
+
+def test_by_yield_turns_to_fresh_samples_once_repairs_stop_paying() -> None:
+    budget = BudgetConfig(max_expansions_per_node=3, widen_after=2)
+    config = SelectorConfig()
+    tree = Tree.new()
+    _checked(tree, "0", [0.5] * 8, tokens=250)  # eight fresh samples, none passing
+    # repairs not yet tried are worth a try (one in two as the prior): walk down and repair
+    assert not prefer_fresh(tree)
+    assert select_nodes(tree, config, budget, random.Random(0), by_yield=True) != ["0"]
+    # one repair round at twice a fresh sample's tokens, neither passing: one more is still worth it
+    _checked(tree, "0.0", [0.5, 0.5], tokens=500)
+    assert not prefer_fresh(tree)
+    # after two, fresh samples promise more
+    _checked(tree, "0.1", [0.5, 0.5], tokens=500)
+    assert prefer_fresh(tree)
+    assert select_nodes(tree, config, budget, random.Random(0), by_yield=True) == ["0"]
+    # the selector's own widening rule would still walk down into the untried children
+    assert select_nodes(tree, config, budget, random.Random(0)) != ["0"]
+
+
+def test_by_yield_keeps_repairing_where_repairs_pass() -> None:
+    budget = BudgetConfig(max_expansions_per_node=3, widen_after=2)
+    tree = Tree.new()
+    _checked(tree, "0", [0.5] * 8, tokens=250)
+    _checked(tree, "0.0", [1.0, 0.5], tokens=500)  # a repair passed every check
+    _checked(tree, "0.1", [1.0, 0.5], tokens=500)
+    assert not prefer_fresh(tree)
+    assert select_nodes(tree, SelectorConfig(), budget, random.Random(0), by_yield=True) != ["0"]
+    # a root whose expansions are spent is never widened, whatever repairs yield
+    tree.root.expansions = [0, 1, 2]
+    _checked(tree, "0.2", [0.5] * 2, tokens=5000)
+    assert prefer_fresh(tree)
+    assert select_nodes(tree, SelectorConfig(), budget, random.Random(0), by_yield=True) != ["0"]
 
 
 def _two_branches() -> Tree:
