@@ -110,6 +110,7 @@ def _instance_world(instance: SWEInstance, found: Sequence[Unit], checks: Sequen
         "default_path": found[0].path if found else None,
         "issue_checks": checks,
         "nearby_tests": True,  # the repository's tests next to a change: what it broke is a failing check
+        "gold_patch": instance.patch or None,  # for the judge's reward only; never in the workspace
     }
 
 

@@ -124,7 +124,8 @@ class SearchConfig(BaseModel):
     judge_value: bool = False
     """Mix the judge's instructive reward (where the world knows which observations were useful, see
     `JudgeChecked`) into a finished node's value: a fifth of it, the verdicts' mean reward mapped
-    from [-0.6, 0.4] onto [0, 1]."""
+    from [-0.6, 0.4] onto [0, 1]. The reward rests on the world's reference answer (QA's gold answers, a
+    SWE instance's patch): for searches that make training data, not for measuring a solve rate."""
     use_world_reward: bool = False
     """Score finished nodes with the world's own check (hidden tests) instead of the critic alone."""
     max_hints: int = Field(default=4, ge=0)

@@ -11,6 +11,7 @@ each node it has backed up in the same transaction that writes the new statistic
 from __future__ import annotations
 
 import asyncio
+import inspect
 import random
 import time
 import zlib
@@ -608,7 +609,8 @@ async def _judge_rewards(ctx: SearchContext, node: Node) -> None:
         if not isinstance(world, JudgeChecked):
             return
         await world.restore(node.state_id or "")
-        rewards = world.judge_rewards(trajectory.steps)
+        judged = world.judge_rewards(trajectory.steps)
+        rewards = await judged if inspect.isawaitable(judged) else judged
     if rewards:
         node.meta["judge_reward"] = {
             "per_step": {str(index + 1): value for index, value in sorted(rewards.items())},

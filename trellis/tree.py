@@ -216,6 +216,10 @@ class JudgeVerdict(_Data):
     keep: bool
     reason: str = ""
     reward: float = 0.0
+    """A reward for this verdict alone, where a graph of your own gives one (`trellis tree node` shows
+    it). The search keeps ReSeek's reward on each finished node instead (`meta["judge_reward"]`, by
+    judging step): one verdict earns a different reward on each trajectory through it, whose answer
+    decides the 0.1 for a right judgement."""
     by_agent: bool = False
     """Given by a judge agent of its own (`JudgeRole`), not written by the reply itself."""
 

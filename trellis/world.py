@@ -6,7 +6,7 @@ jump between branches), and, where the task can be checked, computes a reward in
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from typing import Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -81,9 +81,10 @@ class World(Protocol):
 class JudgeChecked(Protocol):
     """A world that knows which observations were useful (ReSeek's instructive reward for the judge)."""
 
-    def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float]:
+    def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float] | Awaitable[dict[int, float]]:
         """The reward of each verdict in `steps` (a trajectory whose last state the world now holds),
-        by the index of the step that gave it; a verdict is on the observation of the step before."""
+        by the index of the step that gave it; a verdict is on the observation of the step before.
+        A coroutine where working it out runs something (a code world's hidden checks)."""
         ...
 
 

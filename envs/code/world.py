@@ -11,6 +11,7 @@ from pydantic import ValidationError
 from trellis.envs.code import nearby
 from trellis.envs.code.container import ContainerFiles, ContainerWorkspace
 from trellis.envs.code.files import HostFiles, WorkspaceFiles
+from trellis.envs.code.gold import gold_evidence, shows_gold
 from trellis.envs.code.reproduce import RUNNER, IssueCheck, checks_report
 from trellis.envs.code.testlog import PASSING, parse_pytest_log
 from trellis.envs.code.tools import CODE_TOOLS, ToolFn
@@ -20,12 +21,15 @@ from trellis.envs.sandbox.docker import DockerSandbox
 from trellis.envs.sandbox.host import HostSandbox
 
 from trellis.errors import TrellisRunError, UserError
+from trellis.judging import judgements, rewards_by_step, score_judgements
 from trellis.tools import ToolSpec
-from trellis.tree import Action, Observation, StateId
+from trellis.tree import Action, Observation, StateId, Step
 from trellis.world import Reward
 
 CHANGING_TOOLS = {"write_file", "create_file", "replace", "insert", "shell", "revert"}
 OPT_IN_TOOLS = {"revert"}
+READING_TOOLS = ("view_file", "search", "find_file", "find_symbol")
+"""Tools whose observations a judge rules on (ReSeek's retrievals, in a repository)."""
 """Tools a world offers only when asked for by name (`tools=`): the default prompts stay as they were."""
 
 
@@ -56,17 +60,20 @@ class CodeWorld:
         issue_checks: Sequence[IssueCheck] = (),
         packs: Path | None = None,
         nearby_tests: bool = False,
+        gold_patch: str | None = None,
     ) -> None:
         """`default_path`: where a code block without a path goes (and the path the action format's
         help shows); `issue_checks`: calls from the issue, run after every change (see `reproduce`);
         `packs`: in a container, a host folder that keeps every state (so a new container can restore it);
         `nearby_tests`: after every change, run the repository's tests next to it and count the ones it
-        broke as failing (see `nearby`; with a pytest `test_command` only)."""
+        broke as failing (see `nearby`; with a pytest `test_command` only); `gold_patch`: the reference
+        patch, kept on the host for the judge reward (`judge_rewards`), never shown to the agent."""
         self.sandbox = sandbox
         self.task = task
         self.default_path = default_path
         self.issue_checks = list(issue_checks)
         self.nearby_tests = nearby_tests
+        self.gold = gold_evidence(gold_patch, exclude=hidden_paths) if gold_patch else None
         self._test_files: list[tuple[str, str]] | None = None
         self._before: dict[tuple[str, ...], dict[str, str]] = {}
         """What the tests next to a change gave at the base commit, by test files."""
@@ -200,6 +207,22 @@ class CodeWorld:
     async def reward(self) -> Reward | None:
         """Plain code worlds have no hidden check; task worlds override this."""
         return None
+
+    async def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float]:
+        """ReSeek's instructive reward of each verdict on a reading tool's result (`READING_TOOLS`), by
+        the index of the step that gave it, where the world was given the reference patch: a result
+        is useful when it shows where the fix goes (`gold.shows_gold`). Right judgements earn 0.1
+        more when the current state passes the hidden checks (where the world has them, `reward`);
+        empty without a reference patch."""
+        if self.gold is None:
+            return {}
+        pairs = judgements(steps, READING_TOOLS)
+        if not any(verdict is not None for _, _, verdict in pairs):
+            return {}
+        checked = await self.reward()
+        useful = [shows_gold(observation.text, self.gold) for _, observation, _ in pairs]
+        scored = score_judgements(useful, [v for _, _, v in pairs], checked is not None and checked.resolved)
+        return rewards_by_step(pairs, scored)
 
 
 def _check_git_dir_unreachable(sandbox: HostSandbox, git_dir: Path) -> None:

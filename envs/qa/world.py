@@ -25,6 +25,7 @@ from trellis.envs.qa.metrics import exact_match, f1_score
 from trellis.envs.qa.retrieval import Hit, PassageIndex, tokenize
 
 from trellis.errors import UserError
+from trellis.judging import rewards_by_step
 from trellis.tools import ToolSpec
 from trellis.tree import Action, Observation, StateId, Step
 from trellis.world import Reward
@@ -248,13 +249,7 @@ class QAWorld:
     def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float]:
         """The judge reward of each verdict in `steps`, by the index of the step that gave it (the
         `JudgeChecked` protocol the search uses)."""
-        judged = search_judgements(steps)
-        scored = self.judge_reward(steps)
-        return {
-            index: reward
-            for (index, _, verdict), reward in zip(judged, scored.per_step, strict=True)
-            if index is not None and verdict is not None
-        }
+        return rewards_by_step(search_judgements(steps), self.judge_reward(steps))
 
 
 def _results_text(query: str, hits: Sequence[Hit], left: int) -> str:

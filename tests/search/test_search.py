@@ -472,6 +472,32 @@ def test_an_observation_the_solver_judged_useless_leaves_the_branch_s_prompts_no
     assert "No: node 0.0's observation is left out of this branch's later prompts" in console.export_text()
 
 
+def test_a_code_world_with_a_reference_patch_scores_the_verdicts_on_reads(tmp_path: Path) -> None:
+    """The reply after `view_file solution.py` judges it useless, but the reference patch changes that
+    file: a wrong No (-0.3), kept on the finished node. The verdict on the write is not on a read."""
+    from trellis.envs.code.gold import gold_evidence
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        system = request.messages[0].content
+        if system.startswith("You are a careful"):
+            steps = sum(1 for m in request.messages if m.role == "assistant")
+            if steps == 0:
+                return "view_file solution.py"
+            if steps == 1:
+                return f"<judge>No</judge>\nWrite it.\n\nsolution.py\n```python\n{TASK.solution}```"
+            return "<judge>Yes</judge>\nfinish"
+        return code_task_model(TASK)._one(request, i)
+
+    reference = "--- a/solution.py\n+++ b/solution.py\n@@ -1 +1,2 @@\n def reverse_string(s: str) -> str:\n+    pass\n"
+    found = worlds(tmp_path)
+    found[0].gold = gold_evidence(reference)
+    cfg = config(samples=1, solver={"judge": True}, budget=BudgetConfig(max_nodes=5, enough_finished=1))
+    asyncio.run(run_search(task=TASK, worlds=found, model=ScriptedModel(respond), config=cfg, run_dir=tmp_path / "run"))
+    finished = RunDir(tmp_path / "run").load_tree().get("0.0.0.0")
+    assert finished.terminal_reason == "finished"
+    assert finished.meta["judge_reward"] == {"per_step": {"2": -0.3}, "total": -0.3, "count": 1}
+
+
 def test_a_judge_agent_of_its_own_drops_what_it_judges_useless_from_later_prompts(tmp_path: Path) -> None:
     from trellis.agents.prompts import JUDGE_SYSTEM
 
