@@ -118,9 +118,19 @@ def sft(
 
     Saves the adapter in PEFT's format (vLLM's --lora-modules loads it) and, for Qwen2 bases, as
     adapter.gguf, which llama.cpp applies over the quantised base: --model embedded+lora:OUT/adapter.gguf.
+    Progress is kept in OUT/checkpoint.pt every 10 steps: the same command run again after a stop goes
+    on from there.
     """
     from trellis.train.export import load_conversations
-    from trellis.train.sft import TRAIN_FILE, SFTConfig, base_source, load_base, require_train_extra, save_adapter
+    from trellis.train.sft import (
+        CHECKPOINT_FILE,
+        TRAIN_FILE,
+        SFTConfig,
+        base_source,
+        load_base,
+        require_train_extra,
+        save_adapter,
+    )
 
     require_train_extra()
     conversations = load_conversations(data)
@@ -148,8 +158,10 @@ def sft(
             conversations,
             config,
             on_step=lambda step, loss: status.update(f"training: step {step}, loss {loss:.4f}"),
+            checkpoint=out / CHECKPOINT_FILE,
         )
     report = save_adapter(adapted, out, report.model_copy(update={"base": base}))
+    (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the adapter is whole: nothing left to go on from
     console.print(
         f"{report.steps} steps on {report.examples} examples ({report.trained_tokens} trained tokens, "
         f"{report.skipped} skipped), loss {report.losses[0]:.4f} -> {report.losses[-1]:.4f}, {report.seconds:.1f} s",

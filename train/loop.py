@@ -20,12 +20,13 @@ Everything is kept under the loop's folder, one folder per stage:
     FOLDER/results.json                  one record per iteration, rewritten after every stage
     FOLDER/iter-N/search/TASK-SEED/      run/ (the search's run folder), repo/, trial.json
     FOLDER/iter-N/revise/                runs/*.json (one per searched run), the dataset, done.json
-    FOLDER/iter-N/train/                 adapter/ (PEFT, adapter.gguf, train.json), done.json
+    FOLDER/iter-N/train/                 adapter/ (PEFT, adapter.gguf, train.json), done.json, checkpoint.pt
     FOLDER/iter-N/eval/TASK-SEED/        as search/
 
 A stage's `done.json` is written last: a stage that has one is skipped on a rerun. Inside a stage a
 finished search (`trial.json`) or revised run is not redone, a search killed halfway is resumed from
-its run folder (`run_search(resume=True)`), and a killed training starts over.
+its run folder (`run_search(resume=True)`), and a killed training goes on from its last checkpoint
+(`train/checkpoint.pt`, every 10 steps).
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ from trellis.search.run import RunDir, run_search
 from trellis.train.adapters import Adapter, ModelLoader, describe, load_adapted
 from trellis.train.export import load_conversations, write_dataset
 from trellis.train.revise import ReviseConfig, ReviseResult, revise_runs
-from trellis.train.sft import SFTConfig, TrainReport
+from trellis.train.sft import CHECKPOINT_FILE, SFTConfig, TrainReport
 
 from trellis.errors import UserError
 from trellis.models.base import ChatModel
@@ -190,7 +191,8 @@ TrainFn = Callable[[str, list[list[dict[str, Any]]], SFTConfig, Path, Path | Non
 def train_adapter(
     base: str, conversations: list[list[dict[str, Any]]], config: SFTConfig, out: Path, previous: Path | None
 ) -> TrainReport:
-    """Train (blocking) an adapter on `base` and save it in `out`; `previous`: a PEFT adapter to continue."""
+    """Train (blocking) an adapter on `base` and save it in `out`; `previous`: a PEFT adapter to continue.
+    Progress is kept beside `out` (`CHECKPOINT_FILE`), so a training killed halfway goes on from it."""
     from trellis.train.sft import load_base, save_adapter, train_lora
 
     model, tokenizer = load_base(base)
@@ -198,7 +200,7 @@ def train_adapter(
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(previous), is_trainable=True)
-    adapted, report = train_lora(model, tokenizer, conversations, config)
+    adapted, report = train_lora(model, tokenizer, conversations, config, checkpoint=out.parent / CHECKPOINT_FILE)
     return save_adapter(adapted, out, report.model_copy(update={"base": base}))
 
 
@@ -431,8 +433,9 @@ class AgentRLoop:
         if done is not None:
             self.say(f"iteration {n} train: done before, skipped")
             return done
-        shutil.rmtree(folder, ignore_errors=True)  # a training killed halfway starts over
-        folder.mkdir(parents=True)
+        # a training killed halfway goes on from its checkpoint; a half-saved adapter is saved again
+        shutil.rmtree(folder / ADAPTER, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
         sources = [n] if self.config.continue_training else list(range(1, n + 1))
         conversations = [c for i in sources for c in load_conversations(self._stage(i, "revise"))]
         start = Path(previous.folder) if previous is not None and self.config.continue_training else None
@@ -460,7 +463,9 @@ class AgentRLoop:
             losses=report.losses,
             seconds=time.perf_counter() - started,  # loading the base and saving the adapter too
         )
-        return self._finish(folder, stage)
+        stage = self._finish(folder, stage)
+        (folder / CHECKPOINT_FILE).unlink(missing_ok=True)  # the adapter is whole: nothing left to go on from
+        return stage
 
 
 def _rate(stage: SearchStage | None) -> str:

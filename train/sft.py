@@ -6,6 +6,10 @@ message: tokens of trained messages are labels, all others are -100 and add noth
 a trained assistant message, the role header the template puts before it is context too; its
 content and end-of-turn tokens are learned.
 
+A run given a checkpoint file saves its progress there every few steps (the adapter's weights, the
+optimiser's state, the losses so far) and, started again with the same data and settings, goes on
+from the last one instead of starting over.
+
 The base comes from a GGUF file (the embedded model: transformers dequantises it) or a Hugging Face
 folder. The adapter is saved in PEFT's format and, for architectures llama.cpp applies adapters to
 without reordering weights, as a GGUF LoRA adapter too (`gguf_lora`).
@@ -15,6 +19,7 @@ torch, transformers and peft are imported inside the functions here, never at mo
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import time
@@ -31,6 +36,9 @@ IGNORE = -100
 """The label of a token that adds nothing to the loss (the cross-entropy's ignore index)."""
 TRAIN_FILE = "train.json"
 GGUF_ADAPTER = "adapter.gguf"
+CHECKPOINT_FILE = "checkpoint.pt"
+CHECKPOINT_EVERY = 10
+"""Optimiser steps between two checkpoints (`train_lora(checkpoint=...)`)."""
 
 
 def require_train_extra() -> None:
@@ -195,8 +203,14 @@ def train_lora(
     config: SFTConfig,
     *,
     on_step: Callable[[int, float], None] | None = None,
+    checkpoint: Path | None = None,
+    checkpoint_every: int = CHECKPOINT_EVERY,
 ) -> tuple[Any, TrainReport]:
-    """Fine-tune LoRA adapters on `conversations`; returns the adapted model and what happened."""
+    """Fine-tune LoRA adapters on `conversations`; returns the adapted model and what happened.
+
+    `checkpoint`: a file to save progress in every `checkpoint_every` steps; where it exists, training
+    goes on from it (the same steps in the same order, so a killed run ends as an unbroken one
+    would). A checkpoint made with other data or settings is refused."""
     import torch
 
     started = time.perf_counter()
@@ -210,24 +224,30 @@ def train_lora(
         raise UserError("no example has a trained token; check the dataset's `train` flags or raise --max-length")
     peft_model = model if hasattr(model, "peft_config") else add_lora(model, config)
     peft_model.train()
-    trainable = [p for p in peft_model.parameters() if p.requires_grad]
-    optimiser = torch.optim.AdamW(trainable, lr=config.learning_rate)
+    trainable = {name: p for name, p in peft_model.named_parameters() if p.requires_grad}
+    optimiser = torch.optim.AdamW(list(trainable.values()), lr=config.learning_rate)
     device = next(peft_model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
+    digest = _digest(usable, config)
+    done = _resume(checkpoint, digest, trainable, optimiser, report) if checkpoint is not None else 0
     rng = random.Random(config.seed)
     steps = 0
     for _ in range(config.epochs):
         order = list(usable)
         rng.shuffle(order)
         for batch in batches(order, config.batch_size, pad_id):
+            steps += 1
+            if steps <= done:  # trained before the checkpoint: the same batch, already learned
+                continue
             batch = {key: value.to(device) for key, value in batch.items()}
             logits = peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
             loss = token_loss(logits, batch["labels"])
             optimiser.zero_grad()
             loss.backward()
             optimiser.step()
-            steps += 1
             report.losses.append(float(loss.detach()))
+            if checkpoint is not None and steps % checkpoint_every == 0:
+                _save_checkpoint(checkpoint, digest, steps, trainable, optimiser, report.losses)
             if on_step is not None:
                 on_step(steps, report.losses[-1])
             if config.max_steps is not None and steps >= config.max_steps:
@@ -236,9 +256,58 @@ def train_lora(
             break
     report.steps = steps
     report.trained_tokens = sum(e.trained for e in usable)
-    report.seconds = time.perf_counter() - started
+    report.seconds += time.perf_counter() - started
     peft_model.eval()
     return peft_model, report
+
+
+def _digest(usable: Sequence[Encoded], config: SFTConfig) -> str:
+    """What a checkpoint must have been made from: the encoded examples and the settings."""
+    data = json.dumps([[e.input_ids, e.labels] for e in usable]) + config.model_dump_json()
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+def _save_checkpoint(
+    path: Path, digest: str, steps: int, trainable: dict[str, Any], optimiser: Any, losses: list[float]
+) -> None:
+    import torch
+
+    state = {
+        "digest": digest,
+        "steps": steps,
+        "losses": list(losses),
+        "weights": {name: p.detach().cpu().clone() for name, p in trainable.items()},
+        "optimiser": optimiser.state_dict(),
+        "torch_rng": torch.get_rng_state(),
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    torch.save(state, partial)
+    partial.replace(path)  # whole or not at all
+
+
+def _resume(path: Path, digest: str, trainable: dict[str, Any], optimiser: Any, report: TrainReport) -> int:
+    """Load the checkpoint at `path` into the adapter and optimiser; the steps it holds (0 without one)."""
+    import torch
+
+    if not path.is_file():
+        return 0
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many kinds of error for a damaged file
+        raise UserError(f"checkpoint {path} cannot be read ({exc}); delete it to train from the start") from exc
+    if state.get("digest") != digest or set(state["weights"]) != set(trainable):
+        raise UserError(
+            f"checkpoint {path} was made from other data or settings; delete it to train from the start, "
+            "or train with what made it"
+        )
+    with torch.no_grad():
+        for name, parameter in trainable.items():
+            parameter.copy_(state["weights"][name].to(parameter.device))
+    optimiser.load_state_dict(state["optimiser"])
+    torch.set_rng_state(state["torch_rng"])
+    report.losses = list(state["losses"])
+    return int(state["steps"])
 
 
 def base_source(spec: str) -> tuple[Path, str | None]:

@@ -33,7 +33,7 @@ from trellis.train.loop import (
 )
 from trellis.train.pairs import PairConfig
 from trellis.train.revise import ReviseConfig
-from trellis.train.sft import SFTConfig, TrainReport
+from trellis.train.sft import CHECKPOINT_FILE, SFTConfig, TrainReport, load_base, train_lora
 
 from trellis.errors import UserError
 from trellis.models import ScriptedModel
@@ -170,7 +170,7 @@ def test_a_finished_loop_is_not_redone(finished: tuple[Path, list[IterationRecor
         asyncio.run(AgentRLoop(other, out, loader=no_model).run(2))
 
 
-def test_a_killed_loop_resumes_its_search_and_reruns_its_training(tiny: tuple[Path, Path], tmp_path: Path) -> None:
+def test_a_killed_loop_resumes_its_search_and_its_training(tiny: tuple[Path, Path], tmp_path: Path) -> None:
     out = tmp_path / "agent-r"
     config = settings(tiny)
 
@@ -189,12 +189,25 @@ def test_a_killed_loop_resumes_its_search_and_reruns_its_training(tiny: tuple[Pa
     assert not (out / "iter-0" / "eval" / DONE).exists()
 
     def killed_training(base: str, conversations: Any, sft: SFTConfig, adapter: Path, previous: Any) -> TrainReport:
-        adapter.mkdir(parents=True)
-        (adapter / "half-written").write_text("x")
-        raise RuntimeError("killed while training")
+        model, tokenizer = load_base(base)
+
+        def die(step: int, loss: float) -> None:
+            if step == 2:
+                adapter.mkdir(parents=True)
+                (adapter / "half-written").write_text("x")
+                raise RuntimeError("killed while training")
+
+        checkpoint = adapter.parent / CHECKPOINT_FILE
+        train_lora(model, tokenizer, conversations, sft, on_step=die, checkpoint=checkpoint, checkpoint_every=1)
+        raise AssertionError("not killed")
 
     with pytest.raises(RuntimeError, match="killed while training"):
         asyncio.run(AgentRLoop(config, out, loader=Loader(), trainer=killed_training).run(1))
+    checkpoint = out / "iter-1" / "train" / CHECKPOINT_FILE
+    state = torch.load(checkpoint, weights_only=True)
+    assert state["steps"] == 2
+    state["losses"] = [99.0, 98.0]  # marked, so the stage's losses show where training went on from
+    torch.save(state, checkpoint)
     resumed = Trial.model_validate_json((trial / TRIAL).read_text())
     assert resumed.resumed and resumed.solved
     for stage in ("iter-0/eval", "iter-1/search", "iter-1/revise"):
@@ -204,6 +217,8 @@ def test_a_killed_loop_resumes_its_search_and_reruns_its_training(tiny: tuple[Pa
     loader = Loader()
     records = asyncio.run(AgentRLoop(config, out, loader=loader, trainer=train_adapter).run(1))
     assert records[1].train is not None and records[1].train.trained
+    assert records[1].train.losses[:2] == [99.0, 98.0]  # went on from the checkpoint, not from the start
+    assert not checkpoint.exists()  # the adapter is whole: the checkpoint is gone
     assert not (out / "iter-1" / "train" / "adapter" / "half-written").exists()
     assert loader.calls == [(config.model, records[1].train.adapter)]  # only the new model's evaluation ran
 

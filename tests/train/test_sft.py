@@ -125,3 +125,49 @@ def test_llama_cpp_applies_the_gguf_adapter_as_peft_does(tokenizer: object, tmp_
     spec = load_model(f"gguf:{tmp_path / 'base.gguf'}+lora:{saved.gguf_adapter}", n_ctx=64)
     assert spec.name == f"gguf:base.gguf+lora:{saved.gguf_adapter}"
     assert spec.lora_path == tmp_path / "adapter" / "adapter.gguf"  # type: ignore[attr-defined]
+
+
+class Killed(Exception):
+    pass
+
+
+def test_a_killed_training_goes_on_from_its_checkpoint(tokenizer: object, tmp_path: Path) -> None:
+    config = SFTConfig(rank=4, lora_alpha=8, learning_rate=3e-2, epochs=4, seed=1)
+    chats = [conversation()] * 2
+    _, whole = train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, config)  # type: ignore[arg-type]
+
+    checkpoint = tmp_path / "checkpoint.pt"
+
+    def kill_at_5(step: int, loss: float) -> None:
+        if step == 5:
+            raise Killed
+
+    with pytest.raises(Killed):
+        train_lora(
+            tiny_qwen2(len(tokenizer)),  # type: ignore[arg-type]
+            tokenizer,
+            chats,
+            config,
+            on_step=kill_at_5,
+            checkpoint=checkpoint,
+            checkpoint_every=2,
+        )
+    assert checkpoint.is_file()
+    ran: list[int] = []
+    # a new process: a fresh base with fresh adapters, then the checkpoint's weights and optimiser
+    _, resumed = train_lora(
+        tiny_qwen2(len(tokenizer)),  # type: ignore[arg-type]
+        tokenizer,
+        chats,
+        config,
+        on_step=lambda step, loss: ran.append(step),
+        checkpoint=checkpoint,
+        checkpoint_every=2,
+    )
+    assert ran == [5, 6, 7, 8]  # steps 1-4 were in the checkpoint; step 5 died before its checkpoint
+    assert resumed.steps == whole.steps == 8
+    assert resumed.losses == pytest.approx(whole.losses, rel=1e-4)  # as if it had never stopped
+
+    other = SFTConfig(rank=4, lora_alpha=8, learning_rate=1e-2, epochs=4, seed=1)
+    with pytest.raises(UserError, match="made from other data or settings"):
+        train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, other, checkpoint=checkpoint)  # type: ignore[arg-type]
