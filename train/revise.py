@@ -21,7 +21,7 @@ from trellis.search.run import RunDir
 from trellis.train.export import ChatFormat, preference_pair, revision_example
 from trellis.train.pairs import PairConfig, find_pairs, label_leaves, terminal_leaves
 from trellis.train.splice import ReplayError, make_splice, path_steps, replay
-from trellis.train.worlds import WorldFactory, code_task_world, hidden_checks
+from trellis.train.worlds import WorldFactory, any_world, hidden_checks
 
 from trellis.errors import UserError
 from trellis.tools import ToolSpec
@@ -186,7 +186,7 @@ async def revise_runs(
     *,
     locator: FirstErrorLocator | None,
     config: ReviseConfig | None = None,
-    world_factory: WorldFactory = code_task_world,
+    world_factory: WorldFactory = any_world,
     on_run: Callable[[TreeReport], None] | None = None,
 ) -> ReviseResult:
     """Revision data from every run folder in `runs` (each checked first: a bad folder is a UserError)."""

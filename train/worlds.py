@@ -5,8 +5,10 @@ files has the same start state as the run had, and replaying the same actions ma
 again. So a run's tree can be checked and spliced long after its own workspace is gone.
 
 `code_task_world` recognises the shipped code tasks (by the `code_task` id a run records, or by the
-task statement itself) and builds a world offering the task tools plus `revert`. Other worlds plug
-in through `WorldFactory`.
+task statement itself) and builds a world offering the task tools plus `revert`. `qa_world` does the
+same for question-answering runs (`trellis qa`): a QA state is what was searched and answered, so the
+same searches reach the same state in a fresh world over the same data. `any_world` tries both.
+Other worlds plug in through `WorldFactory`.
 """
 
 from __future__ import annotations
@@ -16,10 +18,13 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+from trellis.envs.qa.sources import open_source
+from trellis.envs.qa.world import QAWorld
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
 from trellis.envs.tasks.world import REVISION_TOOLS, CodeTaskWorld, make_task_repository, task_statement
 
+from trellis.errors import UserError
 from trellis.tree import NodeId, StateId, Tree
 from trellis.world import World
 
@@ -55,6 +60,42 @@ async def code_task_world(tree: Tree) -> AsyncIterator[World | None]:
             yield CodeTaskWorld(task, sandbox, visible_examples=visible, tools=REVISION_TOOLS)
         finally:
             await sandbox.close()
+
+
+@asynccontextmanager
+async def qa_world(tree: Tree) -> AsyncIterator[World | None]:
+    """A fresh QA world (with `revert`) for a tree `trellis qa` searched: its data spec and question id
+    are in the tree's metadata, and its search settings are those whose task statement the tree holds.
+    None when the tree is not a QA run's or its data cannot be opened here."""
+    spec, question = tree.meta.get("data"), tree.meta.get("instance_id")
+    if not isinstance(spec, str) or not isinstance(question, str):
+        yield None
+        return
+    try:
+        source = open_source(spec)
+        corpus, index = source.corpus_of(question), source.index_of(question)
+    except UserError:  # the data is not on this machine (a file moved, no network for hf:)
+        yield None
+        return
+    statement = tree.meta.get("task")
+    for top_k in range(1, 11):
+        for max_turns in range(0, 11):
+            world = QAWorld(corpus, question, index=index, top_k=top_k, max_turns=max_turns, revert=True)
+            if world.task == statement:
+                yield world
+                return
+    yield None
+
+
+@asynccontextmanager
+async def any_world(tree: Tree) -> AsyncIterator[World | None]:
+    """A code task's world or a QA run's, whichever the tree was searched in (None: neither)."""
+    async with code_task_world(tree) as world:
+        if world is not None:
+            yield world
+            return
+    async with qa_world(tree) as world:
+        yield world
 
 
 async def rebuild_states(world: World, tree: Tree, targets: list[NodeId]) -> dict[NodeId, StateId]:

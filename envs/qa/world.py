@@ -47,10 +47,18 @@ class AnswerArgs(BaseModel):
     text: str = Field(min_length=1, description="the answer alone: a name, a place or a year, as short as possible")
 
 
+class RevertArgs(BaseModel):
+    state: str = Field(description="'start' for the question as first asked, or the id of an earlier state")
+
+
 QA_TOOLS = [
     ToolSpec(name="search", description="Search the passages; returns the best matches", args=SearchArgs),
     ToolSpec(name="answer", description="Give the final answer and finish", args=AnswerArgs),
 ]
+REVERT = ToolSpec(
+    name="revert", description="Go back to an earlier state: the searches and answer since are undone", args=RevertArgs
+)
+"""Offered only when asked for (`QAWorld(revert=True)`): Agent-R's revision step, replayed."""
 
 
 class QAState(BaseModel):
@@ -119,7 +127,9 @@ class QAWorld:
         index: PassageIndex | None = None,
         top_k: int = TOP_K,
         max_turns: int = MAX_TURNS,
+        revert: bool = False,
     ) -> None:
+        """`revert`: offer the `revert` tool too (what a revision trajectory's replay needs)."""
         if top_k < 1 or max_turns < 0:
             raise UserError(f"top_k must be at least 1 and max_turns at least 0 (got {top_k} and {max_turns})")
         self.corpus = corpus
@@ -131,7 +141,7 @@ class QAWorld:
             )
         self.top_k = top_k
         self.max_turns = max_turns
-        self.tools: list[ToolSpec] = list(QA_TOOLS)
+        self.tools: list[ToolSpec] = [*QA_TOOLS, REVERT] if revert else list(QA_TOOLS)
         self.system_prompt = SYSTEM_PROMPT
         """The solver's role line here (the default one is a software engineer's)."""
         self.default_path: str | None = None
@@ -148,9 +158,9 @@ class QAWorld:
         return Observation(text=self.task, data={"question_id": self.question.id, "state": self.state.state_id()})
 
     async def step(self, action: Action) -> Observation:
-        if self.state.answer is not None:
-            return Observation(text=f"the question is already answered ({self.state.answer!r})", is_error=True)
         spec = next((tool for tool in self.tools if tool.name == action.tool), None)
+        if self.state.answer is not None and (spec is None or spec.name != "revert"):
+            return Observation(text=f"the question is already answered ({self.state.answer!r})", is_error=True)
         if spec is None:
             names = ", ".join(tool.name for tool in self.tools)
             return Observation(text=f"unknown tool {action.tool!r}; use one of: {names}", is_error=True)
@@ -158,6 +168,8 @@ class QAWorld:
             args = spec.args.model_validate(action.args)
         except ValidationError as exc:
             return Observation(text=f"invalid arguments for {spec.name}: {exc.errors()[0]['msg']}", is_error=True)
+        if isinstance(args, RevertArgs):
+            return self._revert(args.state)
         if isinstance(args, SearchArgs):
             return self._search(args.query)
         if isinstance(args, AnswerArgs):
@@ -186,6 +198,23 @@ class QAWorld:
                 "turn": self.state.turns,
                 "turns_left": left,
             },
+        )
+
+    def _revert(self, wanted: str) -> Observation:
+        wanted = wanted.strip().strip("`'\"")
+        try:
+            target = QAState(question=self.question.id) if wanted.lower() == "start" else QAState.parse(wanted)
+        except UserError as exc:
+            return Observation(text=str(exc), is_error=True)
+        if target.question != self.question.id or self.state.seen[: target.turns] != target.seen:
+            return Observation(text="that is not an earlier state of this question; revert to start", is_error=True)
+        undone = self.state.turns - target.turns
+        parts = [f"{undone} search{'es' if undone != 1 else ''}"] + (["the answer"] * (self.state.answer is not None))
+        where = "the start" if not target.seen else f"the state after search {target.turns}"
+        self.state = target
+        return Observation(
+            text=f"reverted to {where}: {' and '.join(parts)} undone; {self.max_turns - target.turns} searches left",
+            data={"state": target.state_id()},
         )
 
     def _answer(self, text: str) -> Observation:

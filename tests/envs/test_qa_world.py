@@ -193,3 +193,28 @@ async def test_judge_reward_of_a_trajectory_on_the_worlds_question() -> None:
     answered = qa.judge_reward(steps)
     assert answered.per_step == pytest.approx([0.4, 0.4]) and answered.total == pytest.approx(0.8)
     assert qa.judge_rewards(steps) == pytest.approx({1: 0.4, 2: 0.4})  # by the judging step's index
+
+
+async def test_revert_goes_back_to_an_earlier_state_even_after_the_answer() -> None:
+    plain = world()
+    await plain.reset()
+    assert (await plain.step(Action(tool="revert", args={"state": "start"}))).is_error  # not offered by default
+    qa = world(revert=True)
+    await qa.reset()
+    await qa.step(search("founder"))
+    after_one = await qa.snapshot()
+    await qa.step(search("born"))
+    await qa.step(answer("Nowhere"))
+    back = await qa.step(Action(tool="revert", args={"state": after_one}))
+    assert (
+        back.text
+        == f"reverted to the state after search 1: 1 search and the answer undone; {MAX_TURNS - 1} searches left"
+    )
+    assert await qa.snapshot() == after_one and qa.state.answer is None
+    assert not (await qa.step(search("born"))).is_error  # searching again, from there
+    other = world(0 if BRIDGE else 1, revert=True)
+    await other.reset()
+    refused = await qa.step(Action(tool="revert", args={"state": await other.snapshot()}))
+    assert refused.is_error and "not an earlier state of this question" in refused.text
+    start = await qa.step(Action(tool="revert", args={"state": "start"}))
+    assert start.text.startswith("reverted to the start: 2 searches undone") and qa.state.turns == 0
