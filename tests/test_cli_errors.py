@@ -136,7 +136,7 @@ def test_instances_files(capsys: pytest.CaptureFixture[str], tmp_path: Path, cac
     refused(capsys, "swe", "prepare", INSTANCE, "--instances", str(tmp_path), says="is a folder")
     refused(capsys, "swe", "prepare", INSTANCE, "--instances", "absent.jsonl", says="no instances file absent.jsonl")
     (tmp_path / "bad.jsonl").write_text("{not json\n")
-    refused(capsys, "swe", "prepare", INSTANCE, "--instances", str(tmp_path / "bad.jsonl"), says="is not valid JSON")
+    refused(capsys, "swe", "prepare", INSTANCE, "--instances", str(tmp_path / "bad.jsonl"), says="is not JSON")
     (tmp_path / "empty.jsonl").write_text("\n")
     refused(capsys, "swe", "prepare", INSTANCE, "--instances", str(tmp_path / "empty.jsonl"), says="holds no instances")
     line = INSTANCES.read_text().splitlines()[0]

@@ -26,6 +26,7 @@ from trellis.train.pairs import Pair
 from trellis.train.splice import Splice, path_steps, steps_trajectory
 
 from trellis.errors import UserError
+from trellis.records import json_records
 from trellis.tools import ToolSpec
 from trellis.tree import Message, Step, Tree
 
@@ -173,14 +174,7 @@ def load_conversations(path: Path) -> list[list[dict[str, Any]]]:
             ) from exc
         rows: list[dict[str, Any]] = list(datasets.load_from_disk(str(path)))
     elif path.is_file():
-        rows = []
-        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError as exc:
-                raise UserError(f"{path}:{number} is not JSON ({exc}); give a JSONL file of examples") from exc
+        rows = json_records(path, "give a JSONL file of examples")
     else:
         raise UserError(f"there is no dataset {path}; give the folder `trellis revise --out` wrote")
     conversations = []

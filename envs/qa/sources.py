@@ -13,7 +13,6 @@ A source is opened once per process; a question's corpus and its BM25 index are 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -24,6 +23,7 @@ from trellis.envs.qa.retrieval import PassageIndex
 from trellis.envs.qa.synthetic import SyntheticConfig, generate_corpus
 
 from trellis.errors import UserError
+from trellis.records import json_records
 
 DEFAULT_DATA = "synthetic:0"
 KINDS = "synthetic[:SEED], corpus:PATH, file:PATH (HotpotQA-format JSON or JSON Lines) or hf:NAME[@SPLIT]"
@@ -127,24 +127,7 @@ def _existing(spec: str, path_text: str) -> Path:
 
 def _records(spec: str, path: Path) -> list[dict[str, object]]:
     """The records of a JSON list or a JSON Lines file."""
-    text = path.read_text(encoding="utf-8")
-    try:
-        data = json.loads(text)
-    except ValueError:
-        data = None
-    if isinstance(data, list):
-        rows = data
-    elif isinstance(data, dict):
-        rows = [data]
-    else:
-        rows = []
-        for number, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except ValueError as exc:
-                raise UserError(f"--data {spec}: line {number} of {path} is not JSON ({exc})") from None
+    rows = json_records(path, f"--data {spec} takes a JSON or JSON Lines file of questions")
     if not all(isinstance(row, dict) for row in rows):
         raise UserError(f"--data {spec}: {path} must hold JSON objects, one per question")
     return rows

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from trellis.errors import UserError
+from trellis.records import json_records
 
 
 class SWEInstance(BaseModel):
@@ -75,17 +76,7 @@ def _records(path: Path) -> Iterable[dict[str, Any]]:
             raise UserError("reading parquet needs pyarrow: pip install pyarrow") from exc
         yield from pq.read_table(path).to_pylist()
         return
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".json" or text.lstrip().startswith("["):
-        data = json.loads(text)
-        yield from (data if isinstance(data, list) else [data])
-        return
-    for lineno, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                yield json.loads(line)
-            except ValueError as exc:
-                raise UserError(f"{path}:{lineno} is not valid JSON: {exc}") from exc
+    yield from json_records(path, "give a JSON list or a JSON Lines file of instances")
 
 
 def load_instances(source: str | Path, split: str = "test") -> list[SWEInstance]:

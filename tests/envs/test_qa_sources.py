@@ -67,7 +67,7 @@ def test_bad_data_says_what_to_give(tmp_path: Path) -> None:
         ("synthetic:x", "takes an integer seed"),
         (f"file:{tmp_path / 'missing.json'}", "there is no file"),
         (f"file:{twice}", "occurs twice"),
-        (f"file:{broken}", "line 2 of"),
+        (f"file:{broken}", "broken.jsonl:2 is not JSON"),
         (f"file:{empty}", "holds no records"),
     ]:
         with pytest.raises(UserError, match=says.replace("[", r"\[").replace("]", r"\]")):
