@@ -20,7 +20,8 @@ method sees. Methods:
 - mcts-no-feedback, mcts-no-reflection, mcts-no-debate, mcts-no-verifier, mcts-no-opening,
   mcts-no-examples, mcts-no-repair, mcts-no-agreement (stop at the first answer that passes the
   examples), mcts-no-auto-finish (the solver says `finish` itself), mcts-no-crash-check (an answer
-  that crashes on a probe input counts like any other): the same with one part switched off
+  that crashes on a probe input counts like any other), mcts-no-yield (the selector's widening score,
+  not the yield of each, decides between fresh samples and repairs): the same with one part switched off
 - default:         (SWE examples only) `trellis swe solve ID --seed S` exactly as the README runs it
 - METHOD+key=value: a method with settings changed, e.g. `mcts+root_samples=4+selector.exploration=0.5`
 
@@ -80,6 +81,7 @@ ABLATIONS = (
     "mcts-no-agreement",
     "mcts-no-auto-finish",
     "mcts-no-crash-check",
+    "mcts-no-yield",
 )
 DEFAULT_METHODS = ("direct", "direct-best-of-4", "linear", "best-of-3", "mcts", *ABLATIONS)
 
@@ -160,6 +162,8 @@ def _base_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> S
         return mcts(budget=token_budget_mcts(budget, seed).budget.model_copy(update={"crash_free": False}))
     if name == "mcts-no-auto-finish":
         return mcts(finish_when_checked=False)
+    if name == "mcts-no-yield":  # the selector's widening score decides between fresh samples and repairs
+        return mcts(allocate_by_yield=False)
     if name == "mcts-no-feedback":
         return mcts(feedback=False)
     if name == "mcts-no-reflection":

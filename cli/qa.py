@@ -89,6 +89,8 @@ def solve(
                         "corpus": corpus.name,
                         "data": source.spec,
                         "question": asked.question,
+                        "top_k": top_k,
+                        "max_turns": max_turns,
                     },
                 )
         finally:

@@ -77,8 +77,10 @@ async def answer_one(job: QAJob, chat: ChatModel) -> QARow:
                 info={
                     "instance_id": question.id,
                     "corpus": corpus.name,
-                    "data": job.data,
+                    "data": source.spec,
                     "question": question.question,
+                    "top_k": job.top_k,
+                    "max_turns": job.max_turns,
                 },
             )
             tree = folder.load_tree()

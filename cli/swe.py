@@ -285,6 +285,16 @@ def _run_folder(instance_id: str, run: Path | None, resume: Path | None) -> Path
 
 @app.command()
 @search_options(SOLVE_DEFAULTS)
+def _warn_reference_value(settings: SearchConfig) -> None:
+    """`judge_value` mixes a reward computed from the instance's reference patch into the values: fine
+    for searches that make training data, not for a solve rate."""
+    if settings.judge_value:
+        console.print(
+            "[yellow]judge_value=true: values mix in the judge's reward, which is computed from the "
+            "instance's reference patch; use this run for training data, not to measure a solve rate[/]"
+        )
+
+
 def solve(
     ctx: typer.Context,
     instance_id: Annotated[str, typer.Argument(help="Instance id (in --instances, or a shipped example).")],
@@ -336,6 +346,7 @@ def solve(
 
     _check_sandbox(sandbox)
     _check_sources(repos, locks)
+    _warn_reference_value(settings)
     if worlds not in EXECUTORS:
         raise UserError(f"unknown --worlds {worlds!r}; use one of {', '.join(EXECUTORS)}")
     if worlds != "ray" and address is not None:
@@ -555,6 +566,7 @@ def batch(
 
     from trellis.models import load_model
 
+    _warn_reference_value(settings)
     if executor not in EXECUTORS:
         raise UserError(f"unknown --executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     if executor != "ray" and address is not None:

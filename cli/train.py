@@ -159,6 +159,7 @@ def sft(
             config,
             on_step=lambda step, loss: status.update(f"training: step {step}, loss {loss:.4f}"),
             checkpoint=out / CHECKPOINT_FILE,
+            identity=base,
         )
     report = save_adapter(adapted, out, report.model_copy(update={"base": base}))
     (out / CHECKPOINT_FILE).unlink(missing_ok=True)  # the adapter is whole: nothing left to go on from

@@ -247,8 +247,8 @@ def select_nodes(
     `prefer_fresh` instead of the selector's widening score (`SearchConfig.allocate_by_yield`).
 
     The walk only looks at the children along its way, so a selection costs O(depth x branching)
-    rather than O(tree); a subtree found to hold no open node is remembered as dead for the rest of
-    the call and the walk starts again from the root.
+    rather than O(tree) (with `by_yield`, one pass over the tree more); a subtree found to hold no
+    open node is remembered as dead for the rest of the call and the walk starts again from the root.
     """
     selector = make_selector(config)
     score = selector.score
@@ -259,6 +259,8 @@ def select_nodes(
     busy: set[NodeId] = set()
     """Ancestors of this batch's picks."""
     dead: set[NodeId] = set()
+    fresh: bool | None = None
+    """`prefer_fresh`, worked out at the first visit to the root that needs it."""
     while len(chosen) < k and tree.root_id not in dead:
         node = tree.root
         while True:
@@ -266,7 +268,9 @@ def select_nodes(
             # A fresh node is expanded; one expanded before is widened only when a new sample
             # promises more than descending into the best child does.
             if by_yield and node.id == tree.root_id and candidates:
-                widen = node.id not in taken and is_open(node, budget, patient=True) and prefer_fresh(tree)
+                if fresh is None:  # the tree does not change during one call: weigh it once
+                    fresh = prefer_fresh(tree)
+                widen = node.id not in taken and is_open(node, budget, patient=True) and fresh
             else:
                 widen = (
                     node.id not in taken

@@ -25,5 +25,9 @@ def test_a_broken_line_is_named_with_what_to_give(tmp_path: Path) -> None:
     broken.write_text('{"a": 1}\n{a: 2}\n')
     with pytest.raises(UserError, match=r"d\.jsonl:2 is not JSON .*; give a file of examples"):
         json_records(broken, "give a file of examples")
+    pretty = tmp_path / "e.json"
+    pretty.write_text('[\n  {"a": 1},\n  {"a": 2,,}\n]\n')  # one document, broken on its third line
+    with pytest.raises(UserError, match=r"e\.json:3 is not JSON"):
+        json_records(pretty, "give a file")
     with pytest.raises(UserError, match="cannot be read"):
         json_records(tmp_path / "missing.jsonl", "give a file")

@@ -200,7 +200,9 @@ def train_adapter(
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, str(previous), is_trainable=True)
-    adapted, report = train_lora(model, tokenizer, conversations, config, checkpoint=out.parent / CHECKPOINT_FILE)
+    identity = f"{base}+{previous}" if previous is not None else base
+    checkpoint = out.parent / CHECKPOINT_FILE
+    adapted, report = train_lora(model, tokenizer, conversations, config, checkpoint=checkpoint, identity=identity)
     return save_adapter(adapted, out, report.model_copy(update={"base": base}))
 
 

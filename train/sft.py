@@ -205,12 +205,14 @@ def train_lora(
     on_step: Callable[[int, float], None] | None = None,
     checkpoint: Path | None = None,
     checkpoint_every: int = CHECKPOINT_EVERY,
+    identity: str = "",
 ) -> tuple[Any, TrainReport]:
     """Fine-tune LoRA adapters on `conversations`; returns the adapted model and what happened.
 
     `checkpoint`: a file to save progress in every `checkpoint_every` steps; where it exists, training
-    goes on from it (the same steps in the same order, so a killed run ends as an unbroken one
-    would). A checkpoint made with other data or settings is refused."""
+    goes on from it (the same steps in the same order, so on the CPU, or without dropout, a killed
+    run ends as an unbroken one would). A checkpoint made with other data, settings or `identity`
+    (what the caller trains on top of: the base model's spec, an adapter it continues) is refused."""
     import torch
 
     started = time.perf_counter()
@@ -228,7 +230,7 @@ def train_lora(
     optimiser = torch.optim.AdamW(list(trainable.values()), lr=config.learning_rate)
     device = next(peft_model.parameters()).device
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
-    digest = _digest(usable, config)
+    digest = _digest(usable, config, identity)
     done = _resume(checkpoint, digest, trainable, optimiser, report) if checkpoint is not None else 0
     rng = random.Random(config.seed)
     steps = 0
@@ -238,6 +240,8 @@ def train_lora(
         for batch in batches(order, config.batch_size, pad_id):
             steps += 1
             if steps <= done:  # trained before the checkpoint: the same batch, already learned
+                if config.max_steps is not None and steps >= config.max_steps:
+                    break
                 continue
             batch = {key: value.to(device) for key, value in batch.items()}
             logits = peft_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
@@ -256,14 +260,14 @@ def train_lora(
             break
     report.steps = steps
     report.trained_tokens = sum(e.trained for e in usable)
-    report.seconds += time.perf_counter() - started
+    report.seconds = time.perf_counter() - started
     peft_model.eval()
     return peft_model, report
 
 
-def _digest(usable: Sequence[Encoded], config: SFTConfig) -> str:
-    """What a checkpoint must have been made from: the encoded examples and the settings."""
-    data = json.dumps([[e.input_ids, e.labels] for e in usable]) + config.model_dump_json()
+def _digest(usable: Sequence[Encoded], config: SFTConfig, identity: str) -> str:
+    """What a checkpoint must have been made from: the encoded examples, the settings and the base."""
+    data = json.dumps([[e.input_ids, e.labels] for e in usable]) + config.model_dump_json() + identity
     return hashlib.sha256(data.encode()).hexdigest()
 
 
@@ -296,7 +300,8 @@ def _resume(path: Path, digest: str, trainable: dict[str, Any], optimiser: Any, 
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many kinds of error for a damaged file
         raise UserError(f"checkpoint {path} cannot be read ({exc}); delete it to train from the start") from exc
-    if state.get("digest") != digest or set(state["weights"]) != set(trainable):
+    shapes = {name: tuple(tensor.shape) for name, tensor in state.get("weights", {}).items()}
+    if state.get("digest") != digest or shapes != {name: tuple(p.shape) for name, p in trainable.items()}:
         raise UserError(
             f"checkpoint {path} was made from other data or settings; delete it to train from the start, "
             "or train with what made it"

@@ -16,8 +16,10 @@ from collections.abc import Sequence
 from pydantic import BaseModel, ConfigDict, Field
 from trellis.agents.first_error import FirstError
 from trellis.envs.code.tools import START_STATE
+from trellis.envs.qa.world import QAState
 from trellis.train.pairs import Pair
 
+from trellis.errors import UserError
 from trellis.tree import ROOT_ID, Action, Node, Observation, StateId, Step, Trajectory, Tree
 from trellis.world import World
 
@@ -26,8 +28,7 @@ REVERT_TOOL = "revert"
 REVISION_THOUGHTS = (
     "I realise my approach from `{mistake}` on was wrong, and the steps after it build on that mistake. "
     "I will undo those changes and go back to where I was before it.",
-    "Looking back, `{mistake}` was a mistake. Let me revert the files to the state before it and take a "
-    "different approach.",
+    "Looking back, `{mistake}` was a mistake. Let me go back to the state before it and take a different approach.",
     "This is not working: `{mistake}` led me the wrong way. I will restore the earlier state and solve the "
     "task differently.",
     "Wait, `{mistake}` was an error. Continuing from here only adds to it, so I go back to the state before "
@@ -87,10 +88,16 @@ def choose_phrasing(seed: int, key: str) -> int:
 
 
 def revert_target(tree: Tree, ancestor: Node) -> str:
-    """How the revert names the ancestor's state: `start` for the task's starting files, else the id."""
+    """How the revert names the ancestor's state: `start` for the task's start; in a QA world, `after
+    search N` (what the model can say from its own trajectory); else the state's id."""
     if ancestor.state_id is None:
         raise ValueError(f"node {ancestor.id} has no state; a splice needs the world state of the common ancestor")
-    return START_STATE if ancestor.state_id == tree.root.state_id else ancestor.state_id
+    if ancestor.state_id == tree.root.state_id:
+        return START_STATE
+    try:
+        return f"after search {QAState.parse(ancestor.state_id).turns}"
+    except UserError:  # not a QA state
+        return ancestor.state_id
 
 
 def make_splice(tree: Tree, pair: Pair, first_error: FirstError | None = None, *, seed: int = 0) -> Splice:

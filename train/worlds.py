@@ -78,12 +78,15 @@ async def qa_world(tree: Tree) -> AsyncIterator[World | None]:
         yield None
         return
     statement = tree.meta.get("task")
-    for top_k in range(1, 11):
-        for max_turns in range(0, 11):
-            world = QAWorld(corpus, question, index=index, top_k=top_k, max_turns=max_turns, revert=True)
-            if world.task == statement:
-                yield world
-                return
+    recorded = [(tree.meta.get("top_k"), tree.meta.get("max_turns"))]
+    # runs made before the settings were recorded: the ones whose task statement the tree holds
+    for top_k, max_turns in recorded + [(k, t) for k in range(1, 11) for t in range(11)]:
+        if not isinstance(top_k, int) or not isinstance(max_turns, int):
+            continue
+        world = QAWorld(corpus, question, index=index, top_k=top_k, max_turns=max_turns, revert=True)
+        if world.task == statement:
+            yield world
+            return
     yield None
 
 

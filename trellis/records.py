@@ -19,8 +19,8 @@ def json_records(path: Path, hint: str) -> list[Any]:
         raise UserError(f"{path} cannot be read ({exc}); {hint}") from exc
     try:
         data = json.loads(text)
-    except ValueError:
-        data = None  # JSON Lines, or broken: read line by line to say which line
+    except json.JSONDecodeError as exc:
+        whole = exc  # JSON Lines, or broken: read line by line to say which line
     else:
         if isinstance(data, list):
             return data
@@ -33,5 +33,8 @@ def json_records(path: Path, hint: str) -> list[Any]:
         try:
             rows.append(json.loads(line))
         except ValueError as exc:
+            if not rows:  # the first record is not a line of its own: one document, broken where it says
+                where = f"{path}:{whole.lineno}"
+                raise UserError(f"{where} is not JSON ({whole.msg}, column {whole.colno}); {hint}") from None
             raise UserError(f"{path}:{number} is not JSON ({exc}); {hint}") from None
     return rows

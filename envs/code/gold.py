@@ -2,8 +2,9 @@
 
 ReSeek labels a retrieval useful when it holds a gold answer. In a repository the gold answer is
 where the fix goes: an observation is useful when it names a file the reference patch changes or
-shows one of the lines the patch removes or edits around (its removed and context lines, long
-enough to be specific). The reference patch stays on the host; the workspace never sees it.
+shows one of the lines the patch removes (long enough to be specific; context lines such as
+`def __init__(self):` occur in every file and are not evidence). The reference patch stays on the
+host; the workspace never sees it.
 """
 
 from __future__ import annotations
@@ -24,28 +25,44 @@ class GoldEvidence:
 
 def gold_evidence(patch: str, exclude: Collection[str] = ()) -> GoldEvidence:
     """The files a unified diff changes (those in `exclude`, such as test files, left out) and the
-    stripped removed and context lines of their hunks that are at least `MIN_LINE` long."""
+    stripped lines its hunks remove that are at least `MIN_LINE` long. Hunk lengths are followed, so a
+    changed line that looks like a header (`--- x`) is read as a line."""
     paths: set[str] = set()
     lines: set[str] = set()
+    old_name: str | None = None
     current: str | None = None
+    old_left = new_left = 0
     for line in patch.splitlines():
-        if line.startswith("diff --git "):
-            current = None
+        if old_left > 0 or new_left > 0:  # inside a hunk
+            if line.startswith("-"):
+                old_left -= 1
+                text = line[1:].strip()
+                if current and len(text) >= MIN_LINE and re.search(r"[A-Za-z0-9]", text):
+                    lines.add(text)
+            elif line.startswith("+"):
+                new_left -= 1
+            elif not line.startswith("\\"):  # context (a blank context line may have lost its space)
+                old_left, new_left = old_left - 1, new_left - 1
             continue
-        if line.startswith("+++ "):
-            name = line[4:].strip()
-            name = name[2:] if name.startswith("b/") else name
-            current = None if name == "/dev/null" or name in exclude else name
+        hunk = re.match(r"@@ -\d+(?:,(\d+))? \+\d+(?:,(\d+))? @@", line)
+        if hunk:
+            old_left = int(hunk.group(1)) if hunk.group(1) is not None else 1
+            new_left = int(hunk.group(2)) if hunk.group(2) is not None else 1
+        elif line.startswith("--- "):
+            old_name = _name(line[4:])
+        elif line.startswith("+++ "):
+            name = _name(line[4:]) or old_name  # a deleted file is named on its --- line
+            current = name if name and name not in exclude else None
             if current:
                 paths.add(current)
-            continue
-        if line.startswith(("--- ", "@@", "\\")) or current is None:
-            continue
-        if line[:1] in ("-", " "):
-            text = line[1:].strip()
-            if len(text) >= MIN_LINE and re.search(r"[A-Za-z0-9]", text):
-                lines.add(text)
     return GoldEvidence(frozenset(paths), frozenset(lines))
+
+
+def _name(header: str) -> str | None:
+    name = header.split("\t")[0].strip()
+    if name == "/dev/null":
+        return None
+    return name[2:] if name.startswith(("a/", "b/")) else name
 
 
 def shows_gold(text: str, evidence: GoldEvidence) -> bool:

@@ -28,9 +28,9 @@ from trellis.world import Reward
 
 CHANGING_TOOLS = {"write_file", "create_file", "replace", "insert", "shell", "revert"}
 OPT_IN_TOOLS = {"revert"}
+"""Tools a world offers only when asked for by name (`tools=`): the default prompts stay as they were."""
 READING_TOOLS = ("view_file", "search", "find_file", "find_symbol")
 """Tools whose observations a judge rules on (ReSeek's retrievals, in a repository)."""
-"""Tools a world offers only when asked for by name (`tools=`): the default prompts stay as they were."""
 
 
 class CodeWorld:

@@ -81,8 +81,17 @@ class QASource:
 
 
 def open_source(spec: str) -> QASource:
-    """The source `spec` names (see the module docstring); UserError says what to fix."""
-    return _open(spec.strip())
+    """The source `spec` names (see the module docstring); UserError says what to fix. Its `spec` names
+    a file by its absolute path, so a run that records it can be opened again from anywhere."""
+    return _open(absolute_spec(spec))
+
+
+def absolute_spec(spec: str) -> str:
+    """`spec` with the path of a `file:` or `corpus:` source made absolute."""
+    kind, colon, rest = spec.strip().partition(":")
+    if kind in ("file", "corpus") and colon and rest:
+        return f"{kind}:{Path(rest).expanduser().resolve()}"
+    return spec.strip()
 
 
 @lru_cache(maxsize=4)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from collections.abc import Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -48,7 +49,10 @@ class AnswerArgs(BaseModel):
 
 
 class RevertArgs(BaseModel):
-    state: str = Field(description="'start' for the question as first asked, or the id of an earlier state")
+    state: str = Field(
+        description="'start' for the question as first asked, 'after search N' for the state after your N-th "
+        "search, or the id of an earlier state"
+    )
 
 
 QA_TOOLS = [
@@ -201,19 +205,35 @@ class QAWorld:
         )
 
     def _revert(self, wanted: str) -> Observation:
-        wanted = wanted.strip().strip("`'\"")
-        try:
-            target = QAState(question=self.question.id) if wanted.lower() == "start" else QAState.parse(wanted)
-        except UserError as exc:
-            return Observation(text=str(exc), is_error=True)
-        if target.question != self.question.id or self.state.seen[: target.turns] != target.seen:
-            return Observation(text="that is not an earlier state of this question; revert to start", is_error=True)
-        undone = self.state.turns - target.turns
+        wanted = " ".join(wanted.strip().strip("`'\"").split())
+        after = re.fullmatch(r"(?:after )?search (\d+)", wanted, re.IGNORECASE)
+        if wanted.lower() == "start":
+            turns = 0
+        elif after is not None:
+            turns = int(after.group(1))
+        else:
+            try:
+                named = QAState.parse(wanted)
+            except UserError as exc:
+                return Observation(text=str(exc), is_error=True)
+            turns = named.turns
+            # only a state this one passed through: its searches so far, no answer yet
+            if named != QAState(question=self.question.id, seen=self.state.seen[:turns]):
+                return Observation(text="that is not an earlier state of this question; revert to start", is_error=True)
+        if turns > self.state.turns:
+            return Observation(
+                text=f"there is no state after search {turns}: only {self.state.turns} "
+                f"search{'es were' if self.state.turns != 1 else ' was'} made",
+                is_error=True,
+            )
+        target = QAState(question=self.question.id, seen=self.state.seen[:turns])
+        undone = self.state.turns - turns
         parts = [f"{undone} search{'es' if undone != 1 else ''}"] + (["the answer"] * (self.state.answer is not None))
-        where = "the start" if not target.seen else f"the state after search {target.turns}"
+        where = "the start" if not turns else f"the state after search {turns}"
+        left = self.max_turns - turns
         self.state = target
         return Observation(
-            text=f"reverted to {where}: {' and '.join(parts)} undone; {self.max_turns - target.turns} searches left",
+            text=f"reverted to {where}: {' and '.join(parts)} undone; {left} search{'es' if left != 1 else ''} left",
             data={"state": target.state_id()},
         )
 

@@ -43,13 +43,34 @@ GOLD = "\n".join(
 def test_the_evidence_is_the_changed_files_and_the_lines_edited_around() -> None:
     evidence = gold_evidence(GOLD, exclude=["tests/test_text.py"])
     assert evidence.paths == {"pkg/text.py"}  # the hidden test file is not where the fix goes
-    # the removed line and the context around it; the test file's lines are not evidence
-    assert evidence.lines == {"def slug(s):", "return s.lower().replace(' ', '-')", "def words(s):"}
+    # the removed line; context lines (`def slug(s):`) occur anywhere, and the test file is not evidence
+    assert evidence.lines == {"return s.lower().replace(' ', '-')"}
     assert shows_gold("pkg/text.py:2:     return s.lower().replace(' ', '-')", evidence)  # a search hit
     assert shows_gold("     2  return s.lower().replace(' ', '-')", evidence)  # a numbered view
     assert shows_gold("found: pkg/text.py", evidence)
     assert not shows_gold("mypkg/text.py.bak\npkg/other.py", evidence)  # another file whose name contains it
     assert not shows_gold("def one():\n    return 1", evidence)
+    assert not shows_gold("   1  def slug(s):", evidence)  # the context line alone
+
+
+def test_hunk_lengths_are_followed_and_deleted_files_named() -> None:
+    tricky = "\n".join(
+        [
+            "--- a/notes.py",
+            "+++ b/notes.py",
+            "@@ -1,2 +1,2 @@",
+            "--- a removed line that looks like a header",
+            "+++ an added line that looks like one",
+            " context_line_here = 1",
+            "--- a/gone.py",
+            "+++ /dev/null",
+            "@@ -1 +0,0 @@",
+            "-the_whole_file_was_this = 1",
+        ]
+    )
+    evidence = gold_evidence(tricky)
+    assert evidence.paths == {"notes.py", "gone.py"}
+    assert evidence.lines == {"-- a removed line that looks like a header", "the_whole_file_was_this = 1"}
 
 
 @needs_bwrap

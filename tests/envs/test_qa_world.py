@@ -206,15 +206,30 @@ async def test_revert_goes_back_to_an_earlier_state_even_after_the_answer() -> N
     await qa.step(search("born"))
     await qa.step(answer("Nowhere"))
     back = await qa.step(Action(tool="revert", args={"state": after_one}))
-    assert (
-        back.text
-        == f"reverted to the state after search 1: 1 search and the answer undone; {MAX_TURNS - 1} searches left"
-    )
+    left = MAX_TURNS - 1
+    assert back.text == f"reverted to the state after search 1: 1 search and the answer undone; {left} searches left"
     assert await qa.snapshot() == after_one and qa.state.answer is None
     assert not (await qa.step(search("born"))).is_error  # searching again, from there
+    named = await qa.step(Action(tool="revert", args={"state": "after search 1"}))  # as a model would say it
+    assert named.text.startswith("reverted to the state after search 1: 1 search undone")
+    assert await qa.snapshot() == after_one
+    start = await qa.step(Action(tool="revert", args={"state": "start"}))
+    assert start.text.startswith("reverted to the start: 1 search undone") and qa.state.turns == 0
+
+
+async def test_revert_never_reaches_a_state_the_world_was_not_in() -> None:
+    qa = world(revert=True)
+    await qa.reset()
+    await qa.step(search("founder"))
+    gold = CORPUS.questions[BRIDGE].answers[0]
+    # an answer nobody gave, or searches nobody made, written into a well-formed state id
+    answered = QAState(question=CORPUS.questions[BRIDGE].id, seen=qa.state.seen, answer=gold)
+    for made_up in (answered.state_id(), QAState(question=qa.state.question, seen=(("p0001",),)).state_id()):
+        refused = await qa.step(Action(tool="revert", args={"state": made_up}))
+        assert refused.is_error and "not an earlier state of this question" in refused.text
+    ahead = await qa.step(Action(tool="revert", args={"state": "after search 3"}))
+    assert ahead.is_error and "only 1 search was made" in ahead.text
     other = world(0 if BRIDGE else 1, revert=True)
     await other.reset()
-    refused = await qa.step(Action(tool="revert", args={"state": await other.snapshot()}))
-    assert refused.is_error and "not an earlier state of this question" in refused.text
-    start = await qa.step(Action(tool="revert", args={"state": "start"}))
-    assert start.text.startswith("reverted to the start: 2 searches undone") and qa.state.turns == 0
+    assert (await qa.step(Action(tool="revert", args={"state": await other.snapshot()}))).is_error
+    assert qa.state.answer is None and (await qa.reward()).value == 0.0

@@ -133,7 +133,11 @@ class Killed(Exception):
 
 def test_a_killed_training_goes_on_from_its_checkpoint(tokenizer: object, tmp_path: Path) -> None:
     config = SFTConfig(rank=4, lora_alpha=8, learning_rate=3e-2, epochs=4, seed=1)
-    chats = [conversation()] * 2
+    # different examples, so going on in another order than the unbroken run's would change the losses
+    chats = [
+        conversation(),
+        [{**m, "content": m["content"].replace("s[::-1]", "''.join(reversed(s))")} for m in conversation()],
+    ]
     _, whole = train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, config)  # type: ignore[arg-type]
 
     checkpoint = tmp_path / "checkpoint.pt"
@@ -171,3 +175,21 @@ def test_a_killed_training_goes_on_from_its_checkpoint(tokenizer: object, tmp_pa
     other = SFTConfig(rank=4, lora_alpha=8, learning_rate=1e-2, epochs=4, seed=1)
     with pytest.raises(UserError, match="made from other data or settings"):
         train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, other, checkpoint=checkpoint)  # type: ignore[arg-type]
+    with pytest.raises(UserError, match="made from other data or settings"):  # another base under the adapter
+        train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, config, checkpoint=checkpoint, identity="other")  # type: ignore[arg-type]
+
+    # a checkpoint at the step limit: nothing more is trained
+    capped = SFTConfig(rank=4, lora_alpha=8, learning_rate=3e-2, epochs=4, seed=1, max_steps=4)
+    limit = tmp_path / "limit.pt"
+    train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, capped, checkpoint=limit, checkpoint_every=4)  # type: ignore[arg-type]
+    again: list[int] = []
+    _, done = train_lora(
+        tiny_qwen2(len(tokenizer)),  # type: ignore[arg-type]
+        tokenizer,
+        chats,
+        capped,
+        on_step=lambda step, loss: again.append(step),
+        checkpoint=limit,
+        checkpoint_every=4,
+    )
+    assert again == [] and done.steps == 4 and len(done.losses) == 4
