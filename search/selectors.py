@@ -75,13 +75,18 @@ def arm_yield(nodes: list[Node], cost: float | None = None) -> tuple[float, floa
     return (1 + wins) / (2 + samples), (tokens / samples if samples else cost or 1.0)
 
 
-def prefer_fresh(tree: Tree) -> bool:
+def prefer_fresh(tree: Tree, budget: BudgetConfig | None = None) -> bool:
     """Whether a fresh sample at the root promises more passing answers per model token than a repair
     below it, going by what each has yielded in this tree so far (`arm_yield`; a repair not yet
     tried is priced like a fresh sample). A small model's repairs mostly rewrite the failing code
     without fixing it: once they stop paying, the budget turns to fresh samples; where they work,
-    they keep it."""
+    they keep it. Near the end of a token budget (less left than half of what a round of fresh
+    samples has cost), the smaller repairs go first, so a last round does not overshoot the budget."""
     fresh = [n for n in tree.children(tree.root_id)]
+    if budget is not None and budget.max_tokens is not None and tree.root.expansions:
+        round_cost = sum(n.usage.total_tokens for n in fresh) / len(tree.root.expansions)
+        if budget.max_tokens - tree.total_usage().total_tokens < round_cost / 2:
+            return False
     repairs = [n for n in tree if n.depth >= 2]
     fresh_rate, fresh_cost = arm_yield(fresh)
     repair_rate, repair_cost = arm_yield(repairs, cost=fresh_cost)
@@ -269,7 +274,7 @@ def select_nodes(
             # promises more than descending into the best child does.
             if by_yield and node.id == tree.root_id and candidates:
                 if fresh is None:  # the tree does not change during one call: weigh it once
-                    fresh = prefer_fresh(tree)
+                    fresh = prefer_fresh(tree, budget)
                 widen = node.id not in taken and is_open(node, budget, patient=True) and fresh
             else:
                 widen = (

@@ -139,6 +139,10 @@ def test_by_yield_turns_to_fresh_samples_once_repairs_stop_paying() -> None:
     assert select_nodes(tree, config, budget, random.Random(0), by_yield=True) == ["0"]
     # the selector's own widening rule would still walk down into the untried children
     assert select_nodes(tree, config, budget, random.Random(0)) != ["0"]
+    # with less of the token budget left than half a round of fresh samples (8 x 250), repairs go first
+    spent = tree.total_usage().total_tokens
+    assert prefer_fresh(tree, budget.model_copy(update={"max_tokens": spent + 1001}))
+    assert not prefer_fresh(tree, budget.model_copy(update={"max_tokens": spent + 999}))
 
 
 def test_by_yield_keeps_repairing_where_repairs_pass() -> None:
