@@ -283,8 +283,6 @@ def _run_folder(instance_id: str, run: Path | None, resume: Path | None) -> Path
     return output_folder(run_dir, "--run")
 
 
-@app.command()
-@search_options(SOLVE_DEFAULTS)
 def _warn_reference_value(settings: SearchConfig) -> None:
     """`judge_value` mixes a reward computed from the instance's reference patch into the values: fine
     for searches that make training data, not for a solve rate."""
@@ -295,6 +293,8 @@ def _warn_reference_value(settings: SearchConfig) -> None:
         )
 
 
+@app.command()
+@search_options(SOLVE_DEFAULTS)
 def solve(
     ctx: typer.Context,
     instance_id: Annotated[str, typer.Argument(help="Instance id (in --instances, or a shipped example).")],

@@ -270,3 +270,13 @@ def test_an_instance_world_keeps_the_reference_patch_for_the_judge_only() -> Non
     instance = next(i for i in load_instances(EXAMPLES / "instances.jsonl") if i.instance_id == INSTANCE)
     settings = _instance_world(instance, [], [])
     assert settings["gold_patch"] == instance.patch and "return a + b" in instance.patch
+
+
+def test_judge_value_on_an_instance_warns_that_it_uses_the_reference_patch(capsys: pytest.CaptureFixture[str]) -> None:
+    from trellis.cli.swe import _warn_reference_value
+    from trellis.search.config import SearchConfig
+
+    _warn_reference_value(SearchConfig())
+    assert capsys.readouterr().out == ""
+    _warn_reference_value(SearchConfig(judge_value=True))
+    assert "computed from the instance's reference patch" in " ".join(capsys.readouterr().out.split())
