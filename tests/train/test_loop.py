@@ -198,7 +198,10 @@ def test_a_killed_loop_resumes_its_search_and_its_training(tiny: tuple[Path, Pat
                 raise RuntimeError("killed while training")
 
         checkpoint = adapter.parent / CHECKPOINT_FILE
-        train_lora(model, tokenizer, conversations, sft, on_step=die, checkpoint=checkpoint, checkpoint_every=1)
+        # as the loop's own trainer does it: the base is what the checkpoint was made on
+        train_lora(
+            model, tokenizer, conversations, sft, on_step=die, checkpoint=checkpoint, checkpoint_every=1, identity=base
+        )
         raise AssertionError("not killed")
 
     with pytest.raises(RuntimeError, match="killed while training"):
