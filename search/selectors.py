@@ -82,7 +82,7 @@ def prefer_fresh(tree: Tree, budget: BudgetConfig | None = None) -> bool:
     without fixing it: once they stop paying, the budget turns to fresh samples; where they work,
     they keep it. Near the end of a token budget (less left than half of what a round of fresh
     samples has cost), the smaller repairs go first, so a last round does not overshoot the budget."""
-    fresh = [n for n in tree.children(tree.root_id)]
+    fresh = tree.children(tree.root_id)
     if budget is not None and budget.max_tokens is not None and tree.root.expansions:
         round_cost = sum(n.usage.total_tokens for n in fresh) / len(tree.root.expansions)
         if budget.max_tokens - tree.total_usage().total_tokens < round_cost / 2:

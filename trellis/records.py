@@ -17,6 +17,7 @@ def json_records(path: Path, hint: str) -> list[Any]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise UserError(f"{path} cannot be read ({exc}); {hint}") from exc
+    whole: json.JSONDecodeError | None = None
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -33,7 +34,7 @@ def json_records(path: Path, hint: str) -> list[Any]:
         try:
             rows.append(json.loads(line))
         except ValueError as exc:
-            if not rows:  # the first record is not a line of its own: one document, broken where it says
+            if not rows and whole is not None:  # the first record is not a line of its own: one broken document
                 where = f"{path}:{whole.lineno}"
                 raise UserError(f"{where} is not JSON ({whole.msg}, column {whole.colno}); {hint}") from None
             raise UserError(f"{path}:{number} is not JSON ({exc}); {hint}") from None

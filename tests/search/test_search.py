@@ -437,7 +437,10 @@ def test_without_an_opening_the_root_sees_the_agent_prompt(tmp_path: Path) -> No
     assert "opening" not in tree.meta and not any(c.meta.get("opening") for c in tree.children("0"))
 
 
-def test_an_observation_the_solver_judged_useless_leaves_the_branch_s_prompts_not_the_tree(tmp_path: Path) -> None:
+def judging_model() -> ScriptedModel:
+    """Views solution.py, judges that view useless (No) and writes the answer, judges the write's
+    result useful (Yes) and finishes; other roles answer as the code-task model does."""
+
     def respond(request: CompletionRequest, i: int) -> str:
         system = request.messages[0].content
         if system.startswith("You are a careful"):
@@ -449,7 +452,11 @@ def test_an_observation_the_solver_judged_useless_leaves_the_branch_s_prompts_no
             return "<judge>Yes</judge>\nfinish"
         return code_task_model(TASK)._one(request, i)
 
-    model = ScriptedModel(respond)
+    return ScriptedModel(respond)
+
+
+def test_an_observation_the_solver_judged_useless_leaves_the_branch_s_prompts_not_the_tree(tmp_path: Path) -> None:
+    model = judging_model()
     cfg = config(samples=1, solver={"judge": True}, budget=BudgetConfig(max_nodes=5, enough_finished=1))
     search(tmp_path, model, cfg)
     tree = RunDir(tmp_path / "run").load_tree()
@@ -477,22 +484,11 @@ def test_a_code_world_with_a_reference_patch_scores_the_verdicts_on_reads(tmp_pa
     file: a wrong No (-0.3), kept on the finished node. The verdict on the write is not on a read."""
     from trellis.envs.code.gold import gold_evidence
 
-    def respond(request: CompletionRequest, i: int) -> str:
-        system = request.messages[0].content
-        if system.startswith("You are a careful"):
-            steps = sum(1 for m in request.messages if m.role == "assistant")
-            if steps == 0:
-                return "view_file solution.py"
-            if steps == 1:
-                return f"<judge>No</judge>\nWrite it.\n\nsolution.py\n```python\n{TASK.solution}```"
-            return "<judge>Yes</judge>\nfinish"
-        return code_task_model(TASK)._one(request, i)
-
     reference = "--- a/solution.py\n+++ b/solution.py\n@@ -1 +1,2 @@\n def reverse_string(s: str) -> str:\n+    pass\n"
     found = worlds(tmp_path)
     found[0].gold = gold_evidence(reference)
     cfg = config(samples=1, solver={"judge": True}, budget=BudgetConfig(max_nodes=5, enough_finished=1))
-    asyncio.run(run_search(task=TASK, worlds=found, model=ScriptedModel(respond), config=cfg, run_dir=tmp_path / "run"))
+    asyncio.run(run_search(task=TASK, worlds=found, model=judging_model(), config=cfg, run_dir=tmp_path / "run"))
     finished = RunDir(tmp_path / "run").load_tree().get("0.0.0.0")
     assert finished.terminal_reason == "finished"
     assert finished.meta["judge_reward"] == {"per_step": {"2": -0.3}, "total": -0.3, "count": 1}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,7 +13,7 @@ pytest.importorskip("transformers", reason="training needs the train extra (tran
 
 import torch
 from tiny_models import conversation, tiny_qwen2, tiny_tokenizer
-from trellis.train.sft import IGNORE, SFTConfig, encode, save_adapter, token_loss, train_lora
+from trellis.train.sft import IGNORE, SFTConfig, TrainReport, encode, save_adapter, token_loss, train_lora
 
 from trellis.errors import UserError
 from trellis.models import load_model
@@ -138,8 +139,13 @@ def test_a_killed_training_goes_on_from_its_checkpoint(tokenizer: object, tmp_pa
         conversation(),
         [{**m, "content": m["content"].replace("s[::-1]", "''.join(reversed(s))")} for m in conversation()],
     ]
-    _, whole = train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, config)  # type: ignore[arg-type]
 
+    def train(settings: SFTConfig, **options: Any) -> TrainReport:
+        """A run as a new process makes it: a fresh base with fresh adapters, then the checkpoint's."""
+        _, report = train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, settings, **options)  # type: ignore[arg-type]
+        return report
+
+    whole = train(config)
     checkpoint = tmp_path / "checkpoint.pt"
 
     def kill_at_5(step: int, loss: float) -> None:
@@ -147,49 +153,24 @@ def test_a_killed_training_goes_on_from_its_checkpoint(tokenizer: object, tmp_pa
             raise Killed
 
     with pytest.raises(Killed):
-        train_lora(
-            tiny_qwen2(len(tokenizer)),  # type: ignore[arg-type]
-            tokenizer,
-            chats,
-            config,
-            on_step=kill_at_5,
-            checkpoint=checkpoint,
-            checkpoint_every=2,
-        )
+        train(config, on_step=kill_at_5, checkpoint=checkpoint, checkpoint_every=2)
     assert checkpoint.is_file()
     ran: list[int] = []
-    # a new process: a fresh base with fresh adapters, then the checkpoint's weights and optimiser
-    _, resumed = train_lora(
-        tiny_qwen2(len(tokenizer)),  # type: ignore[arg-type]
-        tokenizer,
-        chats,
-        config,
-        on_step=lambda step, loss: ran.append(step),
-        checkpoint=checkpoint,
-        checkpoint_every=2,
-    )
+    resumed = train(config, on_step=lambda step, loss: ran.append(step), checkpoint=checkpoint, checkpoint_every=2)
     assert ran == [5, 6, 7, 8]  # steps 1-4 were in the checkpoint; step 5 died before its checkpoint
     assert resumed.steps == whole.steps == 8
     assert resumed.losses == pytest.approx(whole.losses, rel=1e-4)  # as if it had never stopped
 
     other = SFTConfig(rank=4, lora_alpha=8, learning_rate=1e-2, epochs=4, seed=1)
     with pytest.raises(UserError, match="made from other data or settings"):
-        train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, other, checkpoint=checkpoint)  # type: ignore[arg-type]
+        train(other, checkpoint=checkpoint)
     with pytest.raises(UserError, match="made from other data or settings"):  # another base under the adapter
-        train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, config, checkpoint=checkpoint, identity="other")  # type: ignore[arg-type]
+        train(config, checkpoint=checkpoint, identity="other")
 
     # a checkpoint at the step limit: nothing more is trained
     capped = SFTConfig(rank=4, lora_alpha=8, learning_rate=3e-2, epochs=4, seed=1, max_steps=4)
     limit = tmp_path / "limit.pt"
-    train_lora(tiny_qwen2(len(tokenizer)), tokenizer, chats, capped, checkpoint=limit, checkpoint_every=4)  # type: ignore[arg-type]
+    train(capped, checkpoint=limit, checkpoint_every=4)
     again: list[int] = []
-    _, done = train_lora(
-        tiny_qwen2(len(tokenizer)),  # type: ignore[arg-type]
-        tokenizer,
-        chats,
-        capped,
-        on_step=lambda step, loss: again.append(step),
-        checkpoint=limit,
-        checkpoint_every=4,
-    )
+    done = train(capped, on_step=lambda step, loss: again.append(step), checkpoint=limit, checkpoint_every=4)
     assert again == [] and done.steps == 4 and len(done.losses) == 4
