@@ -606,7 +606,7 @@ async def _judge_rewards(ctx: SearchContext, node: Node) -> None:
     if not any(step.judge is not None for step in trajectory.steps):
         return
     async with ctx.worlds.acquire() as world:
-        if not isinstance(world, JudgeChecked):
+        if not isinstance(world, JudgeChecked) or not world.knows_useful:
             return
         await world.restore(node.state_id or "")
         judged = world.judge_rewards(trajectory.steps)

@@ -81,6 +81,12 @@ class World(Protocol):
 class JudgeChecked(Protocol):
     """A world that knows which observations were useful (ReSeek's instructive reward for the judge)."""
 
+    @property
+    def knows_useful(self) -> bool:
+        """Whether this world can tell a useful observation from a useless one (a code world only with
+        its reference patch); the search asks before it restores a state to score verdicts."""
+        ...
+
     def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float] | Awaitable[dict[int, float]]:
         """The reward of each verdict in `steps` (a trajectory whose last state the world now holds),
         by the index of the step that gave it; a verdict is on the observation of the step before.

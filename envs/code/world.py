@@ -208,6 +208,11 @@ class CodeWorld:
         """Plain code worlds have no hidden check; task worlds override this."""
         return None
 
+    @property
+    def knows_useful(self) -> bool:
+        """Only with the reference patch (`JudgeChecked`): without it no result is known to be useful."""
+        return self.gold is not None
+
     async def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float]:
         """ReSeek's instructive reward of each verdict on a reading tool's result (`READING_TOOLS`), by
         the index of the step that gave it, where the world was given the reference patch: a result

@@ -295,6 +295,11 @@ class QAWorld:
         pairs = [(observation, verdict) for _, observation, verdict in search_judgements(steps)]
         return judge_reward(pairs, self.question.answers, correct)
 
+    @property
+    def knows_useful(self) -> bool:
+        """Always: the gold answers say which passages are useful (`JudgeChecked`)."""
+        return True
+
     def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float]:
         """The judge reward of each verdict in `steps`, by the index of the step that gave it (the
         `JudgeChecked` protocol the search uses)."""

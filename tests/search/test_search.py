@@ -494,6 +494,33 @@ def test_a_code_world_with_a_reference_patch_scores_the_verdicts_on_reads(tmp_pa
     assert finished.meta["judge_reward"] == {"per_step": {"2": -0.3}, "total": -0.3, "count": 1}
 
 
+def test_without_a_reference_patch_no_state_is_restored_to_score_verdicts(tmp_path: Path) -> None:
+    """A code world that cannot tell a useful read from a useless one is not moved to the finished
+    node's state for the judge reward; with the reference patch it is, once per finished node."""
+    from trellis.envs.code.gold import gold_evidence
+
+    def restores(gold: bool, where: Path) -> list[str]:
+        found = worlds(where)
+        if gold:
+            found[0].gold = gold_evidence("--- a/solution.py\n+++ b/solution.py\n@@ -1 +1 @@\n-x\n+y\n")
+        restored: list[str] = []
+        original = found[0].restore
+
+        async def counted(state: str) -> None:
+            restored.append(state)
+            await original(state)
+
+        found[0].restore = counted  # type: ignore[method-assign]
+        cfg = config(samples=1, solver={"judge": True}, budget=BudgetConfig(max_nodes=5, enough_finished=1))
+        asyncio.run(run_search(task=TASK, worlds=found, model=judging_model(), config=cfg, run_dir=where / "run"))
+        finished = RunDir(where / "run").load_tree().get("0.0.0.0")
+        assert finished.terminal_reason == "finished" and ("judge_reward" in finished.meta) == gold
+        return restored
+
+    with_gold, without = restores(True, tmp_path / "gold"), restores(False, tmp_path / "plain")
+    assert len(with_gold) == len(without) + 1  # the one restore the judge reward needs
+
+
 def test_a_judge_agent_of_its_own_drops_what_it_judges_useless_from_later_prompts(tmp_path: Path) -> None:
     from trellis.agents.prompts import JUDGE_SYSTEM
 
