@@ -18,11 +18,11 @@ from trellis.envs.code.reproduce import IssueCheck, issue_checks
 from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.docker import DockerSandbox
-from trellis.envs.sandbox.host import BwrapSandbox, LocalSandbox, Mount
 from trellis.envs.swebench.container import WORKDIR, ContainerEnvironment
-from trellis.envs.swebench.environment import ENV_MOUNT, SWEEnvironment, test_command
+from trellis.envs.swebench.environment import SWEEnvironment, test_command
 from trellis.envs.swebench.harness import InstanceReport, evaluate, evaluate_in_container
 from trellis.envs.swebench.instance import Prediction, SWEInstance, write_predictions
+from trellis.envs.swebench.worlds import instance_world, world_on
 from trellis.search.config import SearchConfig
 from trellis.search.run import RunDir, SearchOutcome, run_search
 
@@ -88,32 +88,6 @@ async def make_worlds(
     return worlds
 
 
-def world_on(
-    env: SWEEnvironment, folder: Path, task: str, found: Sequence[Unit] = (), checks: Sequence[IssueCheck] = ()
-) -> CodeWorld:
-    """The code world of the instance on `folder`, a worktree of the environment's repository."""
-    if env.kind == "local":
-        sandbox: Any = LocalSandbox(folder)
-    else:
-        sandbox = BwrapSandbox(folder, mounts=[Mount(source=env.env_dir, target=ENV_MOUNT, writable=False)])
-    return CodeWorld(sandbox, task=task, test_env=env.run_env(), **_instance_world(env.instance, found, checks))
-
-
-def _instance_world(instance: SWEInstance, found: Sequence[Unit], checks: Sequence[IssueCheck]) -> dict[str, Any]:
-    """What an instance's code world is, wherever it runs."""
-    return {
-        "base": instance.base_commit,
-        "test_command": test_command(instance),
-        "hidden_paths": instance.test_files,
-        "test_timeout": 600,
-        "repo_name": instance.repo.rpartition("/")[2],
-        "default_path": found[0].path if found else None,
-        "issue_checks": checks,
-        "nearby_tests": True,  # the repository's tests next to a change: what it broke is a failing check
-        "gold_patch": instance.patch or None,  # for the judge's reward only; never in the workspace
-    }
-
-
 def container_worlds(
     env: ContainerEnvironment,
     boxes: Sequence[DockerSandbox],
@@ -128,7 +102,7 @@ def container_worlds(
 
     files = sorted(path.relative_to(code).as_posix() for path in walk(code, code))[:60]
     task = swe_task(env.instance, files, render(list(found)), checks)
-    world = _instance_world(env.instance, found, checks)
+    world = instance_world(env.instance, found, checks)
     return [CodeWorld(box, task=task, test_env=env.run_env(), packs=run_dir / "states", **world) for box in boxes]
 
 
@@ -370,7 +344,13 @@ async def solve(
             config=config,
             run_dir=run_dir,
             resume=resume,
-            info={"instance_id": instance.instance_id, "model": model.name, "environment": record},
+            # the whole instance too: what `trellis revise` rebuilds the world from and grades leaves by
+            info={
+                "instance_id": instance.instance_id,
+                "instance": instance.model_dump(mode="json"),
+                "model": model.name,
+                "environment": record,
+            },
             listeners=listeners,
             on_context=on_context,
             critic_model=critic_model,

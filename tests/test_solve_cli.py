@@ -264,11 +264,11 @@ def test_solve_records_and_replay_reproduces(tmp_path: Path, qwen_path: str) -> 
 
 
 def test_an_instance_world_keeps_the_reference_patch_for_the_judge_only() -> None:
-    from trellis.cli.solve import _instance_world
+    from trellis.envs.swebench.worlds import instance_world
     from trellis.envs.swebench.instance import load_instances
 
     instance = next(i for i in load_instances(EXAMPLES / "instances.jsonl") if i.instance_id == INSTANCE)
-    settings = _instance_world(instance, [], [])
+    settings = instance_world(instance, [], [])
     assert settings["gold_patch"] == instance.patch and "return a + b" in instance.patch
 
 

@@ -7,20 +7,30 @@ again. So a run's tree can be checked and spliced long after its own workspace i
 `code_task_world` recognises the shipped code tasks (by the `code_task` id a run records, or by the
 task statement itself) and builds a world offering the task tools plus `revert`. `qa_world` does the
 same for question-answering runs (`trellis qa`): a QA state is what was searched and answered, so the
-same searches reach the same state in a fresh world over the same data. `any_world` tries both.
-Other worlds plug in through `WorldFactory`.
+same searches reach the same state in a fresh world over the same data. `swe_world` does it for
+SWE-bench runs (`trellis swe solve`): a fresh worktree of the environment the run worked in, which
+must still be prepared, graded by the instance's hidden tests. `any_world` tries all three. Other
+worlds plug in through `WorldFactory`.
 """
 
 from __future__ import annotations
 
+import json
 import tempfile
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
+from pydantic import ValidationError
+from trellis.envs.code.localise import localise_units
+from trellis.envs.code.tools import CODE_TOOLS
+from trellis.envs.code.workspace import add_worktree
 from trellis.envs.qa.sources import open_source
 from trellis.envs.qa.world import QAWorld
 from trellis.envs.sandbox import BwrapSandbox
+from trellis.envs.swebench.environment import SWEEnvironment
+from trellis.envs.swebench.instance import SWEInstance
+from trellis.envs.swebench.worlds import GradedWorld
 from trellis.envs.tasks.catalog import TASKS, CodeTask
 from trellis.envs.tasks.world import REVISION_TOOLS, CodeTaskWorld, make_task_repository, task_statement
 
@@ -90,14 +100,59 @@ async def qa_world(tree: Tree) -> AsyncIterator[World | None]:
     yield None
 
 
+def swe_environment(tree: Tree) -> SWEEnvironment | None:
+    """The prepared environment a `trellis swe solve` tree was searched in, with the instance the run
+    recorded; None for other trees, runs in containers, runs that did not record their instance, and
+    environments removed or rebuilt since (their git objects may no longer hold the run's states)."""
+    record, recorded = tree.meta.get("environment"), tree.meta.get("instance")
+    if not isinstance(record, dict) or not isinstance(recorded, dict) or not record.get("root"):
+        return None
+    if record.get("sandbox") not in ("bwrap", "local"):
+        return None
+    try:
+        instance = SWEInstance.model_validate(recorded)
+    except ValidationError:
+        return None
+    env = SWEEnvironment(instance, Path(str(record["root"])), sandbox=str(record["sandbox"]))
+    marker = env.root / "ready.json"
+    if not env.ready or json.loads(marker.read_text()) != record.get("ready"):
+        return None
+    return env
+
+
+@asynccontextmanager
+async def swe_world(tree: Tree) -> AsyncIterator[World | None]:
+    """A fresh world (with `revert`) for a SWE-bench run's tree, on a temporary worktree of the
+    environment it worked in; its `reward()` grades a state with the instance's hidden tests."""
+    env = swe_environment(tree)
+    if env is None:
+        yield None
+        return
+    statement = tree.meta.get("task")
+    with tempfile.TemporaryDirectory(prefix=f"trellis-revise-{env.instance.instance_id}-") as folder:
+        worktree = add_worktree(env.repo_dir, Path(folder) / "repo", env.instance.base_commit)
+        found = localise_units(worktree, env.instance.problem_statement)  # as the run did: the same default path
+        # the run's tools and revert
+        world = GradedWorld(env, worktree, str(statement or ""), found, tools=list(CODE_TOOLS))
+        try:
+            yield world
+        finally:
+            await world.sandbox.close()
+
+
 @asynccontextmanager
 async def any_world(tree: Tree) -> AsyncIterator[World | None]:
-    """A code task's world or a QA run's, whichever the tree was searched in (None: neither)."""
+    """A code task's world, a QA run's or a SWE-bench run's, whichever the tree was searched in
+    (None: none of them)."""
     async with code_task_world(tree) as world:
         if world is not None:
             yield world
             return
     async with qa_world(tree) as world:
+        if world is not None:
+            yield world
+            return
+    async with swe_world(tree) as world:
         yield world
 
 
