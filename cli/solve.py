@@ -330,8 +330,9 @@ async def solve(
             # the environment's own checkout is where grading applies patches: one killed in the middle
             # leaves a patch there, so it is put back at the base before the code is read from it
             base = GitWorkspace(env.repo_dir, instance.base_commit)
-            await base.restore(base.base_tree)
-            found = localise_units(env.repo_dir, instance.problem_statement)
+            async with env.checkout_held():  # not while a grading elsewhere has a patch applied there
+                await base.restore(base.base_tree)
+                found = localise_units(env.repo_dir, instance.problem_statement)
             if on_ray is not None:
                 worlds = await ray_worlds_for(env, run_dir, config.parallel, on_ray, found, checks, resume=resume)
             else:

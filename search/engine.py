@@ -606,7 +606,7 @@ async def _judge_rewards(ctx: SearchContext, node: Node) -> None:
     if not any(step.judge is not None for step in trajectory.steps):
         return
     async with ctx.worlds.acquire() as world:
-        if not isinstance(world, JudgeChecked) or not world.knows_useful:
+        if not isinstance(world, JudgeChecked) or not getattr(world, "knows_useful", True):
             return
         await world.restore(node.state_id or "")
         judged = world.judge_rewards(trajectory.steps)

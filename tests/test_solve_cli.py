@@ -263,15 +263,6 @@ def test_solve_records_and_replay_reproduces(tmp_path: Path, qwen_path: str) -> 
     assert (run_a / "final.patch").read_text() == (tmp_path / "runs" / "b" / "final.patch").read_text()
 
 
-def test_an_instance_world_keeps_the_reference_patch_for_the_judge_only() -> None:
-    from trellis.envs.swebench.worlds import instance_world
-    from trellis.envs.swebench.instance import load_instances
-
-    instance = next(i for i in load_instances(EXAMPLES / "instances.jsonl") if i.instance_id == INSTANCE)
-    settings = instance_world(instance, [], [])
-    assert settings["gold_patch"] == instance.patch and "return a + b" in instance.patch
-
-
 def test_judge_value_on_an_instance_warns_that_it_uses_the_reference_patch(capsys: pytest.CaptureFixture[str]) -> None:
     from trellis.cli.swe import _warn_reference_value
     from trellis.search.config import SearchConfig

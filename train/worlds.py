@@ -15,6 +15,7 @@ worlds plug in through `WorldFactory`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import tempfile
 from collections.abc import AsyncIterator, Callable
@@ -22,9 +23,8 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from pydantic import ValidationError
-from trellis.envs.code.localise import localise_units
 from trellis.envs.code.tools import CODE_TOOLS
-from trellis.envs.code.workspace import add_worktree
+from trellis.envs.code.workspace import GitError, add_worktree
 from trellis.envs.qa.sources import open_source
 from trellis.envs.qa.world import QAWorld
 from trellis.envs.sandbox import BwrapSandbox
@@ -102,20 +102,21 @@ async def qa_world(tree: Tree) -> AsyncIterator[World | None]:
 
 def swe_environment(tree: Tree) -> SWEEnvironment | None:
     """The prepared environment a `trellis swe solve` tree was searched in, with the instance the run
-    recorded; None for other trees, runs in containers, runs that did not record their instance, and
-    environments removed or rebuilt since (their git objects may no longer hold the run's states)."""
+    recorded. None for other trees, runs that did not record their instance, environments removed or
+    rebuilt since (another base commit or venv than the run's), runs in containers, and runs in the
+    `local` sandbox: replaying runs the recorded commands again, and only bubblewrap confines them."""
     record, recorded = tree.meta.get("environment"), tree.meta.get("instance")
     if not isinstance(record, dict) or not isinstance(recorded, dict) or not record.get("root"):
         return None
-    if record.get("sandbox") not in ("bwrap", "local"):
+    if record.get("sandbox") != "bwrap":
         return None
     try:
         instance = SWEInstance.model_validate(recorded)
-    except ValidationError:
+        env = SWEEnvironment(instance, Path(str(record["root"])), sandbox="bwrap")
+        stamp = json.loads((env.root / "ready.json").read_text()) if env.ready else None
+    except (ValidationError, OSError, ValueError, UserError):
         return None
-    env = SWEEnvironment(instance, Path(str(record["root"])), sandbox=str(record["sandbox"]))
-    marker = env.root / "ready.json"
-    if not env.ready or json.loads(marker.read_text()) != record.get("ready"):
+    if instance.instance_id != tree.meta.get("instance_id", instance.instance_id) or stamp != record.get("ready"):
         return None
     return env
 
@@ -123,17 +124,30 @@ def swe_environment(tree: Tree) -> SWEEnvironment | None:
 @asynccontextmanager
 async def swe_world(tree: Tree) -> AsyncIterator[World | None]:
     """A fresh world (with `revert`) for a SWE-bench run's tree, on a temporary worktree of the
-    environment it worked in; its `reward()` grades a state with the instance's hidden tests."""
+    environment it worked in, with the run's tools and default path; its `reward()` grades a state
+    with the instance's hidden tests. None where `swe_environment` finds none or the worktree cannot
+    be made."""
     env = swe_environment(tree)
     if env is None:
         yield None
         return
-    statement = tree.meta.get("task")
+    tools = [name for name in tree.meta.get("tools") or CODE_TOOLS if name in CODE_TOOLS and name != "revert"]
+    default_path = tree.meta.get("default_path")
     with tempfile.TemporaryDirectory(prefix=f"trellis-revise-{env.instance.instance_id}-") as folder:
-        worktree = add_worktree(env.repo_dir, Path(folder) / "repo", env.instance.base_commit)
-        found = localise_units(worktree, env.instance.problem_statement)  # as the run did: the same default path
-        # the run's tools and revert
-        world = GradedWorld(env, worktree, str(statement or ""), found, tools=list(CODE_TOOLS))
+        try:
+            worktree = await asyncio.to_thread(
+                add_worktree, env.repo_dir, Path(folder) / "repo", env.instance.base_commit
+            )
+        except (UserError, GitError, OSError):  # the environment's repository is damaged or gone
+            yield None
+            return
+        world = GradedWorld(
+            env,
+            worktree,
+            str(tree.meta.get("task") or ""),
+            default_path=default_path if isinstance(default_path, str) else None,
+            tools=[*tools, "revert"],
+        )
         try:
             yield world
         finally:

@@ -79,13 +79,11 @@ class World(Protocol):
 
 @runtime_checkable
 class JudgeChecked(Protocol):
-    """A world that knows which observations were useful (ReSeek's instructive reward for the judge)."""
+    """A world that knows which observations were useful (ReSeek's instructive reward for the judge).
 
-    @property
-    def knows_useful(self) -> bool:
-        """Whether this world can tell a useful observation from a useless one (a code world only with
-        its reference patch); the search asks before it restores a state to score verdicts."""
-        ...
+    It may also say whether it knows that at all, in a `knows_useful` attribute (a code world does
+    only with its reference patch): where it is False, the search does not restore a finished node's
+    state to score its verdicts. A world without the attribute is asked every time."""
 
     def judge_rewards(self, steps: Sequence[Step]) -> dict[int, float] | Awaitable[dict[int, float]]:
         """The reward of each verdict in `steps` (a trajectory whose last state the world now holds),

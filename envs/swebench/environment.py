@@ -13,6 +13,7 @@ Layout of an environment folder (default `~/.cache/trellis/swe/<instance_id>/`):
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import hashlib
 import json
 import os
@@ -21,7 +22,8 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from trellis.envs.code.workspace import GitError, GitWorkspace, checkout, host_git_dir, point_at
@@ -130,6 +132,17 @@ class SWEEnvironment:
     @property
     def ready(self) -> bool:
         return (self.root / "ready.json").exists()
+
+    @asynccontextmanager
+    async def checkout_held(self) -> AsyncIterator[None]:
+        """The environment's own checkout (`repo/`) for this holder alone, until the block ends: grading
+        applies patches there and a solve reads the base's code from it, so processes (and coroutines)
+        that share the environment take turns. Not reentrant."""
+        lock = self.root.parent / f".{self.root.name}.checkout.lock"
+        lock.parent.mkdir(parents=True, exist_ok=True)
+        with lock.open("w") as held:
+            await asyncio.to_thread(fcntl.flock, held, fcntl.LOCK_EX)
+            yield
 
     @property
     def git_dir(self) -> Path:

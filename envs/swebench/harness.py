@@ -225,7 +225,13 @@ def _log_parser(instance: SWEInstance) -> Callable[[str], dict[str, str]]:
 async def evaluate(
     env: SWEEnvironment, patch: str | None, *, name: str = "model", timeout: float = 1800
 ) -> InstanceReport:
-    """Grade `patch` on a prepared environment; the repository is back at its base commit afterwards."""
+    """Grade `patch` on a prepared environment; the repository is back at its base commit afterwards.
+    The environment's checkout is held while grading (`SWEEnvironment.checkout_held`)."""
+    async with env.checkout_held():
+        return await _evaluate(env, patch, name=name, timeout=timeout)
+
+
+async def _evaluate(env: SWEEnvironment, patch: str | None, *, name: str, timeout: float) -> InstanceReport:
     instance = env.instance
     parse = _log_parser(instance)
     started = time.perf_counter()

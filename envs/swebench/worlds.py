@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from trellis.envs.code.localise import Unit
-from trellis.envs.code.reproduce import IssueCheck
+from trellis.envs.code.reproduce import IssueCheck, issue_checks
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.host import BwrapSandbox, HostSandbox, LocalSandbox, Mount
 from trellis.envs.swebench.environment import ENV_MOUNT, SWEEnvironment, test_command
@@ -60,37 +60,44 @@ def world_on(
 
 
 class GradedWorld(CodeWorld):
-    """An instance's world whose checked reward is the grade of its current patch: 1.0 when the
-    instance's FAIL_TO_PASS and PASS_TO_PASS tests pass with it (graded in the environment's own
-    checkout, which is back at the base commit afterwards), else 0.0."""
+    """An instance's world, set up as `world_on` sets up a search's (the issue's checks after each
+    change, the tests next to it), whose checked reward is the grade of its current patch: 1.0 when the
+    instance's FAIL_TO_PASS and PASS_TO_PASS tests pass with it, else 0.0. Grading runs in the
+    environment's own checkout (held meanwhile, back at the base commit afterwards); a patch is graded
+    once per world."""
 
     def __init__(
         self,
         env: SWEEnvironment,
         folder: Path,
         task: str,
-        found: Sequence[Unit] = (),
         *,
+        default_path: str | None = None,
         tools: Sequence[str] | None = None,
     ) -> None:
-        """`found`: the localised code, whose first unit's path is where a code block without a path goes."""
-        settings = instance_world(env.instance, found, ())
-        settings["nearby_tests"] = False  # observations are not replayed, states are: no need to run them
+        """`default_path`: where a code block without a path goes (the run's, as its tree recorded)."""
+        settings = instance_world(env.instance, (), issue_checks(env.instance.problem_statement))
+        settings["default_path"] = default_path
         super().__init__(environment_sandbox(env, folder), task=task, test_env=env.run_env(), tools=tools, **settings)
         self.env = env
+        self._grades: dict[str, Reward] = {}
 
     async def reward(self) -> Reward | None:
         instance = self.env.instance
         if not (instance.FAIL_TO_PASS or instance.PASS_TO_PASS):
             return None  # nothing to grade with
-        report = await evaluate(self.env, await self.patch())
-        summary = "resolved" if report.resolved else (report.error or "not resolved")
-        return Reward(
-            value=1.0 if report.resolved else 0.0,
-            resolved=report.resolved,
-            details={
-                "tests_status": {group: tests.model_dump() for group, tests in report.tests_status.items()},
-                "error_kind": report.error_kind,
-            },
-            summary=f"SWE-bench grading: {summary}",
-        )
+        patch = await self.patch()
+        if patch not in self._grades:
+            report = await evaluate(self.env, patch, name="graded-world")
+            summary = "resolved" if report.resolved else (report.error or "not resolved")
+            self._grades[patch] = Reward(
+                value=1.0 if report.resolved else 0.0,
+                resolved=report.resolved,
+                details={
+                    "tests_status": {group: tests.model_dump() for group, tests in report.tests_status.items()},
+                    "error_kind": report.error_kind,
+                    "log": report.log_path,
+                },
+                summary=f"SWE-bench grading: {summary}",
+            )
+        return self._grades[patch]

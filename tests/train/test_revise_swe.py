@@ -62,6 +62,9 @@ def test_a_swe_run_gives_graded_leaves_and_replayed_revisions(tmp_path: Path) ->
         assert "a + b" in said
         trained = "\n".join(m["content"] for m in example["messages"] if m.get("train"))
         assert "a * b" not in trained  # the bad step is masked
+    # grading ran in the environment's own checkout, which is back at the base commit
+    checkout = cache / "swe" / INSTANCE / "repo" / "tinycalc" / "__init__.py"
+    assert "return a - b" in checkout.read_text()
 
 
 def test_only_a_run_that_recorded_its_instance_and_a_ready_environment_gets_a_world(tmp_path: Path) -> None:
@@ -76,5 +79,11 @@ def test_only_a_run_that_recorded_its_instance_and_a_ready_environment_gets_a_wo
     (tmp_path / "env" / "ready.json").write_text(json.dumps(record["ready"]))
     env = swe_environment(tree)
     assert env is not None and env.instance.instance_id == INSTANCE and env.root == (tmp_path / "env").resolve()
-    docker = Tree.new(task="t", instance=instance, environment={**record, "sandbox": "docker"})
-    assert swe_environment(docker) is None
+    for sandbox in ("docker", "local"):  # no replay in a container, nor of commands outside bubblewrap
+        assert (
+            swe_environment(Tree.new(task="t", instance=instance, environment={**record, "sandbox": sandbox})) is None
+        )
+    other = Tree.new(task="t", instance_id="example__other-1", instance=instance, environment=record)
+    assert swe_environment(other) is None
+    (tmp_path / "env" / "ready.json").write_text("{ damaged")
+    assert swe_environment(tree) is None
