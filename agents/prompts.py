@@ -51,13 +51,13 @@ def _verdict(step: Step) -> str | None:
     return "Yes" if step.judge.keep else "No"
 
 
-def _said(step: Step, action_format: ActionFormat) -> str:
+def _said(step: Step, action_format: ActionFormat, tools: Sequence[ToolSpec] = ()) -> str:
     action = step.action
     if action is None:
         return step.completion[:500]
     verdict = _verdict(step)
     if action_format == "markdown":
-        said = render_markdown_action(action)
+        said = render_markdown_action(action, tools)
         return f"<judge>{verdict}</judge>\n{said}" if verdict else said
     return action_text(action.thought, action.tool, action.args, verdict)
 
@@ -104,7 +104,7 @@ def solver_messages(
     ]
     steps = trajectory.steps
     for i, step in enumerate(steps):
-        messages.append(Message(role="assistant", content=_said(step, action_format)))
+        messages.append(Message(role="assistant", content=_said(step, action_format, tools)))
         verdict = steps[i + 1].judge if i + 1 < len(steps) else None
         messages.append(Message(role="user", content=f"Observation:\n{observation_text(step, verdict)}"))
     if hints:

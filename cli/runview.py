@@ -139,11 +139,18 @@ class PromptView:
     notes: list[str] = field(default_factory=list)
 
 
-def _code_tools(names: Sequence[str]) -> tuple[list[Any], list[str]]:
-    from trellis.envs.code.tools import CODE_TOOLS
+def _run_tools(names: Sequence[str]) -> tuple[list[Any], list[str]]:
+    """The specs of a run's tools, by their names (a QA world's where it could answer, else the code
+    world's), and the names neither knows."""
+    if "answer" in names:
+        from trellis.envs.qa.world import QA_TOOLS, REVERT
 
-    known = [CODE_TOOLS[name][0] for name in names if name in CODE_TOOLS]
-    return known, [name for name in names if name not in CODE_TOOLS]
+        specs = {tool.name: tool for tool in [*QA_TOOLS, REVERT]}
+    else:
+        from trellis.envs.code.tools import CODE_TOOLS
+
+        specs = {name: spec for name, (spec, _) in CODE_TOOLS.items()}
+    return [specs[name] for name in names if name in specs], [name for name in names if name not in specs]
 
 
 def _messages(value: object) -> list[Message]:
@@ -185,7 +192,7 @@ def prompt_for(tree: Tree, node: Node) -> PromptView | None:
 
         names = list(CODE_TOOLS)
         notes.append("the run did not record its tools; every code tool is listed")
-    tools, unknown = _code_tools(names)
+    tools, unknown = _run_tools(names)
     if unknown:
         notes.append(f"tools not described here (left out of the rebuilt prompt): {', '.join(unknown)}")
     hints = node.meta.get("hints")

@@ -47,6 +47,31 @@ def test_solve_prints_the_tree_and_scores_the_chosen_answer(tmp_path: Path) -> N
     assert again.returncode == 2 and "already holds a run" in again.stderr
 
 
+def test_a_qa_node_shows_the_prompt_with_the_qa_world_s_tools(tmp_path: Path) -> None:
+    """`trellis tree node` rebuilds the prompt a step was asked with: a QA run's own tools and role line,
+    not the code world's `search PATTERN [PATH]`."""
+    result = qa(tmp_path, "0", "--model", "python:scripted_qa:qa_model", "--critic", "none", "--run", "run")
+    assert result.returncode == 0, result.stderr
+    tree = RunDir(tmp_path / "run").load_tree()
+    searched = next(
+        n for n in tree if n.step and n.step.action and n.step.action.tool == "search" and tree.children(n.id)
+    )
+    below = tree.children(searched.id)[0]
+    shown = subprocess.run(
+        [sys.executable, "-m", "trellis.cli", "tree", "node", str(tmp_path / "run"), below.id],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    out = shown.stdout
+    assert "search QUERY" in out and "answer TEXT" in out and "PATTERN" not in out
+    assert "tools not described" not in out and "You answer questions by searching" in out
+    query = str(searched.step.action.args["query"])  # type: ignore[union-attr]
+    assert f"search {query}" in out  # the earlier step as the model wrote it, not shell-quoted
+
+
 def test_unknown_question_is_a_user_error(tmp_path: Path) -> None:
     result = qa(tmp_path, "q9999", "--model", "python:scripted_qa:qa_model")
     assert result.returncode == 2 and "has no question 'q9999'" in result.stderr

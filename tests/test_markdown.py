@@ -122,10 +122,36 @@ def test_tools_the_world_lacks_are_refused() -> None:
     ],
 )
 def test_rendered_actions_parse_back(action: Action) -> None:
-    again = parse(render_markdown_action(action))
-    assert again.tool == action.tool
-    for name, value in action.args.items():
-        assert again.args[name] == value
+    for rendered in (render_markdown_action(action), render_markdown_action(action, TOOLS)):
+        again = parse(rendered)
+        assert again.tool == action.tool
+        for name, value in action.args.items():
+            assert again.args[name] == value
+
+
+@pytest.mark.parametrize(
+    ("action", "said"),
+    [
+        (Action(tool="reject", args={"reason": "it's the wrong file"}), "reject it's the wrong file"),
+        (Action(tool="search", args={"pattern": "def add", "path": None}), "search def add"),
+        (Action(tool="view_file", args={"path": "a.py", "start": 3, "end": 9}), "view_file a.py 3 9"),
+        # read back plainly, this would be a pattern and a path: it stays quoted
+        (Action(tool="search", args={"pattern": "foo 10"}), "search 'foo 10'"),
+    ],
+)
+def test_with_the_tools_a_command_line_is_written_as_a_model_writes_it(action: Action, said: str) -> None:
+    """Shell quoting in the transcript (`'it'"'"'s'`) is copied by a small model into its next replies."""
+    assert render_markdown_action(action, TOOLS) == said
+    parsed = parse(said).args  # with the tool's defaults filled in
+    assert {k: parsed[k] for k, v in action.args.items() if v is not None} == {
+        k: v for k, v in action.args.items() if v is not None
+    }
+
+
+def test_a_shell_quoted_phrase_is_one_argument_as_the_shell_reads_it() -> None:
+    action = parse("Look again.\n\nreject 'the founder'\"'\"'s town is elsewhere'")
+    assert action.args == {"reason": "the founder's town is elsewhere"}
+    assert parse("reject 'a' 'b'").args == {"reason": "a' 'b"}  # more than one word: as written, outer quotes off
 
 
 def test_help_shows_each_form_and_usage_lines() -> None:

@@ -139,6 +139,19 @@ def _looks_positional(rest: str) -> bool:
     return len(parts) > 1 and parts[1].isdigit()
 
 
+def _one_text(text: str) -> str:
+    """A tool's one text argument: a shell-quoted phrase (`'the founder'"'"'s town'`) read as the shell
+    reads it, else the text without a pair of quotes around it."""
+    if text[:1] in "'\"":
+        try:
+            tokens = shlex.split(text)
+        except ValueError:
+            tokens = []
+        if len(tokens) == 1:
+            return tokens[0]
+    return _unquote(text)
+
+
 def _unquote(text: str) -> str:
     if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"`":
         return text[1:-1]
@@ -158,7 +171,7 @@ def _command(line: str, by_name: dict[str, ToolSpec]) -> Action | None:
         if args is not None:
             return Action(tool=tool.name, args=args)
     if len(_fields(tool)) == 1 and rest:
-        return Action(tool=tool.name, args={_fields(tool)[0][0]: _unquote(rest.strip())})
+        return Action(tool=tool.name, args={_fields(tool)[0][0]: _one_text(rest.strip())})
     return Action(tool=tool.name, args=_command_args(tool, rest or ""))
 
 
@@ -336,8 +349,11 @@ def _lang(path: str) -> str:
     return ""
 
 
-def render_markdown_action(action: Action) -> str:
-    """The canonical markdown form of an action (how the transcript shows what the model did)."""
+def render_markdown_action(action: Action, tools: Sequence[ToolSpec] = ()) -> str:
+    """The canonical markdown form of an action (how the transcript shows what the model did).
+
+    With the world's `tools`, a command line is written as a model writes it, `search founder of the
+    bank`, wherever it reads back as the same arguments; otherwise its values are shell-quoted."""
     thought = action.thought.strip()
     head = f"{thought}\n\n" if thought else ""
     args = action.args
@@ -351,8 +367,14 @@ def render_markdown_action(action: Action) -> str:
         )
     if action.tool == "shell" and "command" in args:
         return f"{head}```bash\n{args['command']}\n```"
-    values = [_quote(v) for v in args.values() if v is not None]
-    return f"{head}{' '.join([action.tool, *values])}"
+    present = [v for v in args.values() if v is not None]
+    spec = next((tool for tool in tools if tool.name == action.tool), None)
+    if spec is not None and all(isinstance(v, str | int) and "\n" not in str(v) for v in present):
+        plain = " ".join([action.tool, *(str(v) for v in present)])
+        parsed = _command(plain, {spec.name: spec})
+        if parsed is not None and parsed.args == {k: v for k, v in args.items() if v is not None}:
+            return f"{head}{plain}"
+    return f"{head}{' '.join([action.tool, *(_quote(v) for v in present)])}"
 
 
 def _quote(value: object) -> str:
