@@ -148,6 +148,24 @@ def test_with_the_tools_a_command_line_is_written_as_a_model_writes_it(action: A
     }
 
 
+def test_in_a_reply_of_plain_lines_that_plays_later_turns_too_the_first_command_is_the_action() -> None:
+    """What the 0.5B model wrote on a QA question: its search, then the searches and answers it imagined,
+    each with the help line's description copied after it."""
+    reply = (
+        "search Tosker Workshop  (Search file contents with a regex)\n"
+        "view_file 1.py\n"
+        "search Thallvo Guild  (Search file contents with a regex)\n"
+        "finish"
+    )
+    search = next(spec for spec in TOOLS if spec.name == "search")
+    assert search.description == "Search file contents with a regex"  # the description this reply copied
+    assert parse(reply).tool == "search" and parse(reply).args["pattern"] == "Tosker Workshop"
+    # a thought, then one command: that command, as before
+    assert parse("The tests come next.\n\nrun_tests").tool == "run_tests"
+    # with a code block, the block decides, as before
+    assert parse("view_file a.py\n\na.py\n```python\nx = 1\n```").tool == "write_file"
+
+
 def test_a_shell_quoted_phrase_is_one_argument_as_the_shell_reads_it() -> None:
     action = parse("Look again.\n\nreject 'the founder'\"'\"'s town is elsewhere'")
     assert action.args == {"reason": "the founder's town is elsewhere"}

@@ -166,6 +166,7 @@ def _command(line: str, by_name: dict[str, ToolSpec]) -> Action | None:
         return None
     tool = by_name[match.group(1)]
     rest = match.group(2) if match.group(2) is not None else match.group(3)
+    rest = rest.removesuffix(f"({tool.description})").rstrip()  # the format help's line, copied whole
     if match.group(2) is not None and "=" in rest:  # tool(path="a.py", start=3): keyword style
         args = _keyword_args(rest, [f[0] for f in _fields(tool)])
         if args is not None:
@@ -261,6 +262,11 @@ def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path:
     if last is not None:
         command = _command(lines[last], by_name)
         if command is not None and _plain_command(lines[last], command, by_name):
+            if not blocks:
+                # a small model may write the turns after its action too (the action, then another, then
+                # the answer it imagines): in a reply of plain lines, the first command is what it does now
+                first = next(i for i in range(last + 1) if _is_command(lines[i], by_name))
+                command, last = _command(lines[first], by_name) or command, first
             return _validate(command.model_copy(update={"thought": _thought(lines, last)}), by_name, text)
     raise FormatError("no action found. " + _forms_hint(by_name), text=text)
 
@@ -298,6 +304,11 @@ def code_reply(text: str, path: str, tools: Sequence[ToolSpec]) -> Action:
         thought=_thought(lines, block.start),
     )
     return _validate(action, by_name, text)
+
+
+def _is_command(line: str, by_name: dict[str, ToolSpec]) -> bool:
+    command = _command(line, by_name) if line.strip() else None
+    return command is not None and _plain_command(line, command, by_name)
 
 
 def _plain_command(line: str, command: Action, by_name: dict[str, ToolSpec]) -> bool:
