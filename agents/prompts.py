@@ -34,13 +34,15 @@ def action_text(thought: str, tool: str, args: dict[str, object], judge: str | N
 
 
 JUDGE_HELP = (
-    "After each observation, begin your reply with <judge>Yes</judge> when what came back is useful for the "
-    "task, or <judge>No</judge> when it is not; an observation judged No is left out of what you see from then on."
+    "Begin your reply with <judge>Yes</judge> if what came back is useful for the task, or <judge>No</judge> if "
+    "it is not (then it is left out of what you see from now on)."
 )
 JUDGE_HELP_JSON = (
-    'After each observation, put "judge": "Yes" in your JSON object when what came back is useful for the task, '
-    'or "judge": "No" when it is not; an observation judged No is left out of what you see from then on.'
+    'Put "judge": "Yes" in your JSON object if what came back is useful for the task, or "judge": "No" if it is '
+    "not (then it is left out of what you see from now on)."
 )
+"""Asked right after each observation, not in the instructions: a small model told up front to judge
+answers its first turn, before anything came back, with a verdict instead of an action."""
 DROPPED = "(observation left out: judged not useful)"
 
 
@@ -89,15 +91,14 @@ def solver_messages(
     Each earlier step is the action as the assistant said it (in the chosen format, with its verdict
     on the observation before it) and the observation as the user's reply, or a stub where the next
     reply judged it useless; hints come last, where they cost the shared prefix nothing. With `judge`,
-    the instructions ask for a verdict on each observation. `system`: the role line (default: a
+    each observation ends by asking for a verdict on it (`JUDGE_HELP`). `system`: the role line (default: a
     software engineer's, `SOLVER_SYSTEM`).
     """
     if action_format == "markdown":
         help_text = markdown_format_help(tools, example_path=default_path or "path/to/file.py")
     else:
         help_text = action_format_help(tools)
-    if judge:
-        help_text += "\n\n" + (JUDGE_HELP if action_format == "markdown" else JUDGE_HELP_JSON)
+    ask = f"\n\n{JUDGE_HELP if action_format == 'markdown' else JUDGE_HELP_JSON}" if judge else ""
     messages = [
         Message(role="system", content=f"{system or SOLVER_SYSTEM}\n\n{help_text}"),
         Message(role="user", content=f"Task:\n{task}"),
@@ -106,7 +107,9 @@ def solver_messages(
     for i, step in enumerate(steps):
         messages.append(Message(role="assistant", content=_said(step, action_format, tools)))
         verdict = steps[i + 1].judge if i + 1 < len(steps) else None
-        messages.append(Message(role="user", content=f"Observation:\n{observation_text(step, verdict)}"))
+        dropped = verdict is not None and not verdict.keep
+        said = f"Observation:\n{observation_text(step, verdict)}{'' if dropped else ask}"
+        messages.append(Message(role="user", content=said))
     if hints:
         notes = "\n".join(f"- {hint}" for hint in hints)
         last = messages[-1]

@@ -173,11 +173,14 @@ async def test_judging_asks_for_a_verdict_and_reads_it_apart_from_the_action() -
     assert proposal.judge is False
     assert proposal.action is not None and proposal.action.thought == "Nothing there."
     assert proposal.action.args["command"] == "grep -rn other ."
-    assert "<judge>Yes</judge>" in model.requests[0].messages[0].content  # the instructions ask for it
-    # before any observation there is nothing to judge
+    asked = model.requests[0].messages
+    assert asked[-1].content.startswith("Observation:\na.py:1: noise") and "<judge>Yes</judge>" in asked[-1].content
+    assert "<judge>" not in asked[0].content  # asked after the observation, not in the instructions
+    # before any observation there is nothing to judge, and nothing asks for a verdict
     model = ScriptedModel(["<judge>Yes</judge>\nfinish"])
     (first,) = await Solver(model, SolverConfig(judge=True))("task", TOOLS, empty(), n=1)  # type: ignore[arg-type]
     assert first.judge is None and first.action == Action(tool="finish")
+    assert all("<judge>" not in m.content for m in model.requests[0].messages)
     # without judging, a tag is text and no verdict is read
     model = ScriptedModel(["<judge>No</judge>\nfinish"])
     (plain,) = await Solver(model)("task", TOOLS, _searched("x"), n=1)  # type: ignore[arg-type]
@@ -195,13 +198,16 @@ async def test_judging_in_the_json_format() -> None:
 
 
 def test_an_observation_judged_useless_leaves_later_prompts() -> None:
-    from trellis.agents.prompts import DROPPED, solver_messages
+    from trellis.agents.prompts import DROPPED, JUDGE_HELP, solver_messages
 
     trajectory = _searched("a.py:3: NOISE-XYZ", "b.py:9: the answer", "c.py:1: latest", verdicts=(False, True))
     messages = solver_messages("task", TOOLS, trajectory, judge=True)  # type: ignore[arg-type]
     text = "\n".join(m.content for m in messages)
     assert "NOISE-XYZ" not in text and DROPPED in text  # step 1's observation, judged No by step 2
     assert "the answer" in text and "latest" in text  # judged Yes; the last one is not judged yet
+    # each observation kept asks for its verdict; the dropped one's stub does not
+    observations = [m.content for m in messages if m.role == "user"][1:]
+    assert [JUDGE_HELP in o for o in observations] == [False, True, True]
     # each reply is shown with its verdict, as the model gave it
     replies = [m.content for m in messages if m.role == "assistant"]
     assert replies[1].startswith("<judge>No</judge>") and replies[2].startswith("<judge>Yes</judge>")

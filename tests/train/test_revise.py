@@ -190,7 +190,7 @@ def test_exported_chats_carry_the_judge_turns() -> None:
         Step(action=Action(tool="finish"), observation=Observation(text="done"), judge=JudgeVerdict(keep=False)),
     ]
     messages = ChatFormat(task="t", tools=tools, judge=True).messages(steps)
-    assert "<judge>Yes</judge>" in messages[0].content  # the instructions the run's solver had
+    assert "<judge>Yes</judge>" in messages[5].content  # asked after an observation, as the run's solver was
     assert messages[4].role == "assistant" and messages[4].content.startswith("<judge>No</judge>")
     assert messages[3].content == f"Observation:\n{DROPPED}" and "NOISE" not in "".join(m.content for m in messages)
 
