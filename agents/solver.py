@@ -111,7 +111,9 @@ class Solver:
                 messages, completion, tools, schema, seed, i, set(avoid), default_path
             )
             if config.judge and len(trajectory) > 1:  # there is an observation to judge
-                proposal.judge = parse_judge(proposal.completion)[0]
+                # a verdict given in a reply that had no usable action still counts after the retry
+                said = [parse_judge(text)[0] for text in (completion.text, proposal.completion)]
+                proposal.judge = next((verdict for verdict in said if verdict is not None), None)
             if config.keep_prompts:
                 proposal.prompt = messages
             proposals.append(proposal)

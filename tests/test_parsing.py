@@ -447,6 +447,11 @@ def test_fences_and_tags_with_blank_lines_and_apostrophes() -> None:
         ('{"judge": false, "tool": "finish"}', False, None),
         ("search capital of Oro", None, "search capital of Oro"),
         ("<judge>maybe</judge> finish", None, "<judge>maybe</judge> finish"),
+        ("No\nsearch founder of the bank", False, "search founder of the bank"),  # a bare first line
+        ("**Yes.**\nanswer Oro", True, "answer Oro"),
+        ("No", False, ""),
+        ("Yes, the town is Oro.\nanswer Oro", None, "Yes, the town is Oro.\nanswer Oro"),  # a sentence, no verdict
+        ("Nothing useful there.\nsearch x", None, "Nothing useful there.\nsearch x"),
     ],
 )
 def test_a_judge_verdict_in_every_format(reply: str, verdict: bool | None, cleaned: str | None) -> None:

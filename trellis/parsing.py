@@ -336,14 +336,16 @@ def parse_action(text: str, tools: Sequence[ToolSpec] | None = None) -> Action:
 
 _JUDGE_TAG = re.compile(r"<\s*judge\s*>\s*(yes|no)\b(?:\s*<\s*/\s*judge\s*>)?", re.I)
 _JUDGE_KEY = re.compile(r"[\"']judge[\"']\s*:\s*[\"']?\s*(yes|no|true|false)\b", re.I)
+_JUDGE_LINE = re.compile(r"\A\s*\**(yes|no)[.!]?\**[.!]?\s*(?:\n|\Z)", re.I)
 
 
 def parse_judge(text: str) -> tuple[bool | None, str]:
     """A reply's verdict on the observation it answers (ReSeek's JUDGE), and the reply without its tag.
 
     The verdict is `<judge>Yes</judge>` or `<judge>No</judge>` anywhere in the reply (the closing tag
-    may be missing), or a `"judge": "yes"|"no"` field of a JSON reply. True keeps the observation,
-    False drops it from later prompts, None: the reply gives no verdict. The first verdict counts.
+    may be missing), a `"judge": "yes"|"no"` field of a JSON reply, or a first line that is Yes or No
+    alone (what a small model writes when asked for the tag). True keeps the observation, False drops
+    it from later prompts, None: the reply gives no verdict. The first verdict counts.
     """
     tag = _JUDGE_TAG.search(text)
     if tag is not None:
@@ -352,4 +354,7 @@ def parse_judge(text: str) -> tuple[bool | None, str]:
     key = _JUDGE_KEY.search(text)
     if key is not None:
         return key.group(1).lower() in ("yes", "true"), text
+    line = _JUDGE_LINE.match(text)
+    if line is not None:
+        return line.group(1).lower() == "yes", text[line.end() :].strip()
     return None, text

@@ -187,6 +187,15 @@ async def test_judging_asks_for_a_verdict_and_reads_it_apart_from_the_action() -
     assert plain.judge is None and "<judge>" not in model.requests[0].messages[0].content
 
 
+async def test_a_verdict_in_a_reply_without_an_action_counts_after_the_retry() -> None:
+    """The 0.5B model, asked for a verdict, often replies with the bare word and no action."""
+    model = ScriptedModel(["No", "view_file b.py"])
+    solver = Solver(model, SolverConfig(judge=True))
+    (proposal,) = await solver("task", TOOLS, _searched("a.py:1: noise"), n=1)  # type: ignore[arg-type]
+    assert proposal.action is not None and proposal.action.args["path"] == "b.py"
+    assert proposal.judge is False and len(model.requests) == 2  # one retry, the verdict kept
+
+
 async def test_judging_in_the_json_format() -> None:
     reply = json.dumps({"judge": "No", "thought": "t", "tool": "finish", "args": {}})
     model = ScriptedModel([reply])
