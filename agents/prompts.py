@@ -33,16 +33,16 @@ def action_text(thought: str, tool: str, args: dict[str, object], judge: str | N
     return json.dumps(said, ensure_ascii=False)
 
 
+# The judge's request, asked right after each observation, not in the instructions: a small model told
+# up front to judge answers its first turn, before anything came back, with a verdict instead of an action.
 JUDGE_HELP = (
     "Begin your reply with <judge>Yes</judge> if what came back is useful for the task, or <judge>No</judge> if "
-    "it is not (then it is left out of what you see from now on)."
+    "it is not (then it is left out of what you see from now on); then your thought and your next action."
 )
 JUDGE_HELP_JSON = (
     'Put "judge": "Yes" in your JSON object if what came back is useful for the task, or "judge": "No" if it is '
-    "not (then it is left out of what you see from now on)."
+    "not (then it is left out of what you see from now on), beside your thought and your next action."
 )
-"""Asked right after each observation, not in the instructions: a small model told up front to judge
-answers its first turn, before anything came back, with a verdict instead of an action."""
 DROPPED = "(observation left out: judged not useful)"
 
 

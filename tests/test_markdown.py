@@ -133,7 +133,8 @@ def test_rendered_actions_parse_back(action: Action) -> None:
     ("action", "said"),
     [
         (Action(tool="reject", args={"reason": "it's the wrong file"}), "reject it's the wrong file"),
-        (Action(tool="search", args={"pattern": "def add", "path": None}), "search def add"),
+        (Action(tool="search", args={"pattern": "def add", "path": "."}), "search def add"),  # "." is the default
+        (Action(tool="search", args={"pattern": "def add", "path": "src"}), "search 'def add' src"),
         (Action(tool="view_file", args={"path": "a.py", "start": 3, "end": 9}), "view_file a.py 3 9"),
         # read back plainly, this would be a pattern and a path: it stays quoted
         (Action(tool="search", args={"pattern": "foo 10"}), "search 'foo 10'"),
@@ -143,9 +144,7 @@ def test_with_the_tools_a_command_line_is_written_as_a_model_writes_it(action: A
     """Shell quoting in the transcript (`'it'"'"'s'`) is copied by a small model into its next replies."""
     assert render_markdown_action(action, TOOLS) == said
     parsed = parse(said).args  # with the tool's defaults filled in
-    assert {k: parsed[k] for k, v in action.args.items() if v is not None} == {
-        k: v for k, v in action.args.items() if v is not None
-    }
+    assert {k: parsed[k] for k in action.args} == action.args
 
 
 def test_in_a_reply_of_plain_lines_that_plays_later_turns_too_the_first_command_is_the_action() -> None:
@@ -166,10 +165,25 @@ def test_in_a_reply_of_plain_lines_that_plays_later_turns_too_the_first_command_
     assert parse("view_file a.py\n\na.py\n```python\nx = 1\n```").tool == "write_file"
 
 
+@pytest.mark.parametrize(
+    ("reply", "tool"),
+    [
+        ("search returned nothing, so I will look at the file.\nview_file src/app.py", "view_file"),
+        ("Plan:\n1. view_file app.py to see the code\n\nview_file app.py", "view_file"),
+        ("- search for the definition of parse\n\nfind_symbol parse", "find_symbol"),
+        ("# view_file first\n\nfinish", "finish"),
+    ],
+)
+def test_thinking_that_starts_with_a_tool_s_name_is_not_the_action(reply: str, tool: str) -> None:
+    """A line in a list, under a heading, or ending like a sentence is thought, not an earlier command."""
+    action = parse(reply)
+    assert action.tool == tool and action.args.get("path") in (None, "app.py", "src/app.py")
+
+
 def test_a_shell_quoted_phrase_is_one_argument_as_the_shell_reads_it() -> None:
     action = parse("Look again.\n\nreject 'the founder'\"'\"'s town is elsewhere'")
     assert action.args == {"reason": "the founder's town is elsewhere"}
-    assert parse("reject 'a' 'b'").args == {"reason": "a' 'b"}  # more than one word: as written, outer quotes off
+    assert parse("reject 'a' 'b'").args == {"reason": "'a' 'b'"}  # several quoted words: as written
 
 
 def test_help_shows_each_form_and_usage_lines() -> None:

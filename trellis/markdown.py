@@ -8,7 +8,8 @@ One reply holds a thought and one action, in one of four forms:
 - an edit: the path, then a fenced block holding `<<<<<<< SEARCH` / `=======` / `>>>>>>> REPLACE`;
 - a shell command: a ```bash block;
 - any other tool: its name and arguments on one line (`view_file src/app.py 10 40`, `finish`),
-  in a fenced block or on the reply's last line.
+  in a fenced block or on the reply's last line (in a reply of plain lines that goes on to play the
+  turns after its action, the first bare command line).
 
 The parser forgives the usual slips: a missing path when the world names a default file, a path
 written as a comment on the block's first line, a missing closing fence, markup around the path or
@@ -141,14 +142,16 @@ def _looks_positional(rest: str) -> bool:
 
 def _one_text(text: str) -> str:
     """A tool's one text argument: a shell-quoted phrase (`'the founder'"'"'s town'`) read as the shell
-    reads it, else the text without a pair of quotes around it."""
-    if text[:1] in "'\"":
+    reads it, several quoted words as written, else the text without a pair of quotes around it."""
+    if text.startswith(("'", '"')):
         try:
             tokens = shlex.split(text)
         except ValueError:
             tokens = []
         if len(tokens) == 1:
             return tokens[0]
+        if len(tokens) > 1:
+            return text  # several quoted words (`'pytest' -k 'x'`): as written
     return _unquote(text)
 
 
@@ -166,7 +169,8 @@ def _command(line: str, by_name: dict[str, ToolSpec]) -> Action | None:
         return None
     tool = by_name[match.group(1)]
     rest = match.group(2) if match.group(2) is not None else match.group(3)
-    rest = rest.removesuffix(f"({tool.description})").rstrip()  # the format help's line, copied whole
+    if _described(tool):  # the format help's line, copied whole
+        rest = rest.removesuffix(f"({_described(tool)})").rstrip()
     if match.group(2) is not None and "=" in rest:  # tool(path="a.py", start=3): keyword style
         args = _keyword_args(rest, [f[0] for f in _fields(tool)])
         if args is not None:
@@ -264,9 +268,10 @@ def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path:
         if command is not None and _plain_command(lines[last], command, by_name):
             if not blocks:
                 # a small model may write the turns after its action too (the action, then another, then
-                # the answer it imagines): in a reply of plain lines, the first command is what it does now
-                first = next(i for i in range(last + 1) if _is_command(lines[i], by_name))
-                command, last = _command(lines[first], by_name) or command, first
+                # the answer it imagines): in a reply of plain lines, the first bare command is what it
+                # does now; a line in a list or ending like a sentence is its thinking
+                start = next((i for i in range(last) if _bare_command(lines[i], by_name)), last)
+                command, last = _command(lines[start], by_name) or command, start
             return _validate(command.model_copy(update={"thought": _thought(lines, last)}), by_name, text)
     raise FormatError("no action found. " + _forms_hint(by_name), text=text)
 
@@ -306,8 +311,13 @@ def code_reply(text: str, path: str, tools: Sequence[ToolSpec]) -> Action:
     return _validate(action, by_name, text)
 
 
-def _is_command(line: str, by_name: dict[str, ToolSpec]) -> bool:
-    command = _command(line, by_name) if line.strip() else None
+def _bare_command(line: str, by_name: dict[str, ToolSpec]) -> bool:
+    """A command alone on its line: not in a list or under a heading, not ending like a sentence."""
+    stripped = line.strip()
+    lead = _LEAD.match(stripped)
+    if not stripped or (lead is not None and lead.group(0)) or stripped.endswith((".", "!", "?", ":", ",")):
+        return False
+    command = _command(line, by_name)
     return command is not None and _plain_command(line, command, by_name)
 
 
@@ -345,6 +355,11 @@ def _forms_hint(by_name: dict[str, ToolSpec]) -> str:
     return "Reply with a short thought and then exactly one of: " + "; ".join(forms) + "."
 
 
+def _described(tool: ToolSpec) -> str:
+    """What the format help says a tool does, after its usage line."""
+    return tool.description.strip().rstrip(".")
+
+
 def usage(tool: ToolSpec) -> str:
     """`view_file PATH [START] [END]`: how a tool is called on a command line."""
     parts = [tool.name]
@@ -380,12 +395,32 @@ def render_markdown_action(action: Action, tools: Sequence[ToolSpec] = ()) -> st
         return f"{head}```bash\n{args['command']}\n```"
     present = [v for v in args.values() if v is not None]
     spec = next((tool for tool in tools if tool.name == action.tool), None)
-    if spec is not None and all(isinstance(v, str | int) and "\n" not in str(v) for v in present):
-        plain = " ".join([action.tool, *(str(v) for v in present)])
-        parsed = _command(plain, {spec.name: spec})
-        if parsed is not None and parsed.args == {k: v for k, v in args.items() if v is not None}:
+    if spec is not None:
+        plain = _plain_line(action, spec)
+        if plain is not None:
             return f"{head}{plain}"
     return f"{head}{' '.join([action.tool, *(_quote(v) for v in present)])}"
+
+
+def _plain_line(action: Action, spec: ToolSpec) -> str | None:
+    """`search def add`: the action's arguments unquoted, trailing ones at their default left out, when
+    that line reads back as the same validated arguments; None when it does not."""
+    fields = spec.args.model_fields
+    values = [(name, action.args.get(name)) for name in fields]
+    while values and (values[-1][1] is None or values[-1][1] == fields[values[-1][0]].default):
+        values.pop()
+    if any(value is None or not isinstance(value, str | int) or "\n" in str(value) for _, value in values):
+        return None
+    plain = " ".join([action.tool, *(str(value) for _, value in values)])
+    by_name = {spec.name: spec}
+    parsed = _command(plain, by_name)
+    if parsed is None or not _plain_command(plain, parsed, by_name):
+        return None
+    try:
+        same = spec.args.model_validate(parsed.args).model_dump() == spec.args.model_validate(action.args).model_dump()
+    except ValidationError:
+        return None
+    return plain if same else None
 
 
 def _quote(value: object) -> str:
@@ -414,7 +449,7 @@ def markdown_format_help(tools: Sequence[ToolSpec], *, example_path: str = "path
         forms.append('Run a shell command:\n```bash\ngrep -n "def " ' + example_path + "\n```")
     others = [tool for tool in tools if tool.name not in (*WRITE_TOOLS, "replace", "shell", "insert", "create_file")]
     if others:
-        listing = "\n".join(f"{usage(tool)}  ({tool.description.rstrip('.')})" for tool in others)
+        listing = "\n".join(f"{usage(tool)}  ({_described(tool)})" for tool in others)
         forms.append(
             f"Use a tool: its name and arguments alone on the last line, for example `{others[0].name}`:\n{listing}"
         )
