@@ -17,6 +17,9 @@
 ARG BASE=debian:bookworm-slim
 FROM ${BASE}
 ARG EXTRAS=ray,docker
+# llama.cpp, when built here, is built for named x86-64 instruction sets, not for this machine's CPU:
+# the image runs on other machines, and a virtual machine may list a feature (AMX) it does not run
+ARG CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 
 RUN apt-get update \
     && apt-get install -y --no-install-recommends \
