@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -163,11 +162,7 @@ class RemoteWorldBuilder:
                 )
         else:
             env = SWEEnvironment(self.instance, sandbox=self.sandbox)
-            # actors on one machine share its cache: one prepares, the others find it prepared
-            lock = env.root.parent / f".{env.root.name}.lock"
-            lock.parent.mkdir(parents=True, exist_ok=True)
-            with lock.open("w") as held:
-                await asyncio.to_thread(fcntl.flock, held, fcntl.LOCK_EX)
+            async with env.preparation_held():
                 await env.prepare(self.source, self.lock, offline=self.offline)
         folder = await asyncio.to_thread(add_worktree, env.repo_dir, self.folder, self.instance.base_commit)
         return world_on(env, folder, self.task, self.found, self.checks)

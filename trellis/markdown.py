@@ -169,8 +169,9 @@ def _command(line: str, by_name: dict[str, ToolSpec]) -> Action | None:
         return None
     tool = by_name[match.group(1)]
     rest = match.group(2) if match.group(2) is not None else match.group(3)
-    if _described(tool):  # the format help's line, copied whole
-        rest = rest.removesuffix(f"({_described(tool)})").rstrip()
+    described = _described(tool)
+    if described:  # the format help's line, copied whole
+        rest = rest.removesuffix(f"({described})").rstrip()
     if match.group(2) is not None and "=" in rest:  # tool(path="a.py", start=3): keyword style
         args = _keyword_args(rest, [f[0] for f in _fields(tool)])
         if args is not None:
@@ -270,8 +271,8 @@ def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path:
                 # a small model may write the turns after its action too (the action, then another, then
                 # the answer it imagines): in a reply of plain lines, the first bare command is what it
                 # does now; a line in a list or ending like a sentence is its thinking
-                start = next((i for i in range(last) if _bare_command(lines[i], by_name)), last)
-                command, last = _command(lines[start], by_name) or command, start
+                earlier = ((i, _bare_command(lines[i], by_name)) for i in range(last))
+                last, command = next(((i, found) for i, found in earlier if found is not None), (last, command))
             return _validate(command.model_copy(update={"thought": _thought(lines, last)}), by_name, text)
     raise FormatError("no action found. " + _forms_hint(by_name), text=text)
 
@@ -311,14 +312,15 @@ def code_reply(text: str, path: str, tools: Sequence[ToolSpec]) -> Action:
     return _validate(action, by_name, text)
 
 
-def _bare_command(line: str, by_name: dict[str, ToolSpec]) -> bool:
-    """A command alone on its line: not in a list or under a heading, not ending like a sentence."""
+def _bare_command(line: str, by_name: dict[str, ToolSpec]) -> Action | None:
+    """The command of a line that holds one alone: not in a list or under a heading, not ending like a
+    sentence; None for any other line."""
     stripped = line.strip()
     lead = _LEAD.match(stripped)
     if not stripped or (lead is not None and lead.group(0)) or stripped.endswith((".", "!", "?", ":", ",")):
-        return False
+        return None
     command = _command(line, by_name)
-    return command is not None and _plain_command(line, command, by_name)
+    return command if command is not None and _plain_command(line, command, by_name) else None
 
 
 def _plain_command(line: str, command: Action, by_name: dict[str, ToolSpec]) -> bool:

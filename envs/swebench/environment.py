@@ -23,7 +23,7 @@ import subprocess
 import sys
 import sysconfig
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 
 from trellis.envs.code.workspace import GitError, GitWorkspace, checkout, host_git_dir, point_at
@@ -133,16 +133,16 @@ class SWEEnvironment:
     def ready(self) -> bool:
         return (self.root / "ready.json").exists()
 
-    @asynccontextmanager
-    async def checkout_held(self) -> AsyncIterator[None]:
+    def checkout_held(self) -> AbstractAsyncContextManager[None]:
         """The environment's own checkout (`repo/`) for this holder alone, until the block ends: grading
         applies patches there and a solve reads the base's code from it, so processes (and coroutines)
         that share the environment take turns. Not reentrant."""
-        lock = self.root.parent / f".{self.root.name}.checkout.lock"
-        lock.parent.mkdir(parents=True, exist_ok=True)
-        with lock.open("w") as held:
-            await asyncio.to_thread(fcntl.flock, held, fcntl.LOCK_EX)
-            yield
+        return _held(self.root.parent / f".{self.root.name}.checkout.lock")
+
+    def preparation_held(self) -> AbstractAsyncContextManager[None]:
+        """Preparing this environment for this holder alone, until the block ends: the workers of one
+        machine share its cache, so one prepares and the others find it prepared. Not reentrant."""
+        return _held(self.root.parent / f".{self.root.name}.lock")
 
     @property
     def git_dir(self) -> Path:
@@ -261,3 +261,12 @@ class SWEEnvironment:
     def _check(result: RunResult, step: str) -> None:
         if not result.ok:
             raise UserError(f"{step} failed (exit {result.exit_code}):\n{result.output[-3000:]}")
+
+
+@asynccontextmanager
+async def _held(lock: Path) -> AsyncIterator[None]:
+    """An exclusive flock on `lock` (created with its folder) until the block ends; waits in a thread."""
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with lock.open("w") as held:
+        await asyncio.to_thread(fcntl.flock, held, fcntl.LOCK_EX)
+        yield
