@@ -76,7 +76,11 @@ def method_config(method: str, seed: int) -> SearchConfig:
             reflection=False,
             solver={"judge": judge},
             critic={"mode": "none"},
-            budget=BudgetConfig(max_nodes=8, max_depth=6, enough_finished=1, max_expansions_per_node=2),
+            # one trajectory: a node is expanded again only after a dead end (an unusable reply); a
+            # greedy sample of a node that has a child would repeat it
+            budget=BudgetConfig(
+                max_nodes=12, max_depth=6, enough_finished=1, max_expansions_per_node=3, widen_after=10**6
+            ),
             discriminator={"strategy": "mean"},
         )
     return SearchConfig(

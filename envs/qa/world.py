@@ -313,6 +313,11 @@ def _results_text(query: str, hits: Sequence[Hit], left: int) -> str:
         after = f"{left} search{'es' if left != 1 else ''} left."
     if not hits:
         return f'No passage matches "{query}". Try other words: a name or a place from the question. {after}'
+    if left:
+        after += (
+            " If a passage above answers the question, reply with answer and the answer; if one names the person, "
+            "place or organisation the question leads to, search for that name."
+        )
     body = "\n\n".join(f"[{hit.id}] {hit.title}\n{hit.text}" for hit in hits)
     return f'Passages for "{query}":\n\n{body}\n\n{after}'
 

@@ -59,6 +59,17 @@ async def test_search_lists_passages_with_ids_and_records_them() -> None:
         assert f"[{passage['id']}] {passage['title']}\n{passage['text']}" in observation.text
     assert observation.data["turn"] == 1 and observation.data["turns_left"] == MAX_TURNS - 1
     assert f"{MAX_TURNS - 1} searches left" in observation.text
+    # what to do with what came back: answer from it, or search for the name it gives
+    assert "If a passage above answers the question, reply with answer" in observation.text
+    assert "search for that name" in observation.text
+
+
+async def test_a_search_that_finds_nothing_says_to_try_other_words_not_to_answer_from_it() -> None:
+    qa = world()
+    await qa.reset()
+    observation = await qa.step(search("zzzqqq"))
+    assert not observation.data["passages"] and "Try other words" in observation.text
+    assert "passage above" not in observation.text
 
 
 async def test_turn_limit_then_only_answer() -> None:
