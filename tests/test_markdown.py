@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from trellis.envs.code.tools import CODE_TOOLS
+from trellis.envs.qa.world import QA_TOOLS
 
 from trellis.errors import FormatError
 from trellis.markdown import code_reply, markdown_format_help, parse_markdown_action, render_markdown_action, usage
@@ -102,6 +103,12 @@ def test_prose_alone_is_a_format_error_that_lists_the_forms() -> None:
     with pytest.raises(FormatError, match="exactly one of") as info:
         parse("I think the function is now correct and the examples pass.", TASK_TOOLS)
     assert "finish" in str(info.value)
+
+
+def test_a_reply_that_only_states_a_finding_is_shown_each_command_written_out() -> None:
+    with pytest.raises(FormatError) as info:
+        parse("Prarkthi Reimtros was born in Kaixhoskby in 1791.", list(QA_TOOLS))
+    assert "search QUERY, answer TEXT" in str(info.value)
 
 
 def test_tools_the_world_lacks_are_refused() -> None:

@@ -353,7 +353,9 @@ def _forms_hint(by_name: dict[str, ToolSpec]) -> str:
         forms.append("a ```bash block with one command")
     others = [name for name in by_name if name not in (*WRITE_TOOLS, "replace", "shell", "insert")]
     if others:
-        forms.append(f"a tool name and its arguments on the last line ({', '.join(others)})")
+        # written out (`answer TEXT`), so that a reply that only states what it found sees how to act on it
+        calls = ", ".join(usage(by_name[name]) for name in others)
+        forms.append(f"a tool name and its arguments alone on the last line ({calls})")
     return "Reply with a short thought and then exactly one of: " + "; ".join(forms) + "."
 
 
