@@ -192,15 +192,7 @@ class QAWorld:
                 text=f'"{query}" has no words to search for; search for names, places or years', is_error=True
             )
         hits = self.index.search(query, self.top_k)
-        found = tuple(hit.id for hit in hits)
-        again = next((turn for turn, ids in enumerate(self.state.seen, 1) if found and ids == found), None)
-        if again is not None:  # a repeat (or rewording) of an earlier search tells nothing new: no turn spent
-            return Observation(
-                text=f'"{query}" finds the same passages as your search {again} ({", ".join(found)}); no search '
-                "was spent. Answer from them, or search for another name they give.",
-                is_error=True,
-            )
-        self.state = self.state.model_copy(update={"seen": (*self.state.seen, found)})
+        self.state = self.state.model_copy(update={"seen": (*self.state.seen, tuple(h.id for h in hits))})
         left = self.max_turns - self.state.turns
         return Observation(
             text=_results_text(query, hits, left),

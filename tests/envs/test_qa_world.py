@@ -64,20 +64,6 @@ async def test_search_lists_passages_with_ids_and_records_them() -> None:
     assert "search for that name" in observation.text
 
 
-async def test_a_search_that_finds_the_passages_of_an_earlier_one_spends_no_turn() -> None:
-    qa = world()
-    await qa.reset()
-    organisation = CORPUS.passage(CORPUS.questions[BRIDGE].supporting[0])
-    first = await qa.step(search(organisation.title))
-    state = await qa.snapshot()
-    again = await qa.step(search(f"  {organisation.title} "))
-    assert again.is_error and "same passages as your search 1" in again.text and "no search was spent" in again.text
-    assert await qa.snapshot() == state and qa.state.turns == 1
-    assert organisation.id in again.text  # which ones, in case the earlier result left the prompt
-    other = await qa.step(search("Institute founder town"))
-    assert not other.is_error and other.data["turn"] == 2 and first.data["turn"] == 1
-
-
 async def test_a_search_that_finds_nothing_says_to_try_other_words_not_to_answer_from_it() -> None:
     qa = world()
     await qa.reset()
