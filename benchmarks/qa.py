@@ -76,8 +76,9 @@ def method_config(method: str, seed: int) -> SearchConfig:
             reflection=False,
             solver={"judge": judge},
             critic={"mode": "none"},
-            # one trajectory: a node is expanded again only after a dead end (an unusable reply); a
-            # greedy sample of a node that has a child would repeat it
+            # one trajectory: a node is expanded again only after a dead end (an unusable reply);
+            # widening a node whose child is still open would fork a second trajectory and spend the
+            # nodes the first one needs to reach its answer
             budget=BudgetConfig(
                 max_nodes=12, max_depth=6, enough_finished=1, max_expansions_per_node=3, widen_after=10**6
             ),

@@ -271,8 +271,10 @@ def parse_markdown_action(text: str, tools: Sequence[ToolSpec], *, default_path:
                 # a small model may write the turns after its action too (the action, then another, then
                 # the answer it imagines): in a reply of plain lines, the first bare command is what it
                 # does now; a line in a list or ending like a sentence is its thinking
-                earlier = ((i, _bare_command(lines[i], by_name)) for i in range(last))
-                last, command = next(((i, found) for i, found in earlier if found is not None), (last, command))
+                for i in range(last):
+                    if (found := _bare_command(lines[i], by_name)) is not None:
+                        command, last = found, i
+                        break
             return _validate(command.model_copy(update={"thought": _thought(lines, last)}), by_name, text)
     raise FormatError("no action found. " + _forms_hint(by_name), text=text)
 
