@@ -40,6 +40,32 @@ def prepared(tmp_path_factory: pytest.TempPathFactory) -> SWEEnvironment:
     return env
 
 
+def test_preparing_and_the_checkout_are_each_held_by_one_holder_at_a_time(tmp_path: Path) -> None:
+    import asyncio
+
+    instance, _, _ = make_swe_task(tmp_path)
+    env = SWEEnvironment(instance, tmp_path / "env")
+    events: list[str] = []
+
+    async def hold(name: str, held: str, seconds: float) -> None:
+        async with getattr(env, held)():
+            events.append(f"{name} in")
+            await asyncio.sleep(seconds)
+            events.append(f"{name} out")
+
+    async def main() -> None:
+        await asyncio.gather(hold("a", "preparation_held", 0.3), hold("b", "preparation_held", 0.1))
+        await asyncio.gather(hold("c", "checkout_held", 0.3), hold("d", "checkout_held", 0.1))
+        # two different locks: the checkout can be held while another holder prepares
+        await asyncio.gather(hold("e", "preparation_held", 0.3), hold("f", "checkout_held", 0.1))
+
+    asyncio.run(main())
+    # whichever thread's flock is granted first, one holder is out before the other is in
+    assert events[:4] in (["a in", "a out", "b in", "b out"], ["b in", "b out", "a in", "a out"])
+    assert events[4:8] in (["c in", "c out", "d in", "d out"], ["d in", "d out", "c in", "c out"])
+    assert sorted(events[8:10]) == ["e in", "f in"]  # both in before either is out
+
+
 def test_instance_fields_and_loaders(tmp_path: Path) -> None:
     instance, _, _ = make_swe_task(tmp_path)
     assert instance.FAIL_TO_PASS == ["tests/test_calc.py::test_add"]
