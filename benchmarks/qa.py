@@ -38,7 +38,7 @@ from typing import Any
 from trellis.envs.qa import Question, exact_match, f1_score, judge_reward, qa_worlds
 from trellis.envs.qa.judge import search_judgements
 from trellis.envs.qa.sources import QASource, open_source
-from trellis.search.config import BudgetConfig, SearchConfig, SelectorConfig
+from trellis.search.config import BudgetConfig, SearchConfig, SelectorConfig, linear_agent
 from trellis.search.run import RunDir, run_search
 
 from trellis.errors import UserError
@@ -69,21 +69,8 @@ class Trial:
 def method_config(method: str, seed: int) -> SearchConfig:
     judge = method.endswith("-judge")
     if method.startswith("linear"):
-        return SearchConfig(
-            seed=seed,
-            samples=1,
-            feedback=False,
-            reflection=False,
-            solver={"judge": judge},
-            critic={"mode": "none"},
-            # one trajectory: a node is expanded again only after a dead end (an unusable reply);
-            # widening a node whose child is still open would fork a second trajectory and spend the
-            # nodes the first one needs to reach its answer
-            budget=BudgetConfig(
-                max_nodes=12, max_depth=6, enough_finished=1, max_expansions_per_node=3, widen_after=10**6
-            ),
-            discriminator={"strategy": "mean"},
-        )
+        # no token budget: 12 nodes of a trajectory at most 6 steps deep, the steps valued by nothing
+        return linear_agent(None, seed, max_nodes=12, max_depth=6, solver={"judge": judge}, critic={"mode": "none"})
     return SearchConfig(
         seed=seed,
         samples=2,

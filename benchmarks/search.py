@@ -61,7 +61,7 @@ from trellis.agents.prompts import completion_prompt
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.tasks.catalog import TASKS, CodeTask
 from trellis.envs.tasks.world import SOLUTION, CodeTaskWorld, make_task_repository
-from trellis.search.config import BudgetConfig, SearchConfig, SelectorConfig, token_budget_mcts
+from trellis.search.config import BudgetConfig, SearchConfig, SelectorConfig, linear_agent, token_budget_mcts
 from trellis.search.run import RunDir, run_search
 from trellis.search.selectors import select_nodes
 
@@ -126,26 +126,8 @@ def method_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> 
 
 
 def _base_config(name: str, budget: int, seed: int, *, greedy: bool = True) -> SearchConfig:
-    common: dict[str, Any] = {"seed": seed, "use_world_reward": False}
     if name == "linear":
-        return SearchConfig(
-            samples=1,
-            feedback=False,
-            reflection=False,
-            solver={"greedy_first": greedy},
-            # one trajectory; a dead end (unparsable output, a rejection) is sampled again
-            budget=BudgetConfig(
-                max_tokens=budget,
-                max_nodes=200,
-                enough_finished=1,
-                agreement=1,  # its first finished answer ends it: nothing else to agree with
-                max_depth=12,
-                max_expansions_per_node=3,
-                widen_after=10**6,
-            ),
-            discriminator={"strategy": "mean"},
-            **common,
-        )
+        return linear_agent(budget, seed, solver={"greedy_first": greedy})
 
     def mcts(**changes: Any) -> SearchConfig:
         return token_budget_mcts(budget, seed, **changes)

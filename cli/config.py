@@ -160,10 +160,16 @@ _FILE_OPTIONS = (
 Command = TypeVar("Command", bound=Callable[..., Any])
 
 
-def search_options(defaults: dict[str, Any]) -> Callable[[Command], Command]:
+def search_options(
+    defaults: dict[str, Any], strategies: dict[str, dict[str, Any]] | None = None
+) -> Callable[[Command], Command]:
     """Give a typer command the shared search options (`SEARCH_OPTIONS`, `--config`, `--set`); the
     command takes one `settings: SearchConfig` parameter instead, built from `defaults`, the file, the
-    flags and the overrides (later ones win), and a bad value is a `UserError` before the command runs."""
+    flags and the overrides (later ones win), and a bad value is a `UserError` before the command runs.
+
+    `strategies` adds `--strategy NAME`: the named settings replace `defaults` as the base (`mcts`,
+    the default, is `defaults` itself)."""
+    choices = {"mcts": defaults, **(strategies or {})}
 
     def decorate(command: Command) -> Command:
         signature = inspect.signature(command, eval_str=True)
@@ -174,18 +180,37 @@ def search_options(defaults: dict[str, Any]) -> Callable[[Command], Command]:
             inspect.Parameter(o.parameter, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=o.annotation)
             for o in SEARCH_OPTIONS
         ]
+        if strategies:
+            added.insert(0, _strategy_parameter(choices))
 
         @functools.wraps(command)
         def run(*args: Any, **kwargs: Any) -> Any:
             flags = {o.setting: kwargs.pop(o.parameter, None) for o in SEARCH_OPTIONS}
             path, sets = kwargs.pop("config", None), kwargs.pop("set_", None)
-            kwargs["settings"] = build_config(path, list(sets or []), flags, defaults=defaults)
+            strategy = kwargs.pop("strategy", None) or "mcts"
+            if strategy not in choices:
+                raise UserError(f"--strategy {strategy}: unknown; give one of {', '.join(choices)}")
+            kwargs["settings"] = build_config(path, list(sets or []), flags, defaults=choices[strategy])
             return command(*args, **kwargs)
 
         run.__signature__ = signature.replace(parameters=[*own, *added, *_FILE_OPTIONS])  # type: ignore[attr-defined]
         return run  # type: ignore[return-value]
 
     return decorate
+
+
+STRATEGY_HELP = {
+    "mcts": "MCTS over agent trajectories (the default)",
+    "linear": "one agent trajectory, one greedy sample per step, until it finishes",
+}
+
+
+def _strategy_parameter(choices: dict[str, dict[str, Any]]) -> inspect.Parameter:
+    described = "; ".join(f"{name}: {STRATEGY_HELP.get(name, 'settings of its own')}" for name in choices)
+    option = typer.Option("--strategy", help=f"How to search. {described}. Other options change its settings.")
+    return inspect.Parameter(
+        "strategy", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Annotated[str | None, option]
+    )
 
 
 # Where a batch runs; shared by `swe batch` and `qa batch`.

@@ -13,7 +13,7 @@ from rich.markup import escape
 from trellis.cli.checks import output_folder
 from trellis.cli.config import AddressOpt, ExecutorOpt, RetriesOpt, search_options
 from trellis.envs.qa.sources import open_source
-from trellis.search.config import SearchConfig
+from trellis.search.config import SearchConfig, linear_agent
 
 from trellis.errors import UserError
 
@@ -36,10 +36,14 @@ QA_DEFAULTS = {
     "samples": 2,
     "budget": {"max_nodes": 16, "max_depth": 6, "enough_finished": 2, "max_expansions_per_node": 2},
 }
+QA_STRATEGIES = {
+    "linear": linear_agent(None, max_nodes=12, max_depth=6, critic={"mode": "none"}).model_dump(mode="json")
+}
+"""`--strategy linear`: one trajectory of at most 12 steps, as the QA benchmark runs it."""
 
 
 @app.command()
-@search_options(QA_DEFAULTS)
+@search_options(QA_DEFAULTS, QA_STRATEGIES)
 def solve(
     question: Annotated[str, typer.Argument(help="A question of the corpus: its position (0, 1, ...) or id (q0003).")],
     corpus_seed: CorpusSeedOpt = 0,
@@ -112,7 +116,7 @@ def solve(
 
 
 @app.command()
-@search_options(QA_DEFAULTS)
+@search_options(QA_DEFAULTS, QA_STRATEGIES)
 def batch(
     questions: Annotated[
         str, typer.Option(help="Questions: a count (the first N), a range 0-9, or ids/positions q0003,5.")

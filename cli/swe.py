@@ -20,7 +20,7 @@ from trellis.cli.checks import input_folder, output_file, output_folder
 from trellis.cli.config import EXECUTORS, AddressOpt, ExecutorOpt, RetriesOpt, search_options
 from trellis.cli.service import Sources
 from trellis.envs.swebench.instance import SWEInstance
-from trellis.search.config import SearchConfig
+from trellis.search.config import SearchConfig, linear_agent
 
 from trellis.errors import UserError
 from trellis.models.base import ChatModel
@@ -237,6 +237,8 @@ SOLVE_DEFAULTS = {
     "root_samples": 4,  # the repair opening: short prompts, the most diverse samples of a search
     "budget": {"max_nodes": 20, "max_depth": 8, "enough_finished": 2, "max_expansions_per_node": 3},
 }
+SOLVE_STRATEGIES = {"linear": linear_agent(8000).model_dump(mode="json")}
+"""`--strategy linear`: one agent trajectory within 8,000 model tokens, as the search benchmark runs it."""
 
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
 
@@ -294,7 +296,7 @@ def _warn_reference_value(settings: SearchConfig) -> None:
 
 
 @app.command()
-@search_options(SOLVE_DEFAULTS)
+@search_options(SOLVE_DEFAULTS, SOLVE_STRATEGIES)
 def solve(
     ctx: typer.Context,
     instance_id: Annotated[str, typer.Argument(help="Instance id (in --instances, or a shipped example).")],
@@ -525,7 +527,7 @@ def _watch(run_dir: Path, args: list[str]) -> None:
 
 
 @app.command()
-@search_options(SOLVE_DEFAULTS)
+@search_options(SOLVE_DEFAULTS, SOLVE_STRATEGIES)
 def batch(
     instances: InstancesOpt,
     ids: Annotated[list[str] | None, typer.Option("--id", help="Only these instances (repeatable).")] = None,

@@ -14,7 +14,7 @@ from rich.table import Table
 from trellis.cli.checks import output_folder
 from trellis.cli.config import AddressOpt, ExecutorOpt, RetriesOpt, search_options
 from trellis.envs.tasks.catalog import CodeTask
-from trellis.search.config import SearchConfig, token_budget_mcts
+from trellis.search.config import SearchConfig, linear_agent, token_budget_mcts
 
 from trellis.errors import UserError
 
@@ -23,6 +23,8 @@ console = Console()
 
 TASK_DEFAULTS = token_budget_mcts(8000).model_dump(mode="json")
 """MCTS within 8,000 model tokens, as the search benchmark runs it."""
+TASK_STRATEGIES = {"linear": linear_agent(8000).model_dump(mode="json")}
+"""`--strategy linear`: the benchmark's linear agent, within 8,000 model tokens."""
 CatalogOpt = Annotated[
     Path | None, typer.Option(help="A task catalog of your own (a folder per task); default: the shipped tasks.")
 ]
@@ -44,7 +46,7 @@ def list_tasks(catalog: CatalogOpt = None) -> None:
 
 
 @app.command()
-@search_options(TASK_DEFAULTS)
+@search_options(TASK_DEFAULTS, TASK_STRATEGIES)
 def solve(
     task_id: Annotated[str, typer.Argument(help="The task's id (see `trellis tasks list`).")],
     model: ModelOpt = "embedded",
@@ -86,7 +88,7 @@ def solve(
 
 
 @app.command()
-@search_options(TASK_DEFAULTS)
+@search_options(TASK_DEFAULTS, TASK_STRATEGIES)
 def batch(
     tasks: Annotated[str, typer.Option(help="Tasks: `all`, a count (the first N), or ids a,b,c.")] = "all",
     model: ModelOpt = "embedded",

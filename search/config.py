@@ -163,3 +163,35 @@ def token_budget_mcts(max_tokens: int, seed: int = 0, **changes: Any) -> SearchC
         "allocate_by_yield": True,
     }
     return SearchConfig(**{**fields, **changes})
+
+
+def linear_agent(
+    max_tokens: int | None = 8000, seed: int = 0, *, max_nodes: int = 200, max_depth: int = 12, **changes: Any
+) -> SearchConfig:
+    """One agent trajectory, one greedy sample per step, until it finishes: a plain agent loop on the
+    search's machinery (the root's focused opening, focused repairs, the tree store, resuming).
+
+    A node is expanded again only after a dead end (an unusable reply, a rejection), never while its
+    child is still open: widening such a node would fork a second trajectory that spends what the
+    first needs to reach an answer. No feedback, reflections or debate; the first finished answer
+    ends the search. The shape the search benchmark's `linear` method runs; `changes` replace fields.
+    """
+    budget = BudgetConfig(
+        max_tokens=max_tokens,
+        max_nodes=max_nodes,
+        max_depth=max_depth,
+        enough_finished=1,
+        agreement=1,  # its first finished answer ends it: nothing else to agree with
+        max_expansions_per_node=3,
+        widen_after=10**6,
+    )
+    fields: dict[str, Any] = {
+        "seed": seed,
+        "samples": 1,
+        "feedback": False,
+        "reflection": False,
+        "budget": budget,
+        "discriminator": DiscriminatorConfig(strategy="mean"),
+        "use_world_reward": False,
+    }
+    return SearchConfig(**{**fields, **changes})

@@ -213,6 +213,7 @@ def test_search_settings(capsys: pytest.CaptureFixture[str], tmp_path: Path, cac
     refused(capsys, *SOLVE, "--selector", "best", says="unknown selector 'best'")
     refused(capsys, *SOLVE, "--selector", "nowhere_pkg:Mine", says="cannot import nowhere_pkg")
     refused(capsys, *SOLVE, "--discriminator", "vote", says="discriminator.strategy")
+    refused(capsys, *SOLVE, "--strategy", "greedy", says="--strategy greedy: unknown; give one of mcts, linear")
     for name, text in {"bad.yaml": "a: [1", "list.yaml": "- 1", "unknown.yaml": "bogus: 1"}.items():
         (tmp_path / name).write_text(text)
     refused(capsys, *SOLVE, "--config", str(tmp_path / "bad.yaml"), says="cannot read config")

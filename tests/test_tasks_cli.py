@@ -94,6 +94,31 @@ def test_batch_writes_results_and_reads_them_back(tmp_path: Path) -> None:
         assert refused.returncode != 0 and says in refused.stdout + refused.stderr
 
 
+@BWRAP
+def test_strategy_linear_runs_one_trajectory(tmp_path: Path) -> None:
+    """`--strategy linear` is the benchmark's linear agent: one greedy sample per step, each node
+    expanded once while its child is open, so the tree is one path; the default search widens."""
+    from trellis.search.config import linear_agent
+    from trellis.search.run import RunDir
+
+    def shape(name: str, *strategy: str) -> tuple[list[int], dict]:
+        args = ["solve", "reverse_string", "--model", "python:test_tasks_cli:wrong", "--run", name, "--max-nodes", "5"]
+        done = tasks(tmp_path, *args, *strategy)
+        assert done.returncode == 0 and "reverse_string: not solved" in done.stdout, done.stderr[-3000:]
+        tree = RunDir(tmp_path / name / "run").load_tree()
+        return [len(tree.children(node.id)) for node in tree], tree.meta["config"]
+
+    children, config = shape("linear", "--strategy", "linear")
+    assert max(children) == 1 and sum(children) >= 3  # a path of several steps, never a fork
+    expected = linear_agent(8000).model_dump(mode="json")
+    expected["budget"]["max_nodes"] = 5
+    assert config == expected
+    children, config = shape("mcts")
+    assert max(children) > 1 and config["samples"] == 2
+    refused = tasks(tmp_path, "solve", "reverse_string", "--strategy", "greedy")
+    assert refused.returncode != 0 and "give one of mcts, linear" in refused.stdout + refused.stderr
+
+
 @pytest.mark.ray
 @BWRAP
 @pytest.mark.skipif(importlib.util.find_spec("ray") is None, reason="needs Ray (pip install 'trellis[ray]')")
