@@ -1,9 +1,11 @@
 """Function-level code tasks as worlds: the agent edits `solution.py`; hidden tests give the reward.
 
-The examples in the task's docstring (doctest form, `>>> f(2)` / `4`) are the visible tests: they
-run after every change the agent makes, at `finish` and on `run_tests`, and their results are part
-of the observation (what the agent sees) and of its data (what the critic scores). The hidden tests
-are only run by `reward()`.
+The examples in the task's docstring are the visible tests: they run after every change the agent
+makes, at `finish` and on `run_tests`, and their results are part of the observation (what the agent
+sees) and of its data (what the critic scores). The hidden tests are only run by `reward()`. Doctest
+form (`>>> f(2)` / `4`) is read first; a docstring without it may give its examples inline, as many
+problem sets do (`f(2) == 4`, `f(2) ➞ 4`, `f(2) -> 4`, `f(2) should return 4`), and those become
+doctest examples (`inline_examples`).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import ast
 import doctest
 import json
+import re
 import shutil
 import tempfile
 from collections.abc import Sequence
@@ -98,7 +101,7 @@ def get_task(task_id: str) -> CodeTask:
 def task_statement(task: CodeTask, *, checked: bool = True) -> str:
     note = (
         " After each change, the examples in the docstring are run and you see which pass."
-        if checked and examples_of(task.prompt)
+        if checked and examples_of(examples_doctest(task))
         else ""
     )
     return (
@@ -114,6 +117,110 @@ def examples_of(prompt: str) -> list[tuple[str, str]]:
         return [(e.source, e.want) for e in doctest.DocTestParser().get_examples(prompt)]
     except ValueError:  # a malformed docstring example: no visible tests rather than a crash
         return []
+
+
+def examples_doctest(task: CodeTask) -> str:
+    """The text whose doctest examples are the task's visible tests: its prompt when that has doctest
+    examples, else doctest examples made from the prompt's inline ones ("" when it has neither)."""
+    if examples_of(task.prompt):
+        return task.prompt
+    return "".join(f">>> {source}\n{want}\n" for source, want in inline_examples(task.prompt, task.entry_point))
+
+
+# What joins a call to its value in an inline example: `f(2) == 4`, `f(2) ➞ 4`, `f(2) should return 4`
+_JOIN = re.compile(
+    r"[ \t]*(?:==|➞|→|⟶|->|=>|=|:|\bshould (?:return|be|give)\b|\breturns?\b|\bgives?\b|\bis\b)[ \t]*", re.I
+)
+_CANONICAL = (str, int, bool, type(None))
+
+
+def inline_examples(prompt: str, entry_point: str) -> list[tuple[str, str]]:
+    """Examples a docstring gives inline, as doctest (source, expected output) pairs: a call of
+    `entry_point` on one line, joined to a literal value by `==`, an arrow (`➞`, `->`, `=>`), `=` or
+    words (`should return`, `returns`). The call is shown with the value's repr where the repr of an
+    equal result is the same (strings, numbers, booleans, None, lists and tuples of them); other
+    values (floats, dicts, sets) are compared by `==`, as the example states. Prose after the value
+    is ignored; a value that is not a literal (`19 - 5 - 6`) gives no example."""
+    examples: list[tuple[str, str]] = []
+    for match in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\(", prompt):
+        if re.search(r"\bdef\s+$", prompt[: match.start()]):
+            continue
+        end = _closing(prompt, match.end() - 1)
+        if end is None:
+            continue
+        call = prompt[match.start() : end]
+        join = _JOIN.match(prompt, end)
+        if join is None or not _parses(call):
+            continue
+        line_end = prompt.find("\n", join.end())
+        found = _leading_literal(prompt[join.end() : len(prompt) if line_end < 0 else line_end])
+        if found is None:
+            continue
+        text, value = found
+        example = (call, repr(value)) if _canonical(value) else (f"{call} == {text}", "True")
+        if example not in examples:
+            examples.append(example)
+    return examples
+
+
+def _closing(text: str, start: int) -> int | None:
+    """The index just past the bracket that closes the one at `start`, on the same line, skipping
+    brackets inside string literals; None when the line ends first."""
+    depth, quote, index = 0, "", start
+    while index < len(text):
+        char = text[index]
+        if char == "\n":
+            return None
+        if quote:
+            if char == "\\":
+                index += 1
+            elif char == quote:
+                quote = ""
+        elif char in "'\"":
+            quote = char
+        elif char in "([{":
+            depth += 1
+        elif char in ")]}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+        index += 1
+    return None
+
+
+def _parses(source: str) -> bool:
+    try:
+        ast.parse(source, mode="eval")
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
+def _leading_literal(text: str) -> tuple[str, object] | None:
+    """The longest start of `text` that is a Python literal (its source and value), where it ends at
+    the end of a word and no operator follows: `False (not balanced)` gives `False`, `'ab'.` gives
+    `'ab'`, `19 - 5` gives nothing."""
+    text = text.strip()
+    for end in range(len(text), 0, -1):
+        if end < len(text) and not (text[end].isspace() or text[end] in ".,;"):
+            continue
+        if text[end:].lstrip(" \t")[:1] in tuple("+-*/%<>=&|^@"):
+            continue
+        head = text[:end].rstrip()
+        if head.endswith(","):  # `4, f(3) == 6`: a list of examples, not the tuple (4,)
+            continue
+        try:
+            return head, ast.literal_eval(head)
+        except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+            continue
+    return None
+
+
+def _canonical(value: object) -> bool:
+    """Whether every value equal to `value` has its repr (so a doctest of the repr is an `==` check)."""
+    if isinstance(value, list | tuple):
+        return all(_canonical(item) for item in value)
+    return isinstance(value, _CANONICAL)
 
 
 def definitions_only(source: str, module: str = "solution", entry_point: str | None = None) -> tuple[str, int]:
@@ -223,7 +330,9 @@ class CodeTaskWorld(CodeWorld):
         )
         self.hidden_paths += [EXAMPLES_CHECK, PROBE_CHECK]
         self.code_task = task
-        self.examples = examples_of(task.prompt) if visible_examples else []
+        self.examples_text = examples_doctest(task) if visible_examples else ""
+        """The doctest text whose examples run (see `examples_doctest`)."""
+        self.examples = examples_of(self.examples_text)
         self.probes = probe_calls((source for source, _ in self.examples), task.entry_point)
         """The calls `behaviour` runs an answer on (see `trellis.envs.tasks.probes`)."""
         self.boundary = boundary_calls((source for source, _ in self.examples), task.entry_point)
@@ -243,7 +352,7 @@ class CodeTaskWorld(CodeWorld):
         """Run the docstring examples against solution.py: (status per example, a summary for the agent)."""
         if not self.examples:
             return {}, ""
-        result = await self._run_checker(EXAMPLES_CHECK, _RUNNER, stdin=self.code_task.prompt)
+        result = await self._run_checker(EXAMPLES_CHECK, _RUNNER, stdin=self.examples_text)
         names = [f"example {i + 1}: {source.strip()}" for i, (source, _) in enumerate(self.examples)]
         if result.timed_out:
             return {n: "FAILED" for n in names}, (

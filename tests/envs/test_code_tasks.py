@@ -23,7 +23,16 @@ from trellis.envs.code.workspace import host_git_dir
 from trellis.envs.sandbox import BwrapSandbox
 from trellis.envs.sandbox.base import RunRequest, RunResult
 from trellis.envs.tasks.catalog import TASKS, CodeTask, load_tasks
-from trellis.envs.tasks.world import HIDDEN_TEST, CodeTaskWorld, fresh_task_repository, get_task, make_task_repository
+from trellis.envs.tasks.world import (
+    HIDDEN_TEST,
+    CodeTaskWorld,
+    examples_doctest,
+    fresh_task_repository,
+    get_task,
+    inline_examples,
+    make_task_repository,
+)
+from trellis.envs.tasks.world import examples_of as doctest_examples
 
 from trellis.errors import UserError
 from trellis.tree import Action
@@ -393,3 +402,62 @@ async def test_a_write_that_loses_the_entry_point_is_refused(tmp_path: Path) -> 
     assert world.sandbox.host_path("solution.py").read_text() == task.prompt
     tested = await world.step(Action(tool="run_tests", args={"command": "python -m pytest"}))
     assert "Examples from the docstring" in tested.text  # a task's tests are its examples
+
+
+INLINE = '''def scale(values: list[int], factor: float = 2.0) -> dict:
+    """Each value times `factor`, keyed by the value; the keys' order is the values'.
+
+    For example:
+        scale([1, 2]) == {1: 2.0, 2: 4.0}
+        scale([]) ➞ {}
+        scale([3], factor=0.5) -> {3: 1.5}   (halved)
+        scale([0]) should return {0: 0.0}.
+        len(scale([1, 1])) => 1
+        scale(compute()) = 19 - 5
+    """
+'''
+
+
+def test_inline_examples_become_doctest_examples() -> None:
+    found = inline_examples(INLINE, "scale")
+    assert found == [
+        ("scale([1, 2]) == {1: 2.0, 2: 4.0}", "True"),
+        ("scale([]) == {}", "True"),
+        ("scale([3], factor=0.5) == {3: 1.5}", "True"),  # the prose after the value is not part of it
+        ("scale([0]) == {0: 0.0}", "True"),
+    ]  # `len(scale(...))` is not a call of scale joined to a value; `19 - 5` is not a literal
+    words = 'def title(s):\n    """title("ab cd") returns "Ab Cd"; title(\'x\') ➞ \'X\'. title(")") -> \')\'\n    """\n'
+    assert inline_examples(words, "title") == [
+        ('title("ab cd")', "'Ab Cd'"),
+        ("title('x')", "'X'"),
+        ('title(")")', "')'"),
+    ]
+    assert inline_examples("def title(s) -> str:\n    pass\n", "title") == []  # a signature is no example
+    task = CodeTask(id="scale", level=1, entry_point="scale", prompt=INLINE, tests="", solution="")
+    text = examples_doctest(task)
+    assert text.startswith(">>> scale([1, 2]) == {1: 2.0, 2: 4.0}\nTrue\n")
+    assert [source.strip() for source, _ in doctest_examples(text)] == [
+        source for source, _ in inline_examples(INLINE, "scale")
+    ]
+    # a prompt with doctest examples keeps them, whatever else it says
+    shipped = get_task("reverse_string")
+    assert examples_doctest(shipped) == shipped.prompt
+
+
+@needs_bwrap
+async def test_inline_examples_are_the_visible_tests_of_a_docstring_without_doctests(tmp_path: Path) -> None:
+    prompt = (
+        'def double(n: int) -> int:\n    """Twice n. Examples: double(2) ➞ 4, double(-3) == -6, double(0) -> 0."""\n'
+    )
+    task = CodeTask(id="double", level=1, entry_point="double", prompt=prompt, tests="", solution="")
+    world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / "t")))
+    await world.reset()
+    assert "the examples in the docstring are run" in world.task and len(world.examples) == 3
+    assert world.probes  # probe calls come from the inline examples' arguments
+    wrong = prompt + "    return n + 2\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": wrong}))
+    assert "Examples from the docstring: 1 of 3 pass." in obs.text
+    assert "double(-3)" in obs.text and "Expected:\n    -6\nGot:\n    -1" in obs.text
+    right = prompt + "    return 2 * n\n"
+    obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": right}))
+    assert "3 of 3 pass" in obs.text and set((obs.tests or {}).values()) == {"PASSED"}
