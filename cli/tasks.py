@@ -26,7 +26,11 @@ TASK_DEFAULTS = token_budget_mcts(8000).model_dump(mode="json")
 TASK_STRATEGIES = {"linear": linear_agent(8000).model_dump(mode="json")}
 """`--strategy linear`: the benchmark's linear agent, within 8,000 model tokens."""
 CatalogOpt = Annotated[
-    Path | None, typer.Option(help="A task catalog of your own (a folder per task); default: the shipped tasks.")
+    Path | None,
+    typer.Option(
+        help="A task catalog of your own: a folder per task, or a .jsonl file of HumanEval-format records; "
+        "default: the shipped tasks."
+    ),
 ]
 ModelOpt = Annotated[str, typer.Option("--model", "-m", help="Model spec (see `trellis models`).")]
 

@@ -59,6 +59,10 @@ def tasks(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
 def test_list_names_every_shipped_task(tmp_path: Path) -> None:
     listed = tasks(tmp_path, "list")
     assert listed.returncode == 0 and all(task.id in listed.stdout for task in TASKS)
+    record = {"task_id": "Mine/7", "prompt": 'def f(x):\n    """f(1) == 2"""\n', "entry_point": "f"}
+    (tmp_path / "mine.jsonl").write_text(json.dumps({**record, "test": "def check(candidate):\n    pass\n"}) + "\n")
+    listed = tasks(tmp_path, "list", "--catalog", "mine.jsonl")
+    assert listed.returncode == 0 and "Mine_7" in listed.stdout and "f(1) == 2" in listed.stdout, listed.stderr
 
 
 @BWRAP

@@ -12,11 +12,14 @@ data), named `NN-<id>` so that the catalog keeps its order, holding
     solution.py   a reference solution, which passes both the examples and the hidden tests
 
 `TASKS` is read from there once, when this module is first imported; `load_tasks(folder)` reads a
-catalog of your own laid out the same way. tests/envs/test_code_tasks.py checks every task.
+catalog of your own laid out the same way, and `load_tasks(file.jsonl)` one written as HumanEval's
+records are (see `load_jsonl_tasks`). tests/envs/test_code_tasks.py checks every task.
 """
 
 from __future__ import annotations
 
+import json
+import re
 from collections import Counter
 from importlib import resources
 from importlib.abc import Traversable
@@ -60,15 +63,80 @@ def load_tasks(path: str | Path | None = None) -> list[CodeTask]:
     else:
         root, fix = Path(path), "fix the catalog"
     where = str(root)
-    if not root.is_dir():
-        raise UserError(f"the code task catalog {where} cannot be read: it is not a folder of task folders; {fix}")
-    folders = sorted((entry for entry in root.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
-    if not folders:
-        raise UserError(f"the code task catalog {where} is damaged: it holds no task folders; {fix}")
-    tasks = [_load_task(folder, where, fix) for folder in folders]
+    if isinstance(root, Path) and root.is_file() and root.suffix in (".jsonl", ".json"):
+        tasks = load_jsonl_tasks(root)
+    elif not root.is_dir():
+        raise UserError(
+            f"the code task catalog {where} cannot be read: it is not a folder of task folders "
+            f"nor a .jsonl file of task records; {fix}"
+        )
+    else:
+        folders = sorted((entry for entry in root.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
+        if not folders:
+            raise UserError(f"the code task catalog {where} is damaged: it holds no task folders; {fix}")
+        tasks = [_load_task(folder, where, fix) for folder in folders]
     repeated = sorted(task_id for task_id, count in Counter(task.id for task in tasks).items() if count > 1)
     if repeated:
         raise UserError(f"the code task catalog {where} is damaged: repeated ids {', '.join(repeated)}; {fix}")
+    return tasks
+
+
+def load_jsonl_tasks(path: Path) -> list[CodeTask]:
+    """Tasks from a JSON Lines file, one record a line, as HumanEval writes them: `task_id`,
+    `prompt` (the stub), `entry_point`, `test` (a `check(candidate)` function; it becomes a hidden
+    pytest test that calls `check` on the answer, with the answer module's names in scope as
+    HumanEval's harness has them) and `canonical_solution` (the body the prompt ends before;
+    optional). A record may give `tests` (pytest tests importing from `solution`) instead of
+    `test`, `solution` (a whole reference file) instead of `canonical_solution`, and `level` (1 to 5;
+    3 when absent). Ids become folder names: `HumanEval/0` is `HumanEval_0`."""
+    fix = "fix the catalog"
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UserError(f"the code task catalog {path} cannot be read: {exc}; {fix}") from exc
+    tasks: list[CodeTask] = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        label = f"the code task catalog {path} is damaged: line {number}"
+        try:
+            record = json.loads(line)
+        except ValueError as exc:
+            raise UserError(f"{label} is not JSON ({exc}); {fix}") from exc
+        if not isinstance(record, dict):
+            raise UserError(f"{label} is not a JSON object; {fix}")
+        missing = [key for key in ("task_id", "prompt", "entry_point") if not isinstance(record.get(key), str)]
+        if "tests" not in record and "test" not in record:
+            missing.append("test (or tests)")
+        if missing:
+            raise UserError(f"{label} lacks {', '.join(missing)}; {fix}")
+        entry = record["entry_point"]
+        tests = record.get("tests")
+        if not isinstance(tests, str):
+            check = str(record["test"])
+            if not re.search(r"^def check\(", check, re.M):
+                raise UserError(f"{label}: its test defines no check(candidate) function; {fix}")
+            tests = f"from solution import *  # noqa: F403\nfrom solution import {entry}\n\n{check}\n\n"
+            tests += f"def test_check():\n    check({entry})\n"
+        solution = record.get("solution")
+        if not isinstance(solution, str):
+            solution = record["prompt"] + str(record.get("canonical_solution", ""))
+        task_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", record["task_id"]).strip("._-") or f"task_{number}"
+        try:
+            task = CodeTask(
+                id=task_id,
+                level=record.get("level", 3),
+                entry_point=entry,
+                prompt=record["prompt"],
+                tests=tests,
+                solution=solution,
+            )
+        except ValidationError as exc:
+            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the record'}: {e['msg']}" for e in exc.errors())
+            raise UserError(f"{label}: {problems}; {fix}") from exc
+        tasks.append(task.model_copy(update={name: getattr(task, name).strip() + "\n" for name in CODE_FILES}))
+    if not tasks:
+        raise UserError(f"the code task catalog {path} is damaged: it holds no task records; {fix}")
     return tasks
 
 

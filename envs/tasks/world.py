@@ -121,9 +121,12 @@ def examples_of(prompt: str) -> list[tuple[str, str]]:
 
 def examples_doctest(task: CodeTask) -> str:
     """The text whose doctest examples are the task's visible tests: its prompt when that has doctest
-    examples, else doctest examples made from the prompt's inline ones ("" when it has neither)."""
-    if examples_of(task.prompt):
-        return task.prompt
+    examples, else doctest examples made from the prompt's inline ones ("" when it has neither).
+    Lines that only close a docstring are blanked: an example's expected output ends there, where
+    doctest would take the quotes for part of it (HumanEval's prompts close right after an example)."""
+    text = _CLOSING_QUOTES.sub("", task.prompt)
+    if examples_of(text):
+        return text
     return "".join(f">>> {source}\n{want}\n" for source, want in inline_examples(task.prompt, task.entry_point))
 
 
@@ -132,6 +135,7 @@ _JOIN = re.compile(
     r"[ \t]*(?:==|➞|→|⟶|->|=>|=|:|\bshould (?:return|be|give)\b|\breturns?\b|\bgives?\b|\bis\b)[ \t]*", re.I
 )
 _CANONICAL = (str, int, bool, type(None))
+_CLOSING_QUOTES = re.compile(r"^[ \t]*(?:\"\"\"|\'\'\')[ \t]*$", re.M)
 
 
 def inline_examples(prompt: str, entry_point: str) -> list[tuple[str, str]]:
@@ -153,7 +157,8 @@ def inline_examples(prompt: str, entry_point: str) -> list[tuple[str, str]]:
         if join is None or not _parses(call):
             continue
         line_end = prompt.find("\n", join.end())
-        found = _leading_literal(prompt[join.end() : len(prompt) if line_end < 0 else line_end])
+        rest = prompt[join.end() : len(prompt) if line_end < 0 else line_end]
+        found = _leading_literal(re.split(r'"""|\'\'\'', rest)[0])  # the docstring may close on the line
         if found is None:
             continue
         text, value = found

@@ -11,6 +11,7 @@ import ast
 import asyncio
 import doctest
 import io
+import json
 import os
 import re
 import sys
@@ -441,7 +442,7 @@ def test_inline_examples_become_doctest_examples() -> None:
     ]
     # a prompt with doctest examples keeps them, whatever else it says
     shipped = get_task("reverse_string")
-    assert examples_doctest(shipped) == shipped.prompt
+    assert doctest_examples(examples_doctest(shipped)) == doctest_examples(shipped.prompt)
 
 
 @needs_bwrap
@@ -461,3 +462,84 @@ async def test_inline_examples_are_the_visible_tests_of_a_docstring_without_doct
     right = prompt + "    return 2 * n\n"
     obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": right}))
     assert "3 of 3 pass" in obs.text and set((obs.tests or {}).values()) == {"PASSED"}
+
+
+HUMANEVAL = [
+    {
+        "task_id": "HumanEval/0",
+        "prompt": 'def add(a: int, b: int) -> int:\n    """The sum.\n\n    >>> add(2, 3)\n    5\n    """\n',
+        "canonical_solution": "    return a + b\n",
+        "test": "METADATA = {}\n\n\ndef check(candidate):\n"
+        "    assert candidate(2, 3) == 5\n    assert candidate(-1, 1) == 0\n",
+        "entry_point": "add",
+    },
+    {
+        "task_id": "HumanEval/1",
+        "prompt": "def helper(x):\n    return x * 2\n\n\n"
+        'def twice_plus(x):\n    """helper(x) + 1: twice_plus(3) ➞ 7"""\n',
+        "canonical_solution": "    return helper(x) + 1\n",
+        "test": "def check(candidate):\n    assert candidate(3) == helper(3) + 1\n",  # a helper of the prompt's
+        "entry_point": "twice_plus",
+        "level": 2,
+    },
+]
+
+
+def _jsonl(path: Path, records: list[object]) -> Path:
+    path.write_text("".join(json.dumps(record) + "\n" for record in records))
+    return path
+
+
+def test_a_humaneval_jsonl_file_is_a_catalog(tmp_path: Path) -> None:
+    add, twice = load_tasks(_jsonl(tmp_path / "he.jsonl", HUMANEVAL))
+    assert (add.id, add.level, add.entry_point, twice.id, twice.level) == ("HumanEval_0", 3, "add", "HumanEval_1", 2)
+    assert add.solution == add.prompt + "    return a + b\n"
+    assert "def test_check():\n    check(add)" in add.tests and "from solution import *" in add.tests
+    assert examples_doctest(twice) == ">>> twice_plus(3)\n7\n"  # inline examples where there are no doctests
+
+
+@pytest.mark.parametrize(
+    ("records", "message"),
+    [
+        (["{not json"], "line 1 is not JSON"),
+        ([[1, 2]], "line 1 is not a JSON object"),
+        ([{"task_id": "x", "prompt": "def f(): pass"}], "line 1 lacks entry_point, test (or tests)"),
+        ([{**HUMANEVAL[0], "test": "assert add(1, 1) == 2"}], "defines no check(candidate) function"),
+        ([{**HUMANEVAL[0], "level": 9}], "line 1: level: Input should be less"),
+        ([HUMANEVAL[0], HUMANEVAL[0]], "repeated ids HumanEval_0"),
+        ([], "holds no task records"),
+    ],
+)
+def test_a_damaged_jsonl_catalog_says_what_is_wrong(tmp_path: Path, records: list[object], message: str) -> None:
+    path = tmp_path / "he.jsonl"
+    path.write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in records))
+    with pytest.raises(UserError, match=re.escape(message)) as caught:
+        load_tasks(path)
+    assert str(path) in str(caught.value) and "fix the catalog" in str(caught.value)
+
+
+@needs_bwrap
+async def test_a_humaneval_task_is_graded_by_its_check_function(tmp_path: Path) -> None:
+    for task in load_tasks(_jsonl(tmp_path / "he.jsonl", HUMANEVAL)):
+        world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / task.id)))
+        await world.reset()
+        assert (await world.reward()).value == 0.0  # the stub returns None
+        obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": task.solution}))
+        assert set((obs.tests or {}).values()) == {"PASSED"}, obs.text
+        graded = await world.reward()
+        assert graded.resolved and graded.details["total"] == 1, graded.summary
+
+
+@needs_bwrap
+async def test_the_example_records_are_sound(tmp_path: Path) -> None:
+    """examples/tasks/records.jsonl (the README's HumanEval-format catalog): every reference passes
+    its examples and hidden tests, every stub fails the hidden tests."""
+    records = load_tasks(Path(__file__).resolve().parents[2] / "examples" / "tasks" / "records.jsonl")
+    assert [task.id for task in records] == ["Records_0", "Records_1", "Records_2"]
+    for task in records:
+        world = CodeTaskWorld(task, BwrapSandbox(make_task_repository(task, tmp_path / task.id)))
+        await world.reset()
+        assert world.examples and not (await world.reward()).resolved
+        obs = await world.step(Action(tool="write_file", args={"path": "solution.py", "content": task.solution}))
+        assert set((obs.tests or {}).values()) == {"PASSED"}, obs.text
+        assert (await world.reward()).resolved, task.id
