@@ -7,7 +7,7 @@ method sees. Methods:
 - direct-best-of-N: N sampled answers (the first greedy), the value function picks one (visible
                    examples run, then the verifier); it spends what its N samples and N values cost,
                    whatever --budget says (pick N for equal tokens)
-- linear:          the agent, one trajectory (one greedy sample per step) until it finishes
+- linear:          the agent, one trajectory (one sample per step, greedy but for focused repairs) until it finishes
 - best-of-N:       N independent agent trajectories (the first greedy, the rest sampled), each
                    given an even share of what is left of the budget; the finished one with the
                    highest value is the answer

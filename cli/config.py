@@ -201,8 +201,9 @@ def search_options(
 
 STRATEGY_HELP = {
     "mcts": "MCTS over agent trajectories (the default)",
-    "linear": "one agent trajectory, one greedy sample per step, until it finishes",
+    "linear": "one agent trajectory, one sample per step (greedy, but for focused repairs), until it finishes",
 }
+"""What `--strategy` says of each strategy a command offers."""
 
 
 def _strategy_parameter(choices: dict[str, dict[str, Any]]) -> inspect.Parameter:

@@ -168,8 +168,9 @@ def token_budget_mcts(max_tokens: int, seed: int = 0, **changes: Any) -> SearchC
 def linear_agent(
     max_tokens: int | None = 8000, seed: int = 0, *, max_nodes: int = 200, max_depth: int = 12, **changes: Any
 ) -> SearchConfig:
-    """One agent trajectory, one greedy sample per step, until it finishes: a plain agent loop on the
-    search's machinery (the root's focused opening, focused repairs, the tree store, resuming).
+    """One agent trajectory, one sample per step (greedy, but for focused repairs) until it finishes:
+    a plain agent loop on the search's machinery (the root's focused opening, focused repairs, the
+    tree store, resuming).
 
     A node is expanded again only after a dead end (an unusable reply, a rejection), never while its
     child is still open: widening such a node would fork a second trajectory that spends what the

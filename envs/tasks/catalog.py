@@ -18,6 +18,7 @@ records are (see `load_jsonl_tasks`). tests/envs/test_code_tasks.py checks every
 
 from __future__ import annotations
 
+import gzip
 import json
 import re
 from collections import Counter
@@ -63,12 +64,12 @@ def load_tasks(path: str | Path | None = None) -> list[CodeTask]:
     else:
         root, fix = Path(path), "fix the catalog"
     where = str(root)
-    if isinstance(root, Path) and root.is_file() and root.suffix in (".jsonl", ".json"):
+    if isinstance(root, Path) and root.is_file() and root.name.endswith((".jsonl", ".jsonl.gz")):
         tasks = load_jsonl_tasks(root)
     elif not root.is_dir():
         raise UserError(
             f"the code task catalog {where} cannot be read: it is not a folder of task folders "
-            f"nor a .jsonl file of task records; {fix}"
+            f"nor a .jsonl (or .jsonl.gz) file of task records; {fix}"
         )
     else:
         folders = sorted((entry for entry in root.iterdir() if entry.is_dir()), key=lambda entry: entry.name)
@@ -82,17 +83,20 @@ def load_tasks(path: str | Path | None = None) -> list[CodeTask]:
 
 
 def load_jsonl_tasks(path: Path) -> list[CodeTask]:
-    """Tasks from a JSON Lines file, one record a line, as HumanEval writes them: `task_id`,
-    `prompt` (the stub), `entry_point`, `test` (a `check(candidate)` function; it becomes a hidden
-    pytest test that calls `check` on the answer, with the answer module's names in scope as
-    HumanEval's harness has them) and `canonical_solution` (the body the prompt ends before;
-    optional). A record may give `tests` (pytest tests importing from `solution`) instead of
-    `test`, `solution` (a whole reference file) instead of `canonical_solution`, and `level` (1 to 5;
-    3 when absent). Ids become folder names: `HumanEval/0` is `HumanEval_0`."""
+    """Tasks from a JSON Lines file (gzipped when its name ends in `.gz`), one record a line, as
+    HumanEval writes them: `task_id`, `prompt` (the stub), `entry_point`, `test` (a
+    `check(candidate)` function) and `canonical_solution` (the body the prompt ends before;
+    optional). The hidden test runs `check` on the answer in a module that holds the prompt's code and
+    then the answer's names, as HumanEval's harness runs prompt, answer and test in one namespace
+    (the prompt's helpers are there even where the answer leaves them out). A record may give `tests`
+    (pytest tests importing from `solution`) instead of `test`, `solution` (a whole reference file)
+    instead of `canonical_solution`, and `level` (1 to 5; 3 when absent). Ids become folder names:
+    `HumanEval/0` is `HumanEval_0`."""
     fix = "fix the catalog"
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as exc:
+        raw = path.read_bytes()
+        lines = (gzip.decompress(raw) if path.name.endswith(".gz") else raw).decode("utf-8").splitlines()
+    except (OSError, EOFError, UnicodeDecodeError) as exc:  # gzip's errors are OSError or EOFError
         raise UserError(f"the code task catalog {path} cannot be read: {exc}; {fix}") from exc
     tasks: list[CodeTask] = []
     for number, line in enumerate(lines, 1):
@@ -102,32 +106,34 @@ def load_jsonl_tasks(path: Path) -> list[CodeTask]:
         try:
             record = json.loads(line)
         except ValueError as exc:
-            raise UserError(f"{label} is not JSON ({exc}); {fix}") from exc
+            raise UserError(f"{label} is not JSON ({exc}); give one JSON object a line; {fix}") from exc
         if not isinstance(record, dict):
             raise UserError(f"{label} is not a JSON object; {fix}")
+        tests, check = record.get("tests"), record.get("test")
         missing = [key for key in ("task_id", "prompt", "entry_point") if not isinstance(record.get(key), str)]
-        if "tests" not in record and "test" not in record:
+        if not isinstance(tests, str) and not isinstance(check, str):
             missing.append("test (or tests)")
         if missing:
-            raise UserError(f"{label} lacks {', '.join(missing)}; {fix}")
-        entry = record["entry_point"]
-        tests = record.get("tests")
+            raise UserError(f"{label} lacks {', '.join(missing)} (each a string); {fix}")
+        entry, prompt = record["entry_point"], record["prompt"]
+        if not entry.isidentifier():
+            raise UserError(f"{label}: entry_point {entry!r} is not a Python name; {fix}")
         if not isinstance(tests, str):
-            check = str(record["test"])
-            if not re.search(r"^def check\(", check, re.M):
+            if not re.search(r"^def check\(", str(check), re.M):
                 raise UserError(f"{label}: its test defines no check(candidate) function; {fix}")
-            tests = f"from solution import *  # noqa: F403\nfrom solution import {entry}\n\n{check}\n\n"
+            tests = f"{prompt}\n\nfrom solution import *  # noqa: F403\nfrom solution import {entry}\n\n{check}\n\n"
             tests += f"def test_check():\n    check({entry})\n"
         solution = record.get("solution")
         if not isinstance(solution, str):
-            solution = record["prompt"] + str(record.get("canonical_solution", ""))
+            body = record.get("canonical_solution")
+            solution = prompt + (body if isinstance(body, str) else "")
         task_id = re.sub(r"[^A-Za-z0-9_.-]+", "_", record["task_id"]).strip("._-") or f"task_{number}"
         try:
             task = CodeTask(
                 id=task_id,
                 level=record.get("level", 3),
                 entry_point=entry,
-                prompt=record["prompt"],
+                prompt=prompt,
                 tests=tests,
                 solution=solution,
             )

@@ -132,40 +132,79 @@ def examples_doctest(task: CodeTask) -> str:
 
 # What joins a call to its value in an inline example: `f(2) == 4`, `f(2) ➞ 4`, `f(2) should return 4`
 _JOIN = re.compile(
-    r"[ \t]*(?:==|➞|→|⟶|->|=>|=|:|\bshould (?:return|be|give)\b|\breturns?\b|\bgives?\b|\bis\b)[ \t]*", re.I
+    r"[ \t]*#?[ \t]*(?:==>|-->|==|➞|→|⟶|->|=>|\bshould (?:return|be|give)\b|\breturns\b|\bgives\b)[ \t]*", re.I
 )
-_CANONICAL = (str, int, bool, type(None))
+_CANONICAL = (str, int, bool)
 _CLOSING_QUOTES = re.compile(r"^[ \t]*(?:\"\"\"|\'\'\')[ \t]*$", re.M)
+_LONGEST = 400
+"""Characters of a call, or of what follows it, that are read for an inline example."""
 
 
 def inline_examples(prompt: str, entry_point: str) -> list[tuple[str, str]]:
-    """Examples a docstring gives inline, as doctest (source, expected output) pairs: a call of
-    `entry_point` on one line, joined to a literal value by `==`, an arrow (`➞`, `->`, `=>`), `=` or
-    words (`should return`, `returns`). The call is shown with the value's repr where the repr of an
-    equal result is the same (strings, numbers, booleans, None, lists and tuples of them); other
-    values (floats, dicts, sets) are compared by `==`, as the example states. Prose after the value
-    is ignored; a value that is not a literal (`19 - 5 - 6`) gives no example."""
+    """Examples the entry point's docstring gives inline, as doctest (source, expected output)
+    pairs: a call of `entry_point` with literal arguments, on one line, joined to a literal value by
+    `==`, an arrow (`➞`, `->`, `=>`, `==>`) or words (`should return`, `returns`). The call is shown
+    with the value's repr where a right answer prints it so (strings, integers, booleans, lists and
+    tuples of them: as in any doctest, 4.0 where 4 is due, or 1 for True, does not pass); None is
+    checked with `is None`, other values (floats, dicts, sets) by `==`, as the example states. Prose
+    after the value is ignored; a value that is not a literal (`19 - 5 - 6`) gives no example."""
     examples: list[tuple[str, str]] = []
-    for match in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\(", prompt):
-        if re.search(r"\bdef\s+$", prompt[: match.start()]):
+    text = _docstring(prompt, entry_point)
+    for match in re.finditer(rf"(?<![\w.]){re.escape(entry_point)}\(", text):
+        if re.search(r"\bdef\s+$", text[: match.start()]):
             continue
-        end = _closing(prompt, match.end() - 1)
+        end = _closing(text, match.end() - 1)
         if end is None:
             continue
-        call = prompt[match.start() : end]
-        join = _JOIN.match(prompt, end)
-        if join is None or not _parses(call):
+        call = text[match.start() : end]
+        join = _JOIN.match(text, end)
+        if join is None or not _literal_call(call):
             continue
-        line_end = prompt.find("\n", join.end())
-        rest = prompt[join.end() : len(prompt) if line_end < 0 else line_end]
+        line_end = text.find("\n", join.end())
+        rest = text[join.end() : len(text) if line_end < 0 else line_end][:_LONGEST]
         found = _leading_literal(re.split(r'"""|\'\'\'', rest)[0])  # the docstring may close on the line
         if found is None:
             continue
-        text, value = found
-        example = (call, repr(value)) if _canonical(value) else (f"{call} == {text}", "True")
+        value_text, value = found
+        if value is None:
+            example = (f"{call} is None", "True")
+        elif _canonical(value):
+            example = (call, repr(value))
+        else:
+            example = (f"{call} == {value_text}", "True")
         if example not in examples:
             examples.append(example)
     return examples
+
+
+def _docstring(prompt: str, entry_point: str) -> str:
+    """The raw docstring of `entry_point` in `prompt` (the whole prompt where the prompt does not
+    parse or the function has none): examples elsewhere, in code or in another function's
+    docstring, are not the entry point's."""
+    try:
+        tree = ast.parse(prompt)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return prompt
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node.name == entry_point:
+            docstring = ast.get_docstring(node, clean=False)
+            return docstring if docstring is not None else prompt
+    return prompt
+
+
+def _literal_call(source: str) -> bool:
+    """Whether `source` is one call whose arguments are all literals (`f([1, 2], k=3)`, not `f(a)`)."""
+    if len(source) > _LONGEST:
+        return False
+    try:
+        call = ast.parse(source, mode="eval").body
+        if not isinstance(call, ast.Call) or any(isinstance(arg, ast.Starred) for arg in call.args):
+            return False
+        for argument in [*call.args, *(keyword.value for keyword in call.keywords)]:
+            ast.literal_eval(argument)
+    except (SyntaxError, ValueError, TypeError, MemoryError, RecursionError):
+        return False
+    return all(keyword.arg is not None for keyword in call.keywords)
 
 
 def _closing(text: str, start: int) -> int | None:
@@ -193,14 +232,6 @@ def _closing(text: str, start: int) -> int | None:
     return None
 
 
-def _parses(source: str) -> bool:
-    try:
-        ast.parse(source, mode="eval")
-    except (SyntaxError, ValueError):
-        return False
-    return True
-
-
 def _leading_literal(text: str) -> tuple[str, object] | None:
     """The longest start of `text` that is a Python literal (its source and value), where it ends at
     the end of a word and no operator follows: `False (not balanced)` gives `False`, `'ab'.` gives
@@ -222,10 +253,11 @@ def _leading_literal(text: str) -> tuple[str, object] | None:
 
 
 def _canonical(value: object) -> bool:
-    """Whether every value equal to `value` has its repr (so a doctest of the repr is an `==` check)."""
+    """Whether a right answer's result prints as `value`'s repr (strings, integers, booleans, lists
+    and tuples of them), and that repr has no `...` (which the examples' runner reads as "anything")."""
     if isinstance(value, list | tuple):
-        return all(_canonical(item) for item in value)
-    return isinstance(value, _CANONICAL)
+        return all(_canonical(item) for item in value) and "..." not in repr(value)
+    return isinstance(value, _CANONICAL) and "..." not in repr(value)
 
 
 def definitions_only(source: str, module: str = "solution", entry_point: str | None = None) -> tuple[str, int]:

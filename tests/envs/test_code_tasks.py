@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import asyncio
 import doctest
+import gzip
 import io
 import json
 import os
@@ -434,6 +435,16 @@ def test_inline_examples_become_doctest_examples() -> None:
         ('title(")")', "')'"),
     ]
     assert inline_examples("def title(s) -> str:\n    pass\n", "title") == []  # a signature is no example
+    odd = 'def f(x):\n    """f([]) == None, f([1]) ==> 1, f(a) => False, f(2) # => 2.0, f("...") -> "..."."""\n'
+    assert inline_examples(odd, "f") == [
+        ("f([]) is None", "True"),  # a doctest of None expects no output at all
+        ("f([1])", "1"),
+        ("f(2) == 2.0", "True"),  # a float by ==; `f(a)` names a variable: no example
+        ('f("...") == "..."', "True"),  # `...` in an expected output would match anything
+    ]
+    # only the entry point's own docstring: other functions' examples, and code, are not its examples
+    two = 'def g(x):\n    """g(1) ➞ 5"""\n    return f(1) == 9\n\n\ndef f(x):\n    """f(1) ➞ 2"""\n'
+    assert inline_examples(two, "f") == [("f(1)", "2")]
     task = CodeTask(id="scale", level=1, entry_point="scale", prompt=INLINE, tests="", solution="")
     text = examples_doctest(task)
     assert text.startswith(">>> scale([1, 2]) == {1: 2.0, 2: 4.0}\nTrue\n")
@@ -496,6 +507,15 @@ def test_a_humaneval_jsonl_file_is_a_catalog(tmp_path: Path) -> None:
     assert add.solution == add.prompt + "    return a + b\n"
     assert "def test_check():\n    check(add)" in add.tests and "from solution import *" in add.tests
     assert examples_doctest(twice) == ">>> twice_plus(3)\n7\n"  # inline examples where there are no doctests
+    # the docstring closes right after an example's output: the quotes are not part of it
+    assert doctest_examples(examples_doctest(add)) == [("add(2, 3)\n", "5\n")]
+    # the hidden test holds the prompt's code too: its helpers are there whatever the answer keeps
+    assert twice.tests.startswith(twice.prompt.strip()) and "check(twice_plus)" in twice.tests
+    nulls = {**HUMANEVAL[0], "canonical_solution": None}
+    gz = tmp_path / "he.jsonl.gz"
+    gz.write_bytes(gzip.compress((json.dumps(nulls) + "\n").encode()))
+    (loaded,) = load_tasks(gz)
+    assert loaded.solution == loaded.prompt and "None" not in loaded.solution
 
 
 @pytest.mark.parametrize(
@@ -506,6 +526,8 @@ def test_a_humaneval_jsonl_file_is_a_catalog(tmp_path: Path) -> None:
         ([{"task_id": "x", "prompt": "def f(): pass"}], "line 1 lacks entry_point, test (or tests)"),
         ([{**HUMANEVAL[0], "test": "assert add(1, 1) == 2"}], "defines no check(candidate) function"),
         ([{**HUMANEVAL[0], "level": 9}], "line 1: level: Input should be less"),
+        ([{**HUMANEVAL[0], "test": None, "tests": ["x"]}], "line 1 lacks test (or tests) (each a string)"),
+        ([{**HUMANEVAL[0], "entry_point": "add\nimport os"}], "entry_point 'add\\nimport os' is not a Python name"),
         ([HUMANEVAL[0], HUMANEVAL[0]], "repeated ids HumanEval_0"),
         ([], "holds no task records"),
     ],
