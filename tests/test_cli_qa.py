@@ -72,6 +72,22 @@ def test_a_qa_node_shows_the_prompt_with_the_qa_world_s_tools(tmp_path: Path) ->
     assert f"search {query}" in out  # the earlier step as the model wrote it, not shell-quoted
 
 
+def test_strategy_linear_answers_along_one_path(tmp_path: Path) -> None:
+    """`--strategy linear`: one trajectory, where the default search forks (two samples a step)."""
+    corpus = generate_corpus()
+    index, question = next(
+        (i, q) for i, q in enumerate(corpus.questions) if q.question.startswith("In which town was the founder")
+    )
+    for strategy, forks in (("linear", False), ("mcts", True)):
+        run = tmp_path / strategy
+        args = [str(index), "--model", "python:scripted_qa:qa_model", "--strategy", strategy, "--run", str(run)]
+        result = qa(tmp_path, *args)
+        assert result.returncode == 0, result.stderr
+        assert f"answer: {question.answers[0]}  gold: {question.answers[0]}" in result.stdout
+        tree = RunDir(run).load_tree()
+        assert (max(len(tree.children(node.id)) for node in tree) > 1) == forks, strategy
+
+
 def test_unknown_question_is_a_user_error(tmp_path: Path) -> None:
     result = qa(tmp_path, "q9999", "--model", "python:scripted_qa:qa_model")
     assert result.returncode == 2 and "has no question 'q9999'" in result.stderr
