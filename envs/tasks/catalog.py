@@ -138,9 +138,8 @@ def load_jsonl_tasks(path: Path) -> list[CodeTask]:
                 solution=solution,
             )
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the record'}: {e['msg']}" for e in exc.errors())
-            raise UserError(f"{label}: {problems}; {fix}") from exc
-        tasks.append(task.model_copy(update={name: getattr(task, name).strip() + "\n" for name in CODE_FILES}))
+            raise UserError(f"{label}: {_problems(exc, 'the record')}; {fix}") from exc
+        tasks.append(_trimmed(task))
     if not tasks:
         raise UserError(f"the code task catalog {path} is damaged: it holds no task records; {fix}")
     return tasks
@@ -158,15 +157,25 @@ def _load_task(folder: Traversable, where: str, fix: str) -> CodeTask:
     try:
         task = CodeTask.model_validate({**entry, **code})
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc'])) or 'the entry'}: {e['msg']}" for e in exc.errors())
-        raise UserError(f"the code task catalog {where} is damaged: {label}: {problems}; {fix}") from exc
+        raise UserError(
+            f"the code task catalog {where} is damaged: {label}: {_problems(exc, 'the entry')}; {fix}"
+        ) from exc
     if not folder.name.endswith(f"-{task.id}") and folder.name != task.id:
         raise UserError(
             f"the code task catalog {where} is damaged: {label} holds task {task.id!r}; "
             f"name its folder NN-{task.id}; {fix}"
         )
-    # blank lines around the code are not part of it
+    return _trimmed(task)
+
+
+def _trimmed(task: CodeTask) -> CodeTask:
+    """`task` without the blank lines around its code, which are not part of it."""
     return task.model_copy(update={name: getattr(task, name).strip() + "\n" for name in CODE_FILES})
+
+
+def _problems(exc: ValidationError, whole: str) -> str:
+    """What a validation error found, each problem named by its field (`whole` where it has none)."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or whole}: {e['msg']}" for e in exc.errors())
 
 
 TASKS: list[CodeTask] = load_tasks()
