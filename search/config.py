@@ -128,6 +128,11 @@ class SearchConfig(BaseModel):
     SWE instance's patch): for searches that make training data, not for measuring a solve rate."""
     use_world_reward: bool = False
     """Score finished nodes with the world's own check (hidden tests) instead of the critic alone."""
+    partial_credit: float = Field(default=0.5, ge=0, lt=1)
+    """How much a failing check counts in a step's hard score, times the progress the world saw
+    toward passing it (`Observation.progress`: an issue's call now returning 'hello-world-' where
+    'hello-world' is due and the original code gave 'hello---world-'). Repairs then go first to the
+    answers nearest to passing; 0 counts failing checks as nothing."""
     max_hints: int = Field(default=4, ge=0)
     """Notes shown to the solver: feedback from this node, its children and siblings, and reflections
     (which always get room: up to half, at least one)."""

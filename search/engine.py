@@ -537,9 +537,10 @@ def mark_duplicates(ctx: SearchContext, nodes: Sequence[Node]) -> None:
 # --- evaluate ----------------------------------------------------------------------------------
 
 
-def _signals(node: Node) -> tuple[list[str], float | None]:
+def _signals(node: Node, partial_credit: float = 0.0) -> tuple[list[str], float | None]:
     """Facts the world established for this step, and a hard score (0 for a failed step, the share
-    of passing tests when tests ran)."""
+    of passing tests when tests ran, a failing test counting `partial_credit` times the progress the
+    world saw toward passing it)."""
     signals: list[str] = []
     hard = None
     step = node.step
@@ -553,8 +554,15 @@ def _signals(node: Node) -> tuple[list[str], float | None]:
     tests = observation.tests
     if tests:
         passed = _passing(tests)
-        hard = passed / len(tests)
+        moved = {
+            name: share
+            for name, share in (observation.progress or {}).items()
+            if tests.get(name) not in (None, "PASSED", "XFAIL") and 0 < share < 1
+        }
+        hard = (passed + partial_credit * sum(moved.values())) / len(tests)
         signals.append(f"tests ran: {passed} of {len(tests)} pass")
+        if moved:
+            signals.append("nearer to passing than the original code: " + ", ".join(list(moved)[:5]))
         failing = [name for name, status in tests.items() if status not in ("PASSED", "XFAIL", "SKIPPED")]
         if failing:
             signals.append("failing: " + ", ".join(failing[:5]))
@@ -642,7 +650,7 @@ async def evaluate_node(ctx: SearchContext, node: Node) -> Node:
         node.reward = 0.0
         node.explanation = "repeats the previous step without effect"
     else:
-        signals, hard = _signals(node)
+        signals, hard = _signals(node, ctx.config.partial_credit)
         if node.terminal_reason == "finished" and ctx.config.use_world_reward:
             async with ctx.worlds.acquire() as world:
                 await world.restore(node.state_id or "")

@@ -197,6 +197,10 @@ class Observation(_Data):
     """The changes against the task's start, where the world reports them (a finish's answer)."""
     tests: dict[str, str] | None = None
     """Each check the world ran on this state and its status (`PASSED`, `FAILED`, ...)."""
+    progress: dict[str, float] | None = None
+    """For a failing check in `tests`, how far this state moved toward passing it, from 0 (no nearer
+    than where the task started) to below 1, where the world can tell (what a call returns against
+    what it should return): partial credit a value may count. Checks not named made no progress."""
     data: dict[str, Any] = Field(default_factory=dict)
     """The tool's other results, serialised."""
 
@@ -204,6 +208,14 @@ class Observation(_Data):
     @classmethod
     def _from_format_1(cls, data: Any) -> Any:
         return _moved(data, "data", ("terminal", "patch", "tests"))
+
+    @model_serializer(mode="wrap")
+    def _progress_only_when_set(self, handler: Any) -> Any:
+        # trees written before worlds reported progress read and write back byte for byte
+        data = handler(self)
+        if self.progress is None and isinstance(data, dict):
+            data.pop("progress", None)
+        return data
 
 
 class JudgeVerdict(_Data):

@@ -11,6 +11,7 @@ is data for the sandboxed interpreter, never for the host.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from dataclasses import dataclass
@@ -79,25 +80,67 @@ print(json.dumps(results))
 """
 
 
-def checks_report(checks: list[IssueCheck], stdout: str, timed_out: bool) -> tuple[dict[str, str], str]:
-    """(status per check with an expected value, text for the agent) from the runner's output."""
+@dataclass(frozen=True)
+class ChecksReport:
+    statuses: dict[str, str]
+    """PASSED or FAILED for each check with an expected value."""
+    text: str
+    """What the agent is shown."""
+    progress: dict[str, float]
+    """For each failing check whose call now returns a value nearer the expected one than the
+    original code's, how much nearer (`progress`)."""
+    outputs: dict[str, str]
+    """What each call gave (its repr, or the error it raised), by check name."""
+
+
+def progress(got: str, expected: str, before: str | None) -> float:
+    """How far `got` moved from `before` (the original code's repr) toward `expected`, from 0 to 1
+    (`expected` itself): the share of the original's distance from the expected value that is gone,
+    measured on the reprs (`difflib`'s ratio). 'hello-world-' for 'hello-world', where the original
+    gave 'hello---world-', is 0.64 of the way; the original itself, or anything no nearer, 0. With no
+    original value (it raised), the plain similarity."""
+    if got == before:
+        return 0.0
+    near = difflib.SequenceMatcher(None, got, expected, autojunk=False).ratio()
+    start = 0.0 if before is None else difflib.SequenceMatcher(None, before, expected, autojunk=False).ratio()
+    return max((near - start) / (1.0 - start), 0.0) if start < 1.0 else 0.0
+
+
+def checks_report(
+    checks: list[IssueCheck], stdout: str, timed_out: bool, before: dict[str, str] | None = None
+) -> ChecksReport:
+    """What the runner's output says: a status per check with an expected value, text for the agent,
+    and the progress of failing checks against `before` (what each call gave on the original code,
+    by check name, from an earlier report's `outputs`)."""
     if timed_out:
-        return {c.name: "FAILED" for c in checks if c.expected}, "The issue's examples did not finish in time."
+        timed = {c.name: "FAILED" for c in checks if c.expected}
+        return ChecksReport(timed, "The issue's examples did not finish in time.", {}, {})
     last = next((line for line in reversed(stdout.splitlines()) if line.startswith("[")), "[]")
     try:
         results = json.loads(last)
     except ValueError:
         results = []
     statuses: dict[str, str] = {}
+    moved: dict[str, float] = {}
+    outputs: dict[str, str] = {}
     lines = ["The issue's examples now give:"]
     for check, result in zip(checks, results, strict=False):
         got = str(result.get("repr", ""))
+        outputs[check.name] = got if result.get("ok") else f"raised {got}"
         if check.expected is None:
             lines.append(f"  {check.expression} -> {got}")
             continue
         passed = bool(result.get("ok")) and got == check.expected
         statuses[check.name] = "PASSED" if passed else "FAILED"
         verdict = "as the issue expects" if passed else f"but the issue expects {check.expected}"
+        if not passed and result.get("ok") and before is not None:
+            original = before.get(check.name)
+            if original is not None and original.startswith("raised "):
+                original = None
+            share = min(progress(got, check.expected, original), 0.99)  # a failing check stays below 1
+            if share > 0:
+                moved[check.name] = round(share, 3)
+                verdict += f"; nearer than the original code's {original}" if original else ""
         lines.append(f"  {check.expression} -> {got} ({verdict})")
     if len(results) < len(checks):
         lines.append("  (the examples could not be run: " + (stdout.strip()[-300:] or "no output") + ")")
@@ -106,4 +149,4 @@ def checks_report(checks: list[IssueCheck], stdout: str, timed_out: bool) -> tup
         lines.append("Every example now gives what the issue expects. If the change is complete, reply with: finish")
     elif statuses:
         lines.append("Change the source so that the examples give what the issue expects.")
-    return statuses, "\n".join(lines)
+    return ChecksReport(statuses, "\n".join(lines), moved, outputs)

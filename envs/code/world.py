@@ -12,7 +12,7 @@ from trellis.envs.code import nearby
 from trellis.envs.code.container import ContainerFiles, ContainerWorkspace
 from trellis.envs.code.files import HostFiles, WorkspaceFiles
 from trellis.envs.code.gold import gold_evidence, shows_gold
-from trellis.envs.code.reproduce import RUNNER, IssueCheck, checks_report
+from trellis.envs.code.reproduce import RUNNER, ChecksReport, IssueCheck, checks_report
 from trellis.envs.code.testlog import PASSING, parse_pytest_log
 from trellis.envs.code.tools import CODE_TOOLS, ToolFn
 from trellis.envs.code.workspace import GitWorkspace
@@ -78,6 +78,8 @@ class CodeWorld:
         self._before: dict[tuple[str, ...], dict[str, str]] = {}
         """What the tests next to a change gave at the base commit, by test files."""
         self._nearby: dict[str, tuple[dict[str, str], str]] = {}
+        self._checks_before: dict[str, str] | None = None
+        """What the issue's calls gave at the base commit (see `run_issue_checks`)."""
         """What they gave for each patch so far (a step that changed nothing runs nothing)."""
         self.workspace: GitWorkspace | ContainerWorkspace
         self.files: WorkspaceFiles
@@ -136,10 +138,15 @@ class CodeWorld:
             return Observation(text=str(exc), is_error=True)
         changed = action.tool in CHANGING_TOOLS and not observation.is_error
         if self.issue_checks and (changed or action.tool in ("finish", "run_tests")):
-            statuses, summary = await self.run_issue_checks()
-            tests = {**(observation.tests or {}), **statuses}
+            report = await self.run_issue_checks()
+            tests = {**(observation.tests or {}), **report.statuses}
+            moved = {**(observation.progress or {}), **report.progress}
             observation = observation.model_copy(
-                update={"text": f"{observation.text}\n{summary}", "tests": tests or observation.tests}
+                update={
+                    "text": f"{observation.text}\n{report.text}",
+                    "tests": tests or observation.tests,
+                    "progress": moved or observation.progress,
+                }
             )
         if self.nearby_tests and changed:
             statuses, summary = await self.run_nearby_tests()
@@ -186,8 +193,20 @@ class CodeWorld:
         self._nearby[patch] = ({f"{nearby.PREFIX}{name}": "FAILED" for name in broken}, summary)
         return self._nearby[patch]
 
-    async def run_issue_checks(self) -> tuple[dict[str, str], str]:
-        """Run the issue's calls in the sandbox: (status per call with an expected value, a summary)."""
+    async def run_issue_checks(self) -> ChecksReport:
+        """Run the issue's calls in the sandbox on the current state: a status per call with an
+        expected value, a summary, and each failing call's progress from what it gave on the base
+        commit (run there once, the first time)."""
+        if self._checks_before is None:
+            now = await self.workspace.snapshot()
+            await self.workspace.restore(self.workspace.base_tree)
+            try:
+                self._checks_before = (await self._issue_calls()).outputs
+            finally:
+                await self.workspace.restore(now)
+        return await self._issue_calls(self._checks_before)
+
+    async def _issue_calls(self, before: dict[str, str] | None = None) -> ChecksReport:
         result = await self.sandbox.run(
             RunRequest(
                 command="python -c " + shlex.quote(RUNNER),
@@ -196,7 +215,7 @@ class CodeWorld:
                 env=self.test_env,
             )
         )
-        return checks_report(self.issue_checks, result.stdout, result.timed_out)
+        return checks_report(self.issue_checks, result.stdout, result.timed_out, before)
 
     async def snapshot(self) -> StateId:
         return await self.workspace.snapshot()

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from trellis.envs.code.reproduce import IssueCheck, checks_report, issue_checks
+from trellis.envs.code.reproduce import IssueCheck, checks_report, issue_checks, progress
 from trellis.envs.code.workspace import init_repository
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox import BwrapSandbox
@@ -39,15 +39,40 @@ def test_calls_and_expected_values(issue: str, expected: list[IssueCheck]) -> No
 
 def test_report() -> None:
     checks = [IssueCheck("m.f(1)", "5"), IssueCheck("m.g()", None)]
-    statuses, text = checks_report(checks, '[{"ok": true, "repr": "-1"}, {"ok": true, "repr": "[]"}]', False)
-    assert statuses == {"issue: m.f(1)": "FAILED"}
-    assert "m.f(1) -> -1 (but the issue expects 5)" in text and "m.g() -> []" in text
-    assert "Change the source so that the examples give what the issue expects." in text
-    statuses, text = checks_report(checks, '[{"ok": true, "repr": "5"}, {"ok": true, "repr": "[]"}]', False)
-    assert statuses == {"issue: m.f(1)": "PASSED"}
-    assert text.endswith("If the change is complete, reply with: finish")  # the next step, named
-    statuses, text = checks_report(checks, "Traceback ...", False)
-    assert statuses == {"issue: m.f(1)": "FAILED"} and "could not be run" in text
+    report = checks_report(checks, '[{"ok": true, "repr": "-1"}, {"ok": true, "repr": "[]"}]', False)
+    assert report.statuses == {"issue: m.f(1)": "FAILED"}
+    assert "m.f(1) -> -1 (but the issue expects 5)" in report.text and "m.g() -> []" in report.text
+    assert "Change the source so that the examples give what the issue expects." in report.text
+    assert report.outputs == {"issue: m.f(1)": "-1", "issue: m.g()": "[]"} and report.progress == {}
+    report = checks_report(checks, '[{"ok": true, "repr": "5"}, {"ok": true, "repr": "[]"}]', False)
+    assert report.statuses == {"issue: m.f(1)": "PASSED"}
+    assert report.text.endswith("If the change is complete, reply with: finish")  # the next step, named
+    report = checks_report(checks, "Traceback ...", False)
+    assert report.statuses == {"issue: m.f(1)": "FAILED"} and "could not be run" in report.text
+
+
+def test_progress_is_the_share_of_the_distance_from_the_original_output_that_is_gone() -> None:
+    original, expected = "'hello---world-'", "'hello-world'"
+    assert progress(original, expected, original) == 0.0  # unchanged
+    assert progress("'hello-world-'", expected, original) == pytest.approx(0.642, abs=1e-3)
+    assert 0 < progress("'hello---world'", expected, original) < progress("'hello-world-'", expected, original)
+    assert progress("'hello----world--'", expected, original) == 0.0  # further away: no credit
+    assert progress(expected, expected, original) == 1.0
+    assert 0 < progress("'hello-world-'", expected, None) < 1  # no original value: plain similarity
+
+
+def test_a_failing_call_nearer_the_expected_value_than_the_original_reports_its_progress() -> None:
+    checks = [IssueCheck("t.slug('Hi,  you')", "'hi-you'"), IssueCheck("t.n()", "3")]
+    before = {"issue: t.slug('Hi,  you')": "'hi---you'", "issue: t.n()": "raised ValueError: no"}
+    out = '[{"ok": true, "repr": "\'hi-you-\'"}, {"ok": true, "repr": "1"}]'
+    report = checks_report(checks, out, False, before)
+    assert set(report.progress) == {"issue: t.slug('Hi,  you')"}  # '1' is nothing like '3'
+    assert 0 < report.progress["issue: t.slug('Hi,  you')"] < 1
+    assert "but the issue expects 'hi-you'; nearer than the original code's 'hi---you'" in report.text
+    raised = '[{"ok": false, "repr": "TypeError: x"}, {"ok": true, "repr": "3"}]'
+    report = checks_report(checks, raised, False, before)
+    assert report.progress == {} and report.outputs["issue: t.slug('Hi,  you')"] == "raised TypeError: x"
+    assert checks_report(checks, out, False).progress == {}  # without the original's outputs: none
 
 
 @needs_bwrap
@@ -63,3 +88,23 @@ async def test_a_code_world_runs_the_issues_calls_after_each_change(tmp_path: Pa
     assert fixed.tests == {"issue: calc.add(2, 3)": "PASSED"}
     done = await world.step(Action(tool="finish", args={}))
     assert done.terminal == "finished" and done.tests == {"issue: calc.add(2, 3)": "PASSED"}
+
+
+@needs_bwrap
+async def test_a_code_world_reports_progress_against_what_the_base_commit_gave(tmp_path: Path) -> None:
+    source = 'import re\n\ndef slug(t):\n    return re.sub(r"[^a-z]", "-", t.lower())\n'
+    init_repository(tmp_path / "repo", {"tk/__init__.py": source})
+    checks = issue_checks("`tk.slug('Hi,  you!')` returns 'hi---you-' but should return 'hi-you'.")
+    world = CodeWorld(BwrapSandbox(tmp_path / "repo"), task="fix slug", issue_checks=checks)
+    await world.reset()
+    nearer = await world.step(
+        Action(tool="replace", args={"path": "tk/__init__.py", "old": '"[^a-z]"', "new": '"[^a-z]+"'})
+    )
+    assert nearer.tests == {"issue: tk.slug('Hi,  you!')": "FAILED"}
+    assert nearer.progress is not None and 0 < nearer.progress["issue: tk.slug('Hi,  you!')"] < 1
+    assert "nearer than the original code's 'hi---you-'" in nearer.text
+    assert (tmp_path / "repo" / "tk/__init__.py").read_text().count("[^a-z]+") == 1  # the change is kept
+    same = await world.step(
+        Action(tool="replace", args={"path": "tk/__init__.py", "old": '"[^a-z]+"', "new": '"[^a-z]"'})
+    )
+    assert same.tests == {"issue: tk.slug('Hi,  you!')": "FAILED"} and same.progress is None

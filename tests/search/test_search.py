@@ -788,3 +788,55 @@ def test_by_yield_the_budget_turns_from_failing_repairs_to_fresh_samples(tmp_pat
     assert len(tree.root.expansions) == 2
     assert outcome.stop_reason == "a finished candidate passes every visible check"  # type: ignore[attr-defined]
     assert "return s[::-1]\n" in outcome.patch  # type: ignore[attr-defined]
+
+
+SLUG = 'import re\n\n\ndef slug(t):\n    return re.sub(r"[^a-z]", "-", t.lower())\n'
+SLUG_ANSWERS = {  # what each root sample writes, and what `tk.slug('Hi,  you!')` then returns
+    0: SLUG.replace("t.lower())", "t.lower()).lower()"),  # 'hi---you-': no nearer
+    1: SLUG.replace('"[^a-z]"', '"[^a-z]+"'),  # 'hi-you-': most of the way to 'hi-you'
+    2: SLUG.replace('"-"', '"_"'),  # 'hi___you_': further away
+}
+
+
+def _slug_search(root: Path, partial_credit: float) -> Tree:
+    from trellis.envs.code.reproduce import issue_checks
+    from trellis.envs.code.workspace import init_repository
+    from trellis.envs.code.world import CodeWorld
+
+    init_repository(root / "repo", {"tk/__init__.py": SLUG})
+    issue = "`tk.slug('Hi,  you!')` returns 'hi---you-' but should return 'hi-you'."
+    world = CodeWorld(BwrapSandbox(root / "repo"), task=issue, issue_checks=issue_checks(issue))
+
+    openings = iter(SLUG_ANSWERS.values())
+
+    def respond(request: CompletionRequest, i: int) -> str:
+        if not any(m.role == "assistant" for m in request.messages):  # the root's samples, in order
+            return f"Change it.\n\ntk/__init__.py\n```python\n{next(openings)}```"
+        return "Done.\n\nfinish"
+
+    settings = SearchConfig(
+        root_samples=3,
+        samples=1,
+        critic={"mode": "none"},
+        feedback=False,
+        reflection=False,
+        partial_credit=partial_credit,
+        budget=BudgetConfig(max_nodes=5, max_expansions_per_node=1, stop_when_checked=False),
+    )
+    model = ScriptedModel(respond)
+    asyncio.run(run_search(task=issue, worlds=[world], model=model, config=settings, run_dir=root / "run"))
+    return RunDir(root / "run").load_tree()
+
+
+def test_an_answer_nearer_to_passing_is_valued_higher_and_expanded_first(tmp_path: Path) -> None:
+    tree = _slug_search(tmp_path / "on", partial_credit=0.5)
+    unchanged, nearer, further = (tree.get(f"0.{i}") for i in range(3))
+    assert nearer.step.observation.progress and not unchanged.step.observation.progress
+    assert not further.step.observation.progress
+    assert 0 < nearer.meta["hard"] < 1 and unchanged.meta["hard"] == further.meta["hard"] == 0.0
+    assert nearer.reward > unchanged.reward == further.reward
+    assert [n.parent_id for n in tree if n.depth == 2] == ["0.1"]  # the next expansion goes to it
+    # without partial credit the three are alike, and the first of them is expanded
+    off = _slug_search(tmp_path / "off", partial_credit=0.0)
+    assert off.get("0.1").reward == off.get("0.0").reward
+    assert [n.parent_id for n in off if n.depth == 2] == ["0.0"]
