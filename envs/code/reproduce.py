@@ -5,8 +5,10 @@ An issue such as "`tinycalc.add(2, 3)` returns -1 instead of 5" carries its own 
 sentence says what the call should give ("instead of 5", "should return 'hello-world'", "expected
 [1, 2]"), the expected value. A code world runs the calls in the sandbox after every change and
 shows what they return; calls with an expected value count as visible tests, the only ones a small
-model gets for an issue whose tests are hidden. Everything runs inside the sandbox: the issue's text
-is data for the sandboxed interpreter, never for the host.
+model gets for an issue whose tests are hidden; a call that still fails but now returns a value
+nearer the expected one than the original code did reports how much nearer (`progress`), partial
+credit for the search's value. Everything runs inside the sandbox: the issue's text is data for the
+sandboxed interpreter, never for the host.
 """
 
 from __future__ import annotations
