@@ -78,9 +78,9 @@ class CodeWorld:
         self._before: dict[tuple[str, ...], dict[str, str]] = {}
         """What the tests next to a change gave at the base commit, by test files."""
         self._nearby: dict[str, tuple[dict[str, str], str]] = {}
+        """What they gave for each patch so far (a step that changed nothing runs nothing)."""
         self._checks_before: dict[str, str] | None = None
         """What the issue's calls gave at the base commit (see `run_issue_checks`)."""
-        """What they gave for each patch so far (a step that changed nothing runs nothing)."""
         self.workspace: GitWorkspace | ContainerWorkspace
         self.files: WorkspaceFiles
         if isinstance(sandbox, DockerSandbox):
