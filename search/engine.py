@@ -537,10 +537,10 @@ def mark_duplicates(ctx: SearchContext, nodes: Sequence[Node]) -> None:
 # --- evaluate ----------------------------------------------------------------------------------
 
 
-def _signals(node: Node, partial_credit: float = 0.0) -> tuple[list[str], float | None]:
+def _signals(node: Node, partial_credit: float) -> tuple[list[str], float | None]:
     """Facts the world established for this step, and a hard score (0 for a failed step, the share
-    of passing tests when tests ran, a failing test counting `partial_credit` times the progress the
-    world saw toward passing it)."""
+    of passing tests when tests ran, a failing test of a step that did not fail counting
+    `partial_credit` times the progress the world saw toward passing it)."""
     signals: list[str] = []
     hard = None
     step = node.step
@@ -557,7 +557,7 @@ def _signals(node: Node, partial_credit: float = 0.0) -> tuple[list[str], float 
         moved = {
             name: share
             for name, share in (observation.progress or {}).items()
-            if tests.get(name) not in (None, "PASSED", "XFAIL") and 0 < share < 1
+            if not observation.is_error and tests.get(name) not in (None, "PASSED", "XFAIL") and 0 < share < 1
         }
         hard = (passed + partial_credit * sum(moved.values())) / len(tests)
         signals.append(f"tests ran: {passed} of {len(tests)} pass")

@@ -101,6 +101,7 @@ class RunDir:
         saved = dict(tree.meta.get("config", {}))
         # settings added since a run began take the value that reproduces how it ran
         saved.setdefault("focused_repair", False)
+        saved.setdefault("partial_credit", 0.0)
         try:
             return SearchConfig.model_validate(saved)
         except ValidationError as exc:

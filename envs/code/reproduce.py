@@ -13,6 +13,7 @@ sandboxed interpreter, never for the host.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import re
@@ -84,28 +85,49 @@ print(json.dumps(results))
 
 @dataclass(frozen=True)
 class ChecksReport:
+    """What running an issue's calls showed."""
+
     statuses: dict[str, str]
     """PASSED or FAILED for each check with an expected value."""
     text: str
     """What the agent is shown."""
     progress: dict[str, float]
-    """For each failing check whose call now returns a value nearer the expected one than the
-    original code's, how much nearer (`progress`)."""
+    """For each failing check whose call now returns a value nearer the expected one than the value
+    the original code returned, how much nearer (`progress`)."""
     outputs: dict[str, str]
-    """What each call gave (its repr, or the error it raised), by check name."""
+    """What each call gave (its repr, or `raised` and the error), by check name; a call the runner
+    gave no result for (it timed out, the runner crashed) is missing."""
 
 
-def progress(got: str, expected: str, before: str | None) -> float:
-    """How far `got` moved from `before` (the original code's repr) toward `expected`, from 0 to 1
-    (`expected` itself): the share of the original's distance from the expected value that is gone,
-    measured on the reprs (`difflib`'s ratio). 'hello-world-' for 'hello-world', where the original
-    gave 'hello---world-', is 0.64 of the way; the original itself, or anything no nearer, 0. With no
-    original value (it raised), the plain similarity."""
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
+
+
+def _number(text: str) -> float | None:
+    try:
+        value = ast.literal_eval(text)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def progress(got: str, expected: str, before: str) -> float:
+    """How far `got` moved from `before` (what the original code returned) toward `expected`, from 0
+    to 1 (`expected` itself), all three reprs: the share of the original's distance from the
+    expected value that is gone. Numbers by their difference (the original -1 and 5 due: 4 is 0.83
+    of the way, 50 none); anything else by `difflib`'s ratio of the reprs, memory addresses masked
+    ('hello-world-' for 'hello-world', the original 'hello---world-': 0.64). The original value
+    itself, or anything no nearer, is 0; a number where none is due, or the other way round, 0."""
+    got, expected, before = (_ADDRESS.sub("0x", text) for text in (got, expected, before))
     if got == before:
         return 0.0
+    now, due, start = (_number(text) for text in (got, expected, before))
+    if now is not None or due is not None or start is not None:  # numbers as numbers, or not at all
+        if now is None or due is None or start is None or start == due:
+            return 0.0
+        return max(1.0 - abs(now - due) / abs(start - due), 0.0)
     near = difflib.SequenceMatcher(None, got, expected, autojunk=False).ratio()
-    start = 0.0 if before is None else difflib.SequenceMatcher(None, before, expected, autojunk=False).ratio()
-    return max((near - start) / (1.0 - start), 0.0) if start < 1.0 else 0.0
+    away = difflib.SequenceMatcher(None, before, expected, autojunk=False).ratio()
+    return max((near - away) / (1.0 - away), 0.0) if away < 1.0 else 0.0
 
 
 def checks_report(
@@ -113,7 +135,9 @@ def checks_report(
 ) -> ChecksReport:
     """What the runner's output says: a status per check with an expected value, text for the agent,
     and the progress of failing checks against `before` (what each call gave on the original code,
-    by check name, from an earlier report's `outputs`)."""
+    by check name, from an earlier report's `outputs`). A check makes progress only from a value the
+    original code returned: where it raised, or gave no result, how near an answer came is not
+    measured."""
     if timed_out:
         timed = {c.name: "FAILED" for c in checks if c.expected}
         return ChecksReport(timed, "The issue's examples did not finish in time.", {}, {})
@@ -135,14 +159,12 @@ def checks_report(
         passed = bool(result.get("ok")) and got == check.expected
         statuses[check.name] = "PASSED" if passed else "FAILED"
         verdict = "as the issue expects" if passed else f"but the issue expects {check.expected}"
-        if not passed and result.get("ok") and before is not None:
-            original = before.get(check.name)
-            if original is not None and original.startswith("raised "):
-                original = None
-            share = min(progress(got, check.expected, original), 0.99)  # a failing check stays below 1
+        original = (before or {}).get(check.name)
+        if not passed and result.get("ok") and original is not None and not original.startswith("raised "):
+            share = round(min(progress(got, check.expected, original), 0.99), 3)  # a failing check stays below 1
             if share > 0:
-                moved[check.name] = round(share, 3)
-                verdict += f"; nearer than the original code's {original}" if original else ""
+                moved[check.name] = share
+                verdict += f"; nearer than the original code's {original}"
         lines.append(f"  {check.expression} -> {got} ({verdict})")
     if len(results) < len(checks):
         lines.append("  (the examples could not be run: " + (stdout.strip()[-300:] or "no output") + ")")

@@ -58,21 +58,30 @@ def test_progress_is_the_share_of_the_distance_from_the_original_output_that_is_
     assert 0 < progress("'hello---world'", expected, original) < progress("'hello-world-'", expected, original)
     assert progress("'hello----world--'", expected, original) == 0.0  # further away: no credit
     assert progress(expected, expected, original) == 1.0
-    assert 0 < progress("'hello-world-'", expected, None) < 1  # no original value: plain similarity
+    # numbers by their difference, not their digits: from -1 toward 5, 4 is near and 50 is not
+    assert progress("4", "5", "-1") == pytest.approx(5 / 6) and progress("50", "5", "-1") == 0.0
+    assert progress("'5'", "5", "-1") == 0.0 and progress("True", "5", "-1") == 0.0  # not a number
+    # what changes between two runs of the same code is no progress
+    assert progress("<Slug object at 0x7f3a>", "'a'", "<Slug object at 0x55b1>") == 0.0
 
 
 def test_a_failing_call_nearer_the_expected_value_than_the_original_reports_its_progress() -> None:
     checks = [IssueCheck("t.slug('Hi,  you')", "'hi-you'"), IssueCheck("t.n()", "3")]
     before = {"issue: t.slug('Hi,  you')": "'hi---you'", "issue: t.n()": "raised ValueError: no"}
-    out = '[{"ok": true, "repr": "\'hi-you-\'"}, {"ok": true, "repr": "1"}]'
+    out = '[{"ok": true, "repr": "\'hi-you-\'"}, {"ok": true, "repr": "2"}]'
     report = checks_report(checks, out, False, before)
-    assert set(report.progress) == {"issue: t.slug('Hi,  you')"}  # '1' is nothing like '3'
+    # t.n() raised on the original code: how near 2 is to 3 is not measured from an error
+    assert set(report.progress) == {"issue: t.slug('Hi,  you')"}
     assert 0 < report.progress["issue: t.slug('Hi,  you')"] < 1
     assert "but the issue expects 'hi-you'; nearer than the original code's 'hi---you'" in report.text
     raised = '[{"ok": false, "repr": "TypeError: x"}, {"ok": true, "repr": "3"}]'
     report = checks_report(checks, raised, False, before)
     assert report.progress == {} and report.outputs["issue: t.slug('Hi,  you')"] == "raised TypeError: x"
     assert checks_report(checks, out, False).progress == {}  # without the original's outputs: none
+    # the original run gave nothing (it timed out): the unchanged value must not look like progress
+    unchanged = '[{"ok": true, "repr": "\'hi---you\'"}, {"ok": true, "repr": "2"}]'
+    base = checks_report(checks, "", True)
+    assert base.outputs == {} and checks_report(checks, unchanged, False, base.outputs).progress == {}
 
 
 @needs_bwrap

@@ -688,6 +688,11 @@ def test_a_run_saved_before_focused_repair_resumes_without_it(tmp_path: Path) ->
     assert RunDir(tmp_path).saved_config(tree).focused_repair is True
 
 
+def test_a_run_saved_before_partial_credit_resumes_without_it(tmp_path: Path) -> None:
+    assert RunDir(tmp_path).saved_config(Tree.new(config={"samples": 2})).partial_credit == 0.0
+    assert RunDir(tmp_path).saved_config(Tree.new(config={"partial_credit": 0.5})).partial_credit == 0.5
+
+
 def test_the_stop_rule_waits_for_agreement_only_where_answers_were_probed() -> None:
     import time
     from types import SimpleNamespace
@@ -840,3 +845,19 @@ def test_an_answer_nearer_to_passing_is_valued_higher_and_expanded_first(tmp_pat
     off = _slug_search(tmp_path / "off", partial_credit=0.0)
     assert off.get("0.1").reward == off.get("0.0").reward
     assert [n.parent_id for n in off if n.depth == 2] == ["0.0"]
+
+
+def test_partial_credit_counts_a_failing_checks_progress_only_in_a_step_that_did_not_fail() -> None:
+    from trellis.search.engine import _signals
+
+    from trellis.tree import Action, Observation, Step
+
+    tree = Tree.new()
+    tests = {"issue: a": "FAILED", "issue: b": "PASSED"}
+    for index, is_error in enumerate((False, True)):
+        observation = Observation(text="ran", tests=tests, progress={"issue: a": 0.6}, is_error=is_error)
+        tree.add_child("0", index, Step(action=Action(tool="run_tests", args={}), observation=observation))
+    moved, failed = tree.get("0.0"), tree.get("0.1")
+    assert _signals(moved, 0.5)[1] == pytest.approx((1 + 0.5 * 0.6) / 2)
+    assert _signals(moved, 0.0)[1] == 0.5  # switched off: the share of checks that pass
+    assert _signals(failed, 0.5)[1] == 0.5
