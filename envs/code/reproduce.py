@@ -103,6 +103,8 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 
 
 def _number(text: str) -> float | None:
+    if len(text) > 40:  # no number; and a long repr is not parsed for nothing
+        return None
     try:
         value = ast.literal_eval(text)
     except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
@@ -116,7 +118,8 @@ def progress(got: str, expected: str, before: str) -> float:
     expected value that is gone. Numbers by their difference (the original -1 and 5 due: 4 is 0.83
     of the way, 50 none); anything else by `difflib`'s ratio of the reprs, memory addresses masked
     ('hello-world-' for 'hello-world', the original 'hello---world-': 0.64). The original value
-    itself, or anything no nearer, is 0; a number where none is due, or the other way round, 0."""
+    itself, or anything no nearer, is 0; a number where none is due, or the other way round, 0; so
+    is a value more than ten times the expected one's length."""
     got, expected, before = (_ADDRESS.sub("0x", text) for text in (got, expected, before))
     if got == before:
         return 0.0
@@ -125,8 +128,12 @@ def progress(got: str, expected: str, before: str) -> float:
         if now is None or due is None or start is None or start == due:
             return 0.0
         return max(1.0 - abs(now - due) / abs(start - due), 0.0)
+    # a value many times the expected one's length is not near it, and is not compared (quadratic)
+    limit = 10 * len(expected) + 200
+    if len(got) > limit:
+        return 0.0
     near = difflib.SequenceMatcher(None, got, expected, autojunk=False).ratio()
-    away = difflib.SequenceMatcher(None, before, expected, autojunk=False).ratio()
+    away = difflib.SequenceMatcher(None, before, expected, autojunk=False).ratio() if len(before) <= limit else 0.0
     return max((near - away) / (1.0 - away), 0.0) if away < 1.0 else 0.0
 
 

@@ -63,6 +63,9 @@ def test_progress_is_the_share_of_the_distance_from_the_original_output_that_is_
     assert progress("'5'", "5", "-1") == 0.0 and progress("True", "5", "-1") == 0.0  # not a number
     # what changes between two runs of the same code is no progress
     assert progress("<Slug object at 0x7f3a>", "'a'", "<Slug object at 0x55b1>") == 0.0
+    # a huge value is not compared (difflib is quadratic) and is no progress; a huge original is far away
+    assert progress(repr("a-b" * 200_000), "'a-b'", "'a--b'") == 0.0
+    assert progress("'a-b-'", "'a-b'", repr("a-b" * 200_000)) > 0.5
 
 
 def test_a_failing_call_nearer_the_expected_value_than_the_original_reports_its_progress() -> None:
