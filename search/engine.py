@@ -557,7 +557,7 @@ def _signals(node: Node, partial_credit: float) -> tuple[list[str], float | None
         moved = {
             name: share
             for name, share in (observation.progress or {}).items()
-            if not observation.is_error and tests.get(name) not in (None, "PASSED", "XFAIL") and 0 < share < 1
+            if not observation.is_error and tests.get(name) not in (None, *_PASSING) and 0 < share < 1
         }
         hard = (passed + partial_credit * sum(moved.values())) / len(tests)
         signals.append(f"tests ran: {passed} of {len(tests)} pass")
@@ -572,9 +572,13 @@ def _signals(node: Node, partial_credit: float) -> tuple[list[str], float | None
     return signals, hard
 
 
+_PASSING = ("PASSED", "XFAIL")
+"""Test statuses that count as passing (an expected failure does)."""
+
+
 def _passing(tests: dict[str, str]) -> int:
     """How many of `tests` pass (an expected failure counts as passing)."""
-    return sum(1 for status in tests.values() if status in ("PASSED", "XFAIL"))
+    return sum(1 for status in tests.values() if status in _PASSING)
 
 
 def _failure(node: Node, hard: float | None) -> str:

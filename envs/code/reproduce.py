@@ -13,7 +13,6 @@ sandboxed interpreter, never for the host.
 
 from __future__ import annotations
 
-import ast
 import difflib
 import json
 import re
@@ -94,9 +93,9 @@ class ChecksReport:
     progress: dict[str, float]
     """For each failing check whose call now returns a value nearer the expected one than the value
     the original code returned, how much nearer (`progress`)."""
-    outputs: dict[str, str]
-    """What each call gave (its repr, or `raised` and the error), by check name; a call the runner
-    gave no result for (it timed out, the runner crashed) is missing."""
+    returned: dict[str, str]
+    """The repr of what each call returned, by check name; a call that raised, or that the runner gave
+    no result for (it timed out, the runner crashed), is missing."""
 
 
 _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
@@ -105,10 +104,7 @@ _ADDRESS = re.compile(r"0x[0-9a-fA-F]+")
 def _number(text: str) -> float | None:
     if len(text) > 40:  # no number; and a long repr is not parsed for nothing
         return None
-    try:
-        value = ast.literal_eval(text)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        return None
+    value = literal_data(text)
     return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
 
 
@@ -142,7 +138,7 @@ def checks_report(
 ) -> ChecksReport:
     """What the runner's output says: a status per check with an expected value, text for the agent,
     and the progress of failing checks against `before` (what each call gave on the original code,
-    by check name, from an earlier report's `outputs`). A check makes progress only from a value the
+    by check name, from an earlier report's `returned`). A check makes progress only from a value the
     original code returned: where it raised, or gave no result, how near an answer came is not
     measured."""
     if timed_out:
@@ -155,11 +151,12 @@ def checks_report(
         results = []
     statuses: dict[str, str] = {}
     moved: dict[str, float] = {}
-    outputs: dict[str, str] = {}
+    returned: dict[str, str] = {}
     lines = ["The issue's examples now give:"]
     for check, result in zip(checks, results, strict=False):
         got = str(result.get("repr", ""))
-        outputs[check.name] = got if result.get("ok") else f"raised {got}"
+        if result.get("ok"):
+            returned[check.name] = got
         if check.expected is None:
             lines.append(f"  {check.expression} -> {got}")
             continue
@@ -167,7 +164,7 @@ def checks_report(
         statuses[check.name] = "PASSED" if passed else "FAILED"
         verdict = "as the issue expects" if passed else f"but the issue expects {check.expected}"
         original = (before or {}).get(check.name)
-        if not passed and result.get("ok") and original is not None and not original.startswith("raised "):
+        if not passed and result.get("ok") and original is not None:
             share = round(min(progress(got, check.expected, original), 0.99), 3)  # a failing check stays below 1
             if share > 0:
                 moved[check.name] = share
@@ -180,4 +177,4 @@ def checks_report(
         lines.append("Every example now gives what the issue expects. If the change is complete, reply with: finish")
     elif statuses:
         lines.append("Change the source so that the examples give what the issue expects.")
-    return ChecksReport(statuses, "\n".join(lines), moved, outputs)
+    return ChecksReport(statuses, "\n".join(lines), moved, returned)

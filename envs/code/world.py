@@ -202,7 +202,7 @@ class CodeWorld:
             now = await self.workspace.snapshot()
             await self.workspace.restore(self.workspace.base_tree)
             try:
-                self._checks_before = (await self._issue_calls()).outputs
+                self._checks_before = (await self._issue_calls()).returned
             finally:
                 await self.workspace.restore(now)
         return await self._issue_calls(self._checks_before)
