@@ -10,10 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
-from trellis.agents.prompts import repair_prompt
+from trellis.agents.prompts import completion_prompt, repair_prompt
 from trellis.envs.code.container import ContainerWorkspace
-from trellis.envs.code.localise import Unit, localise_units, render
+from trellis.envs.code.localise import Unit, localise_units, render, source_of
 from trellis.envs.code.reproduce import IssueCheck, issue_checks
+from trellis.envs.code.specify import specification
 from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
 from trellis.envs.code.world import CodeWorld
 from trellis.envs.sandbox.docker import DockerSandbox
@@ -63,12 +64,21 @@ async def instance_task(env: SWEEnvironment, found: Sequence[Unit], checks: Sequ
     return swe_task(env.instance, await repository_files(env), render(list(found)), checks)
 
 
-def repair_opening(instance: SWEInstance, found: Sequence[Unit]) -> Opening | None:
-    """The search's focused first step: the issue and the best-localised function, to be rewritten
-    (None when localisation found no Python code)."""
+def repair_opening(
+    instance: SWEInstance, found: Sequence[Unit], checks: Sequence[IssueCheck] = (), root: Path | None = None
+) -> Opening | None:
+    """The search's focused first step for the best-localised unit (None when localisation found no
+    Python code): where it is a short function whose call the issue says should return a value, its
+    stub to complete, with that call as a doctest example (`specification`: a small model writes a
+    function from its docstring far better than it repairs one); else the issue and the unit's code,
+    to be fixed. `root`: the repository at the base commit, whose imports the stub shows."""
     unit = next((u for u in found if u.path.endswith(".py")), None)
     if unit is None:
         return None
+    module = (source_of(root, unit.path) if root is not None else None) or ""
+    stub = specification(unit, checks, module)
+    if stub is not None:
+        return Opening(prompt=completion_prompt(stub), path=unit.path)
     return Opening(prompt=repair_prompt(instance.problem_statement, unit.path, unit.source), path=unit.path)
 
 
@@ -314,6 +324,7 @@ async def solve(
             env.remove_leftovers(run_dir)
             code = await env.base_files(run_dir)
             found = localise_units(code, instance.problem_statement)
+            opening = repair_opening(instance, found, checks, code)
             boxes = [env.sandbox(run_dir) for _ in range(config.parallel)]
             started = await asyncio.gather(*(box.start() for box in boxes), return_exceptions=True)
             failed = next((error for error in started if isinstance(error, BaseException)), None)
@@ -328,6 +339,7 @@ async def solve(
             async with env.checkout_held():  # not while a grading elsewhere has a patch applied there
                 await base.restore(base.base_tree)
                 found = localise_units(env.repo_dir, instance.problem_statement)
+                opening = repair_opening(instance, found, checks, env.repo_dir)
             if on_ray is not None:
                 worlds = await ray_worlds_for(env, run_dir, config.parallel, on_ray, found, checks, resume=resume)
             else:
@@ -350,7 +362,7 @@ async def solve(
             listeners=listeners,
             on_context=on_context,
             critic_model=critic_model,
-            opening=repair_opening(instance, found) if config.opening else None,
+            opening=opening if config.opening else None,
         )
     finally:
         await asyncio.gather(*(box.close() for box in boxes))

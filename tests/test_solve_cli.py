@@ -45,7 +45,9 @@ def scripted_swe_model(delay: float = 0.0) -> ScriptedModel:
             time.sleep(delay)
         system = request.messages[0].content
         last = request.messages[-1].content
-        if system.startswith("Issue:"):  # the repair opening: the issue and the localised function alone
+        # the focused opening: `add`'s stub to complete (the issue says what `tinycalc.add(2, 3)` should return),
+        # or the issue and the localised function to fix
+        if system.startswith(("Complete the following Python function", "Issue:")):
             sign = "+" if zlib.crc32(f"{request.seed}:{i}".encode()) % 2 == 0 else "*"
             return (
                 f'Fixed.\n\n```python\ndef add(a, b):\n    """Return the sum of a and b."""\n    return a {sign} b\n```'
@@ -168,10 +170,11 @@ def test_kill_then_resume_through_the_cli_with_two_worktrees(tmp_path: Path, cac
     assert after.root.visits == len(evaluated)  # every evaluated node backed up exactly once
     assert all(n.backed_up for n in evaluated)
     assert after.final is not None and (run / "final.patch").exists()
-    # the root was expanded with the repair opening: the issue and the localised `add`, written back
-    # to its file (merged: the rest of the module is kept)
+    # the root was expanded with the focused opening: the localised `add` as a stub to complete, with the
+    # issue's call as its example, written back to its file (merged: the rest of the module is kept)
     opening = after.meta["opening"]
-    assert opening["path"] == "tinycalc/__init__.py" and "def add(a, b):" in opening["prompt"]
+    assert opening["path"] == "tinycalc/__init__.py"
+    assert "def add(a, b):" in opening["prompt"] and ">>> add(2, 3)\n    5\n" in opening["prompt"]
     assert all(c.meta.get("opening") for c in after.children("0"))
     assert any("Counter" not in c.step.action.args["content"] for c in after.children("0") if c.step and c.step.action)
     assert sorted(p.name for p in (run / "worktrees").iterdir() if p.is_dir() and not p.name.endswith("-git")) == [
@@ -194,8 +197,8 @@ def test_a_patch_left_in_the_environment_by_a_killed_grading_is_not_read_as_the_
     checkout.write_text(checkout.read_text().replace("return a - b", "return a + b"))  # as a killed grading left it
     code, output = finish(trellis(tmp_path, cache, *args, "--run", "second"))
     assert code == 0, output[-3000:]
-    opening = RunDir(tmp_path / "second").load_tree().meta["opening"]["prompt"]
-    assert "return a - b" in opening and "return a + b" not in opening
+    task = RunDir(tmp_path / "second").load_tree().meta["task"]
+    assert "return a - b" in task and "return a + b" not in task
     assert "return a - b" in checkout.read_text()
 
 
@@ -271,3 +274,31 @@ def test_judge_value_on_an_instance_warns_that_it_uses_the_reference_patch(capsy
     assert capsys.readouterr().out == ""
     _warn_reference_value(SearchConfig(judge_value=True))
     assert "computed from the instance's reference patch" in " ".join(capsys.readouterr().out.split())
+
+
+def test_the_opening_is_a_stub_where_the_issue_says_what_the_function_should_return(tmp_path: Path) -> None:
+    from trellis.cli.solve import repair_opening
+    from trellis.envs.code.localise import localise_units
+    from trellis.envs.code.reproduce import issue_checks
+    from trellis.envs.swebench.instance import SWEInstance
+
+    (tmp_path / "calc").mkdir()
+    (tmp_path / "calc" / "__init__.py").write_text(
+        'import math\n\n\ndef add(a, b):\n    """The sum."""\n    return a - b\n'
+    )
+    record = json.loads((EXAMPLES / "instances.jsonl").read_text().splitlines()[0])
+
+    def opening_for(issue: str) -> tuple[str, str]:
+        instance = SWEInstance.model_validate({**record, "problem_statement": issue})
+        found = localise_units(tmp_path, issue)
+        opening = repair_opening(instance, found, issue_checks(issue), tmp_path)
+        assert opening is not None
+        return opening.prompt, opening.path
+
+    prompt, path = opening_for("`calc.add(2, 3)` returns -1 instead of 5.")
+    assert path == "calc/__init__.py" and prompt.startswith("Complete the following Python function")
+    assert 'def add(a, b):\n    """The sum.\n\n    >>> add(2, 3)\n    5\n    """' in prompt
+    assert "return a - b" not in prompt and "import math" not in prompt
+    # nothing says what `add` should return: the issue and the code, to be fixed
+    prompt, _ = opening_for("`calc.add(2, 3)` is wrong.")
+    assert prompt.startswith("Issue:\n`calc.add(2, 3)` is wrong.") and "return a - b" in prompt

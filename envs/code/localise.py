@@ -58,9 +58,15 @@ def python_files(root: Path) -> list[str]:
     return found
 
 
-def units_of(root: Path, rel: str) -> list[Unit]:
+def source_of(root: Path, rel: str) -> str | None:
+    """The text of the source file `rel` under `root` (None for a link, a file too large, or one that
+    is not text)."""
     path = root / rel
-    text = None if path.is_symlink() else read_text(path, _MAX_FILE_BYTES)
+    return None if path.is_symlink() else read_text(path, _MAX_FILE_BYTES)
+
+
+def units_of(root: Path, rel: str) -> list[Unit]:
+    text = source_of(root, rel)
     if text is None:
         return []
     try:
