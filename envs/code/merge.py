@@ -40,16 +40,16 @@ def _methods(body: list[ast.stmt], prefix: str = "") -> Iterator[tuple[str, ast.
             yield from _methods(node.body, f"{prefix}{node.name}.")
 
 
-def _imports(body: list[ast.stmt]) -> Iterator[_Import]:
+def import_statements(body: list[ast.stmt]) -> Iterator[ast.Import | ast.ImportFrom]:
     """The imports that run at import time: top-level ones and those under `try`, `if` and `with`."""
     for node in body:
         if isinstance(node, _Import):
             yield node
         elif isinstance(node, ast.Try | ast.If | ast.With):
             for part in ("body", "orelse", "finalbody"):
-                yield from _imports(getattr(node, part, []))
+                yield from import_statements(getattr(node, part, []))
             for handler in getattr(node, "handlers", []):
-                yield from _imports(handler.body)
+                yield from import_statements(handler.body)
 
 
 def _bindings(node: _Import) -> set[tuple[str, str, str | None, int]]:
@@ -138,7 +138,7 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
 
     used = {n.id for node in [*new_defs.values()] for n in ast.walk(node) if isinstance(n, ast.Name)}
     old_assigns = {name: node for node in old_tree.body for name in _targets(node)}
-    have = set().union(*(_bindings(node) for node in _imports(old_tree.body)))
+    have = set().union(*(_bindings(node) for node in import_statements(old_tree.body)))
     future: list[str] = []
     imports: list[str] = []
     constants: list[str] = []

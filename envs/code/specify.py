@@ -16,6 +16,7 @@ import ast
 from collections.abc import Sequence
 
 from trellis.envs.code.localise import Unit
+from trellis.envs.code.merge import import_statements
 from trellis.envs.code.reproduce import IssueCheck
 
 MAX_LINES = 30
@@ -68,17 +69,17 @@ def _examples(name: str, checks: Sequence[IssueCheck]) -> list[str]:
 
 
 def _imports(module: str, function: ast.FunctionDef | ast.AsyncFunctionDef) -> list[str]:
-    """The module's top-level import statements that bind a name the function uses, then two blank
-    lines (nothing where there are none): the stub says which libraries the body had at hand."""
+    """The module's import statements that run at import time (top-level, or under `try`, `if` and
+    `with`) and bind a name the function uses, then two blank lines (nothing where there are none):
+    the stub says which libraries the body had at hand."""
     try:
         parsed = ast.parse(module)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
         return []
     used = {n.id for n in ast.walk(function) if isinstance(n, ast.Name)}
-    found = []
-    for statement in parsed.body:
-        if isinstance(statement, ast.Import | ast.ImportFrom):
-            bound = {(a.asname or a.name).split(".")[0] for a in statement.names}
-            if bound & used:
-                found.append(ast.unparse(statement))
+    found: list[str] = []
+    for statement in import_statements(parsed.body):
+        bound = {(a.asname or a.name).split(".")[0] for a in statement.names}
+        if bound & used and ast.unparse(statement) not in found:
+            found.append(ast.unparse(statement))
     return [*found, "", ""] if found else []

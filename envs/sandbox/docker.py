@@ -91,12 +91,20 @@ def _init_script(lease: int, user: str | None) -> str:
             f"echo 'trellis:x:{uid}:{gid}::/tmp:/bin/sh' >> /etc/passwd; "
             f"grep -q '^[^:]*:[^:]*:{gid}:' /etc/group 2>/dev/null || echo 'trellis:x:{gid}:' >> /etc/group; "
         )
-    # a root sweep kills this loop's children too (date, stat, sleep): a value that did not come is skipped
     return (
         f"{named}mkdir -p {PurePosixPath(TRELLIS_DIR).parent}; umask 077; mkdir -p {STAGE_DIR}; "
-        f"chmod 711 {TRELLIS_DIR} {STAGE_DIR}; touch {LEASE_FILE}; "
+        f"chmod 711 {TRELLIS_DIR} {STAGE_DIR}; touch {LEASE_FILE}; {_lease_loop(lease)}"
+    )
+
+
+def _lease_loop(lease: int) -> str:
+    """Exit once the lease file is `lease` seconds old. A root sweep kills this loop's children too
+    (date, stat, sleep): a value that did not come, either of the two, is skipped, never read as 0
+    (an empty `then` would make every lease look expired and remove the container under its run)."""
+    return (
         f"while :; do now=$(date +%s 2>/dev/null); then=$(stat -c %Y {LEASE_FILE} 2>/dev/null); "
-        f'case "$now$then" in *[!0-9]*|"") sleep 1; continue;; esac; '
+        f'case "$now" in ""|*[!0-9]*) sleep 1; continue;; esac; '
+        f'case "$then" in ""|*[!0-9]*) sleep 1; continue;; esac; '
         f"[ $((now - then)) -lt {lease} ] || exit 0; sleep 1; done"
     )
 

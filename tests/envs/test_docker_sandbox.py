@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from engine import IMAGE, docker_engine
 from trellis.envs.sandbox import RunRequest
-from trellis.envs.sandbox.docker import DockerSandbox, swebench_image
+from trellis.envs.sandbox.docker import DockerSandbox, _lease_loop, swebench_image
 
 from trellis.errors import UserError
 
@@ -26,6 +29,38 @@ def client() -> Iterator[object]:
 
 def test_image_names() -> None:
     assert swebench_image("django__django-11099") == "swebench/sweb.eval.x86_64.django_1776_django-11099:latest"
+
+
+def _loop_with_stat(tmp_path: Path, stat: str) -> subprocess.Popen[bytes]:
+    """The container's lease loop on this machine, with `stat` (the lease file's age) replaced."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "stat").write_text(f"#!/bin/sh\n{stat}\n")
+    (bin_dir / "stat").chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin"}
+    return subprocess.Popen(["/bin/sh", "-c", _lease_loop(5)], env=env)
+
+
+def _alive_after(process: subprocess.Popen[bytes], seconds: float) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    alive = process.poll() is None
+    process.kill()
+    process.wait()
+    return alive
+
+
+def test_the_lease_loop_lives_while_renewed_and_ends_when_the_lease_runs_out(tmp_path: Path) -> None:
+    assert _alive_after(_loop_with_stat(tmp_path, "date +%s"), 2.5)
+    assert not _alive_after(_loop_with_stat(tmp_path, "echo 1"), 2.5)
+
+
+def test_a_lease_age_lost_to_a_sweep_is_skipped_not_read_as_expired(tmp_path: Path) -> None:
+    # a root sweep (kill -9 -1) can kill the loop's `stat`: nothing comes back; the container must
+    # not take that for an expired lease and remove itself under the run that uses it
+    assert _alive_after(_loop_with_stat(tmp_path, "kill -9 $$"), 2.5)
+    assert _alive_after(_loop_with_stat(tmp_path, "exit 1"), 2.5)
 
 
 def test_not_started_is_a_user_error() -> None:

@@ -98,3 +98,14 @@ def test_no_stub_where_rewriting_would_lose_what_the_code_did_or_nothing_says_wh
     assert specification(long, checks, TEXT) is None
     quoted = [IssueCheck("textkit.slugify('a')", '\'"""\'')]
     assert specification(unit(tmp_path, "slugify"), quoted, TEXT) is None
+
+
+def test_an_import_under_try_is_shown_once_as_the_module_runs_it(tmp_path: Path) -> None:
+    module = (
+        "try:\n    import simplejson as json\nexcept ImportError:\n    import json\n\n\n"
+        'def dump(value):\n    """As JSON."""\n    return json.dumps(value)\n'
+    )
+    (tmp_path / "m.py").write_text(module)
+    dump = next(u for u in units_of(tmp_path, "m.py") if u.name == "dump")
+    stub = specification(dump, [IssueCheck("m.dump(1)", "'1'")], module)
+    assert stub is not None and stub.startswith("import simplejson as json\nimport json\n\n\ndef dump(value):\n")
