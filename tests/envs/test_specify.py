@@ -109,3 +109,10 @@ def test_an_import_under_try_is_shown_once_as_the_module_runs_it(tmp_path: Path)
     dump = next(u for u in units_of(tmp_path, "m.py") if u.name == "dump")
     stub = specification(dump, [IssueCheck("m.dump(1)", "'1'")], module)
     assert stub is not None and stub.startswith("import simplejson as json\nimport json\n\n\ndef dump(value):\n")
+    # the same statement in two branches is one import to the reader
+    branches = "if True:\n    import json\nelse:"
+    module = module.replace("try:\n    import simplejson as json\nexcept ImportError:", branches)
+    (tmp_path / "m.py").write_text(module)
+    dump = next(u for u in units_of(tmp_path, "m.py") if u.name == "dump")
+    stub = specification(dump, [IssueCheck("m.dump(1)", "'1'")], module)
+    assert stub is not None and stub.startswith("import json\n\n\ndef dump(value):\n")
