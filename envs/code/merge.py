@@ -4,7 +4,9 @@ Small models asked to change one function often "write the whole file" with that
 perhaps with a method dedented out of its class, an import it needs and a line that calls it as an
 example. Written as given, that deletes the rest of the module and everything that imports it.
 `merge_python` instead puts each definition of such a fragment where its namesake is, and keeps
-the rest of the file. A content that defines every function and class the file defines is a real
+the rest of the file. A class the same way: one that lacks some of its namesake's methods (a model
+shows the class around the one method it changed) has its members merged into the class, not
+written over it. A content that defines every function and class the file defines is a real
 rewrite, and is left to be written as it is.
 """
 
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from typing import cast
 
 _Def = ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef
 _Import = ast.Import | ast.ImportFrom
@@ -65,6 +68,25 @@ def _targets(node: ast.stmt) -> list[str]:
     return []
 
 
+def _indent(line: str) -> str:
+    return line[: len(line) - len(line.lstrip())]
+
+
+def _members(node: ast.ClassDef) -> dict[str, list[ast.stmt]]:
+    """A class body's definitions and assignments by name (a property's getter and setter share one)."""
+    found: dict[str, list[ast.stmt]] = {}
+    for child in node.body:
+        for name in [child.name] if isinstance(child, _Def) else _targets(child):
+            found.setdefault(name, []).append(child)
+    return found
+
+
+def _given_whole(old: ast.ClassDef, new: ast.ClassDef) -> bool:
+    """Whether `new` defines every method and nested class of its namesake `old` (a rewrite of the
+    class), not just the few a model changed."""
+    return {c.name for c in old.body if isinstance(c, _Def)} <= {c.name for c in new.body if isinstance(c, _Def)}
+
+
 def _is_main_guard(node: ast.stmt) -> bool:
     return isinstance(node, ast.If) and ast.unparse(node.test).replace("'", '"') == '__name__ == "__main__"'
 
@@ -86,9 +108,12 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
     None when `new` is not a fragment of `old` (it defines every top-level function and class of
     `old`, `old` defines none, or either does not parse): then `new` should be written as it is.
 
-    Each top-level definition of `new` replaces the one of the same name (decorators included); a
-    function named like exactly one method of `old` (and like no top-level definition) replaces that
-    method, indented to fit; others go at the end, before a `__main__` guard. Imports `old` lacks go
+    Each top-level definition of `new` replaces the one of the same name (decorators included),
+    except a class lacking some of its namesake's methods and nested classes: each of its members
+    replaces the member of that name (new ones go at the end of the class), and the class line and
+    the other members stay. A function named like exactly one method of `old` (and like no
+    top-level definition) replaces that method, indented to fit; others go at the end, before a
+    `__main__` guard. Imports `old` lacks go
     after its last top-level import; an assignment replaces the top-level one of the same name, and a
     new one is kept when a merged definition uses it. Other statements (example calls, prints,
     asserts) are left out.
@@ -106,29 +131,64 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
     new_lines = new.splitlines(keepends=True)
 
     def source(node: ast.stmt, indent: str = "") -> str:
+        """`node`'s lines in `new`, moved from their own indentation to `indent`."""
         start, end = _span(node)
-        text = "".join(indent + line if line.strip() else line for line in new_lines[start:end])
+        own = _indent(new_lines[start])
+        text = "".join(
+            indent + line[len(own) :] if line.startswith(own) and line.strip() else line
+            for line in new_lines[start:end]
+        )
         return text if text.endswith("\n") else text + "\n"
+
+    def insert(at: int, text: str) -> None:
+        edits[(at, at)] = edits.get((at, at), "") + text
 
     edits: dict[tuple[int, int], str] = {}  # a slice of old lines -> its new text (an empty slice inserts)
     replaced: list[str] = []
+    added: list[str] = []
     appended: list[_Def] = []
     left_out: list[str] = []
     methods: dict[str, list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]] = {}
     for qualified, method in _methods(old_tree.body):
         methods.setdefault(method.name, []).append((qualified, method))
+    partial = {
+        name: node
+        for name, node in new_defs.items()
+        if isinstance(node, ast.ClassDef)
+        and isinstance(old_defs.get(name), ast.ClassDef)
+        and not _given_whole(cast(ast.ClassDef, old_defs[name]), node)
+    }
     for name, node in new_defs.items():
         found = [] if isinstance(node, ast.ClassDef) else methods.get(name, [])
-        if name in old_defs:
+        owner = found[0][0].split(".")[0] if len(found) == 1 else None
+        if name in partial:  # the class around the members a model changed: merged member by member
+            old_class = cast(ast.ClassDef, old_defs[name])
+            old_members = _members(old_class)
+            body_indent = _indent(lines[_span(old_class.body[0])[0]])
+            for member_name, given in _members(partial[name]).items():
+                were = old_members.get(member_name, [])
+                if not were:
+                    insert(_span(old_class)[1], "".join("\n" + source(member, body_indent) for member in given))
+                    added.append(f"{name}.{member_name}")
+                elif len(were) == len(given):  # one by one, a property's getter and setter in their order
+                    for was, member in zip(were, given, strict=True):
+                        edits[_span(was)] = source(member, body_indent)
+                    replaced.append(f"{name}.{member_name}")
+                else:
+                    left_out.append(
+                        f"{name}.{member_name} (defined {len(were)} times in the class, given {len(given)})"
+                    )
+        elif name in old_defs:
             edits[_span(old_defs[name])] = source(node)
             replaced.append(name)
-        elif len(found) == 1 and found[0][0].split(".")[0] in new_defs:
-            left_out.append(f"{name} (its class {found[0][0].split('.')[0]} is given whole)")
+        elif owner in partial and name in _members(partial[owner]):
+            left_out.append(f"{name} (given inside its class {owner} too)")
+        elif owner in new_defs and owner not in partial:
+            left_out.append(f"{name} (its class {owner} is given whole)")
         elif len(found) == 1:
             qualified, method = found[0]
             start, end = _span(method)
-            indent = lines[start][: len(lines[start]) - len(lines[start].lstrip())]
-            edits[(start, end)] = source(node, indent)
+            edits[(start, end)] = source(node, _indent(lines[start]))
             replaced.append(qualified)
         elif found:
             owners = " and ".join(q for q, _ in found)
@@ -142,7 +202,6 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
     future: list[str] = []
     imports: list[str] = []
     constants: list[str] = []
-    added: list[str] = []
     imported: list[str] = []
     dropped = 0
     for index, statement in enumerate(new_tree.body):
@@ -173,11 +232,11 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
         block = "".join(imports + constants)
         if last_import is None:  # a new import section, set apart by blank lines
             block = ("\n" if at else "") + block + ("\n" if at < len(lines) and lines[at].strip() else "")
-        edits[(at, at)] = edits.get((at, at), "") + block
+        insert(at, block)
     definitions = "\n\n\n".join(source(node).rstrip("\n") for node in appended)
     guard = old_tree.body[-1] if _is_main_guard(old_tree.body[-1]) else None
     if appended and guard is not None:  # a script's new function must exist before its main code runs
-        edits[(guard.lineno - 1, guard.lineno - 1)] = definitions + "\n\n\n"
+        insert(guard.lineno - 1, definitions + "\n\n\n")
     added += [node.name for node in appended]
 
     for (start, end), text in sorted(edits.items(), reverse=True):

@@ -91,12 +91,53 @@ def test_decorators_go_with_their_definitions() -> None:
 
 
 def test_a_class_given_whole_replaces_the_class() -> None:
-    text, changes = merged(
-        CALC, "class Counter:\n    def bump(self):\n        return 1\n\n\ndef bump(self):\n    return 2\n"
+    whole = (
+        "class Counter(int):\n    def __init__(self):\n        self.n = 1\n\n    def bump(self):\n        return 1\n"
     )
-    assert text.endswith("class Counter:\n    def bump(self):\n        return 1\n") and "def mul" in text
-    assert "__init__" not in text and "return 2" not in text
+    text, changes = merged(CALC, whole + "\n\ndef bump(self):\n    return 2\n")
+    assert text.endswith(whole) and "def mul" in text and "self.n = 0" not in text and "return 2" not in text
     assert changes == ["replaced Counter", "left out bump (its class Counter is given whole)"]
+
+
+def test_a_class_given_around_one_method_keeps_its_other_members() -> None:
+    """The flask case: `class Config:` around the one method the model changed, the class's bases and
+    its other methods left out. Each given member replaces its namesake, indented as the class is; a
+    new member goes at the end of the class; the class line and the members not given stay."""
+    old = (
+        'import os\n\n\nclass Config(dict):\n    """Settings."""\n\n    LIMIT = 1\n\n'
+        "    def __init__(self, root):\n        self.root = root\n\n"
+        "    @property\n    def name(self):\n        return 'a'\n\n"
+        "    @name.setter\n    def name(self, value):\n        pass\n\n"
+        "    def load(self, path):\n        with open(path) as f:\n            return f.read()\n\n\n"
+        "def helper():\n    return Config('.')\n"
+    )
+    new = (
+        "import os\nimport io\n\nclass Config:\n    LIMIT = 2\n\n    def load(self, path, mode='r'):\n"
+        "        with open(path, mode) as f:\n            return f.read()\n\n"
+        "    def size(self):\n        return len(self)\n\n"
+        "    @property\n    def name(self):\n        return 'b'\n\n"
+        "    @name.setter\n    def name(self, value):\n        self.n = value\n\n"
+        "def load(self, path):\n    return None\n"
+    )
+    text, changes = merged(old, new)
+    assert text == (
+        'import os\nimport io\n\n\nclass Config(dict):\n    """Settings."""\n\n    LIMIT = 2\n\n'
+        "    def __init__(self, root):\n        self.root = root\n\n"
+        "    @property\n    def name(self):\n        return 'b'\n\n    @name.setter\n    def name(self, value):\n"
+        "        self.n = value\n\n"
+        "    def load(self, path, mode='r'):\n        with open(path, mode) as f:\n            return f.read()\n"
+        "\n    def size(self):\n        return len(self)\n\n\n"
+        "def helper():\n    return Config('.')\n"
+    )
+    assert changes == [
+        "replaced Config.LIMIT, Config.load, Config.name",
+        "added Config.size",
+        "added import io",
+        "left out load (given inside its class Config too)",
+    ]
+    # a getter given without its setter cannot be matched member for member: it is left out
+    text, changes = merged(old, "class Config:\n    @property\n    def name(self):\n        return 'c'\n")
+    assert text == old and changes == ["left out Config.name (defined 2 times in the class, given 1)"]
 
 
 def test_a_method_name_shared_by_two_classes_is_left_out() -> None:
