@@ -576,6 +576,12 @@ _PASSING = ("PASSED", "XFAIL")
 """Test statuses that count as passing (an expected failure does)."""
 
 
+def _all_checks_failed(node: Node) -> bool:
+    """Whether checks ran on the node's state and none of them passed."""
+    tests = node.step.observation.tests if node.step and node.step.observation else None
+    return bool(tests) and _passing(tests or {}) == 0
+
+
 def _passing(tests: dict[str, str]) -> int:
     """How many of `tests` pass (an expected failure counts as passing)."""
     return sum(1 for status in tests.values() if status in _PASSING)
@@ -776,10 +782,20 @@ async def discriminate(ctx: SearchContext) -> Decision:
         decision = await ctx.discriminator(ctx.task, candidates, seed=ctx.seed("discriminate"))
     else:
         decision = Decision(node_id=None, strategy="fallback", reason="no finished candidate")
+        # a state whose checks all failed (every visible example wrong, every test next to the change
+        # broken) is worse than no patch, however a neutral critic valued it
+        failing = {n.state_id for n in tree if _all_checks_failed(n)}
+        changed = [n for n in tree if n.parent_id and n.state_id and n.state_id != tree.root.state_id]
         ranked = sorted(
-            (n for n in tree if n.parent_id and n.state_id and n.state_id != tree.root.state_id),
+            (n for n in changed if n.state_id not in failing),
             key=lambda n: (-(n.value or 0.0), -(n.reward or 0.0), n.id),
         )
+        if changed and not ranked:
+            decision = Decision(
+                node_id=None,
+                strategy="fallback",
+                reason="no finished candidate, and every changed state failed all the checks that ran on it",
+            )
         for node in ranked:
             patch = await world.patch(node.state_id)
             if patch.strip():

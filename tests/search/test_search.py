@@ -861,3 +861,32 @@ def test_partial_credit_counts_a_failing_checks_progress_only_in_a_step_that_did
     assert _signals(moved, 0.5)[1] == pytest.approx((1 + 0.5 * 0.6) / 2)
     assert _signals(moved, 0.0)[1] == 0.5  # switched off: the share of checks that pass
     assert _signals(failed, 0.5)[1] == 0.5
+
+
+def test_without_a_finished_answer_a_state_that_failed_every_check_is_not_submitted(tmp_path: Path) -> None:
+    """The fallback takes the best changed state, but never one whose checks all failed: no patch is
+    better than one that breaks every visible example, however a neutral critic valued it."""
+    inner = code_task_model(TASK)
+    partly = "    return s[::-1] if len(s) > 1 else None\n"  # reverses, but turns "" and "a" into None
+
+    def respond(wrong: str, request: CompletionRequest, i: int) -> str:
+        system = request.messages[0].content
+        if system.startswith(("You check", "You review", "An attempt")):
+            return inner._fn(request, i)  # type: ignore[misc]
+        # an answer that never finishes: one fix, then looking at it again and again
+        if not any(m.role == "assistant" for m in request.messages[1:]):
+            return f"Write it.\n\nsolution.py\n```python\n{TASK.prompt}{wrong}```"
+        return "Look again.\n\nview_file solution.py"
+
+    budget = BudgetConfig(max_nodes=4, max_iterations=4)
+    settings = config(budget=budget, samples=1, root_samples=1, critic={"mode": "none"})
+    outcome = search(tmp_path / "wrong", ScriptedModel(lambda r, i: respond("    return None\n", r, i)), settings)
+    tree = RunDir(tmp_path / "wrong" / "run").load_tree()
+    written = tree.get("0.0")
+    assert written.state_id != tree.root.state_id and written.step.observation.tests  # it changed and was checked
+    assert not any(n.terminal_reason == "finished" for n in tree)
+    assert outcome.final_node is None and outcome.patch == ""  # type: ignore[attr-defined]
+    assert "failed all the checks" in tree.decision["reason"]
+    # a state that passes some of its checks is still the fallback's answer
+    outcome = search(tmp_path / "partly", ScriptedModel(lambda r, i: respond(partly, r, i)), settings)
+    assert outcome.final_node is not None and "s[::-1]" in outcome.patch  # type: ignore[attr-defined]
