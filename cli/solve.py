@@ -12,7 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from trellis.agents.prompts import completion_prompt, repair_prompt
 from trellis.envs.code.container import ContainerWorkspace
-from trellis.envs.code.localise import Unit, localise_units, render, source_of
+from trellis.envs.code.localise import Unit, in_class, localise_units, render, source_of
 from trellis.envs.code.reproduce import IssueCheck, issue_checks
 from trellis.envs.code.specify import specification
 from trellis.envs.code.workspace import GitError, GitWorkspace, add_worktree, run_git
@@ -70,8 +70,9 @@ def repair_opening(
     """The search's focused first step for the best-localised unit (None when localisation found no
     Python code): where it is a short function whose call the issue says should return a value, its
     stub to complete, with that call as a doctest example (`specification`: a small model writes a
-    function from its docstring far better than it repairs one); else the issue and the unit's code,
-    to be fixed. `root`: the repository at the base commit, whose imports the stub shows."""
+    function from its docstring far better than it repairs one); else the issue and the unit's code
+    (a method under its class's line), to be fixed. `root`: the repository at the base commit, whose
+    imports the stub shows."""
     unit = next((u for u in found if u.path.endswith(".py")), None)
     if unit is None:
         return None
@@ -79,7 +80,8 @@ def repair_opening(
     stub = specification(unit, checks, module)
     if stub is not None:
         return Opening(prompt=completion_prompt(stub), path=unit.path)
-    return Opening(prompt=repair_prompt(instance.problem_statement, unit.path, unit.source), path=unit.path)
+    code = in_class(unit, module)  # a method under its class's line: the model answers in the class
+    return Opening(prompt=repair_prompt(instance.problem_statement, unit.path, code), path=unit.path)
 
 
 async def make_worlds(

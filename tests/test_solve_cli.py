@@ -284,7 +284,8 @@ def test_the_opening_is_a_stub_where_the_issue_says_what_the_function_should_ret
 
     (tmp_path / "calc").mkdir()
     (tmp_path / "calc" / "__init__.py").write_text(
-        'import math\n\n\ndef add(a, b):\n    """The sum."""\n    return a - b\n'
+        'import math\n\n\ndef add(a, b):\n    """The sum."""\n    return a - b\n\n\n'
+        "class Counter(object):\n    def bump(self):\n        return 0\n"
     )
     record = json.loads((EXAMPLES / "instances.jsonl").read_text().splitlines()[0])
 
@@ -302,3 +303,7 @@ def test_the_opening_is_a_stub_where_the_issue_says_what_the_function_should_ret
     # nothing says what `add` should return: the issue and the code, to be fixed
     prompt, _ = opening_for("`calc.add(2, 3)` is wrong.")
     assert prompt.startswith("Issue:\n`calc.add(2, 3)` is wrong.") and "return a - b" in prompt
+    # a method to fix is shown under its class's line: the model answers with the class around it,
+    # which write_file merges into that class
+    prompt, _ = opening_for("`Counter.bump` never counts.")
+    assert "```python\nclass Counter(object):\n    ...\n\n    def bump(self):\n        return 0\n```" in prompt

@@ -1,9 +1,10 @@
 """Localisation before the model's first step (Agentless, moatless-tools): the code an issue concerns.
 
 A small model that must find the right function with `search` and `view_file` spends its budget
-looking at files that do not exist. Code does this part instead: the classes and functions the
-issue names (`tinycalc.add`, `Counter.bump`), then the functions that match the issue best by BM25
-(bm25s) over identifiers split into words, shown with their source and line numbers. Tests are
+looking at files that do not exist. Code does this part instead: the functions where the issue's
+traceback fails and the lines it points at (`jsonrep.py` at line 227), the classes and functions
+the issue names (`tinycalc.add`, `Counter.bump`), then the functions that match the issue best by
+BM25 (bm25s) over identifiers split into words, shown with their source and line numbers. Tests are
 left out: the task is to change the source. Files are read from the host folder without following
 links, so a planted link cannot show the model a host file.
 """
@@ -22,6 +23,12 @@ _SKIP_DIRS = {"build", "dist", ".eggs"}
 _MAX_FILE_BYTES = 400_000
 _WORD = re.compile(r"[A-Za-z][a-z0-9]*|[A-Z]+(?![a-z])|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
+_FRAME = re.compile(
+    r'^\s*File "([^"\n]+?\.py)", line (\d+)(?:, in ([A-Za-z_][A-Za-z0-9_]*))?[^\n]*(?=\n?[ \t]*([^\n]*))', re.M
+)
+"""A traceback frame: path, line, function, and the line of code Python shows under it."""
+_POINTER = re.compile(r"([A-Za-z0-9_./\\-]*[A-Za-z0-9_]\.py)`?(?::(\d+)|,? (?:at |on |in )?line (\d+))")
+"""A file and line the issue points at: `path/to/file.py:227`, `jsonrep.py` at line 227."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +101,94 @@ def words(text: str) -> list[str]:
     return [w.lower() for w in _WORD.findall(text) if len(w) > 1]
 
 
+@dataclass(frozen=True)
+class Pointer:
+    """A place in the code an issue points at: a traceback frame, or a file and a line it names."""
+
+    path: str
+    line: int
+    function: str | None = None
+    code: str | None = None
+    """The frame's line of code, as the traceback shows it."""
+
+
+def _code(line: str) -> str | None:
+    """The line of code under a frame, unless the traceback shows none there (the next frame follows)."""
+    line = line.strip()
+    return None if not line or line.startswith(("File ", "Traceback ", "^")) else line
+
+
+def pointers(issue: str) -> tuple[list[Pointer], list[Pointer]]:
+    """The places an issue points at: (the innermost frame of each traceback and every file and line
+    it names, the other frames innermost first). A frame the traceback prints twice counts once."""
+    first: list[Pointer] = []
+    rest: list[Pointer] = []
+    for block in re.split(r"Traceback \(most recent call last\):", issue)[1:]:
+        frames = [Pointer(m.group(1), int(m.group(2)), m.group(3), _code(m.group(4))) for m in _FRAME.finditer(block)]
+        if frames:
+            first.append(frames[-1])
+            rest.extend(reversed(frames[:-1]))
+    framed = {(p.path, p.line) for p in first + rest}
+    for match in _POINTER.finditer(issue):
+        pointer = Pointer(match.group(1), int(match.group(2) or match.group(3)))
+        if (pointer.path, pointer.line) not in framed:
+            first.append(pointer)
+    return first, rest
+
+
+def _file_for(path: str, files: set[str]) -> str | None:
+    """The repository file a path from elsewhere (an installed copy, another checkout) is: the one
+    sharing the longest tail of folders with it, the file name at least; None when that is not one
+    file."""
+    parts = [part for part in re.split(r"[\\/]", path) if part not in ("", ".")]
+    best: list[str] = []
+    best_length = 0
+    for rel in files:
+        rel_parts = rel.split("/")
+        length = 0
+        while length < min(len(parts), len(rel_parts)) and parts[-1 - length] == rel_parts[-1 - length]:
+            length += 1
+        if length > best_length:
+            best, best_length = [rel], length
+        elif length == best_length and length:
+            best.append(rel)
+    return best[0] if len(best) == 1 else None
+
+
+def located(issue: str, units: list[Unit]) -> list[Unit]:
+    """The units an issue's tracebacks and file-and-line mentions point at, the innermost frame of
+    each traceback and the named lines first. A frame is matched by its function's name (and, where
+    methods share it, by the line of code the traceback shows, then by the line number); a named
+    line by the innermost unit holding it. Frames in files the repository does not have (the
+    reporter's script, the standard library) are passed over."""
+    by_file: dict[str, list[Unit]] = {}
+    for unit in units:
+        by_file.setdefault(unit.path, []).append(unit)
+    first, rest = pointers(issue)
+    found: list[Unit] = []
+    for pointer in first + rest:
+        rel = _file_for(pointer.path, set(by_file))
+        if rel is None:
+            continue
+        candidates = by_file[rel]
+        if pointer.function is not None:
+            candidates = [u for u in candidates if u.name.split(".")[-1] == pointer.function]
+            if pointer.code and len(candidates) > 1:
+                candidates = [u for u in candidates if pointer.code in u.source] or candidates
+        else:
+            candidates = [u for u in candidates if u.start <= pointer.line <= u.end]
+        if not candidates:
+            continue
+        # the one holding the line, the innermost of those; else the nearest
+        unit = min(
+            candidates,
+            key=lambda u: (not u.start <= pointer.line <= u.end, u.end - u.start, abs(u.start - pointer.line)),
+        )
+        if unit not in found:
+            found.append(unit)
+    return found
+
+
 def named(issue: str, units: list[Unit]) -> list[Unit]:
     """Units the issue names as code (`Counter.bump`, `tinycalc.add(2, 3)`, `parse_log`, ``add``), the
     most specific first: a qualified name as written (`Config.from_file` in `flask.Config.from_file()`),
@@ -149,12 +244,13 @@ def localise(root: str | Path, issue: str, *, k: int = 3, max_chars: int = 4000)
 
 
 def localise_units(root: str | Path, issue: str, *, k: int = 3) -> list[Unit]:
-    """The units an issue names (most specific first), then the best BM25 matches; a unit inside one
-    already chosen, or holding one, is left out."""
+    """The units the issue's tracebacks and named lines point at (`located`), the units it names (most
+    specific first), then the best BM25 matches; a unit inside one already chosen, or holding one, is
+    left out."""
     root = Path(root)
     units = [u for rel in python_files(root) for u in units_of(root, rel)]
     chosen: list[Unit] = []
-    for unit in [*named(issue, units), *ranked(issue, units, k)]:
+    for unit in [*located(issue, units), *named(issue, units), *ranked(issue, units, k)]:
         # the first, most specific mention wins: neither a unit inside one chosen nor one that holds it
         overlaps = any(
             c.path == unit.path
@@ -164,6 +260,26 @@ def localise_units(root: str | Path, issue: str, *, k: int = 3) -> list[Unit]:
         if not overlaps:
             chosen.append(unit)
     return chosen
+
+
+def in_class(unit: Unit, module: str) -> str:
+    """A method's source under its class's header line (`class DateTime(Field):`, then `...` for the
+    rest of the class), so a model sees which class it changes and can answer with the class around
+    the method, which `write_file` merges into that class; other units' source as it is."""
+    parts = unit.name.split(".")
+    try:
+        tree = ast.parse(module)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return unit.source
+    if len(parts) != 2:
+        return unit.source
+    owner = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == parts[0]), None)
+    if owner is None or not owner.body or owner.body[0].lineno <= owner.lineno:
+        return unit.source
+    lines = module.splitlines()
+    header = "\n".join(lines[owner.lineno - 1 : owner.body[0].lineno - 1]).rstrip()
+    indent = unit.source[: len(unit.source) - len(unit.source.lstrip())]
+    return f"{header}\n{indent}...\n\n{unit.source}"
 
 
 def render(chosen: list[Unit], *, max_chars: int = 4000) -> str:

@@ -5,7 +5,19 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from trellis.envs.code.localise import localise, localise_units, named, python_files, ranked, units_of, words
+from trellis.envs.code.localise import (
+    Pointer,
+    in_class,
+    localise,
+    localise_units,
+    located,
+    named,
+    pointers,
+    python_files,
+    ranked,
+    units_of,
+    words,
+)
 
 CALC = '''import math
 
@@ -89,3 +101,81 @@ def test_the_most_specific_mention_comes_first(tmp_path: Path) -> None:
     assert [u.name for u in named(issue, units)] == ["Counter.bump", "add", "mul"]
     chosen = [u.name for u in localise_units(root, issue)]
     assert chosen[:3] == ["Counter.bump", "add", "mul"] and "Counter" not in chosen
+
+
+TRACEBACK = """Creating the schema fails:
+
+```
+Traceback (most recent call last):
+  File "try-it.py", line 8, in <module>
+    s = MySchema()
+  File "/home/me/.venv/lib/python3.11/site-packages/calc/__init__.py", line 19, in bump
+    self.n = add(self.n, 1)
+  File "/home/me/.venv/lib/python3.11/site-packages/calc/shapes.py", line 9, in area
+    return self.side * self.size
+  File "/usr/lib/python3.11/json/decoder.py", line 337, in decode
+AttributeError: 'Square' object has no attribute 'size'
+```
+"""
+
+SHAPES = """class Circle:
+    def area(self):
+        return 3 * self.r * self.r
+
+
+class Square:
+    def __init__(self, side):
+        self.side = side
+
+    def area(self):
+        return self.side * self.size
+"""
+
+
+def test_a_traceback_points_at_its_innermost_frame_in_the_repository_first(tmp_path: Path) -> None:
+    """The innermost frame the repository has (not the standard library's, not the reporter's script)
+    comes first, found by its function's name and, where two methods share it, by the line of code
+    the traceback shows, though the file moved (site-packages/calc for the repository's calc) and
+    the line numbers are another version's; the outer frames follow, then the names and BM25."""
+    root = repo(tmp_path)
+    (root / "calc" / "shapes.py").write_text(SHAPES)
+    first, rest = pointers(TRACEBACK)
+    assert [(p.path.rsplit("/", 1)[-1], p.function) for p in first] == [("decoder.py", "decode")]
+    assert rest[0] == Pointer(
+        "/home/me/.venv/lib/python3.11/site-packages/calc/shapes.py", 9, "area", "return self.side * self.size"
+    )
+    assert rest[-1] == Pointer("try-it.py", 8, None, "s = MySchema()")
+    units = [u for rel in python_files(root) for u in units_of(root, rel)]
+    assert [(u.path, u.name) for u in located(TRACEBACK, units)] == [
+        ("calc/shapes.py", "Square.area"),
+        ("calc/__init__.py", "Counter.bump"),
+    ]
+    assert [u.name for u in localise_units(root, TRACEBACK)][:2] == ["Square.area", "Counter.bump"]
+
+
+def test_a_file_and_line_the_issue_names_point_at_the_unit_holding_that_line(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "calc" / "shapes.py").write_text(SHAPES)
+    units = [u for rel in python_files(root) for u in units_of(root, rel)]
+    for issue in ("The problem is in `shapes.py` at line 3.", "See calc/shapes.py:3, it squares r twice."):
+        assert [u.name for u in located(issue, units)] == ["Circle.area"], issue
+    # the innermost unit holding the line; a line outside every unit, or a file the repository lacks,
+    # points at nothing
+    assert [u.name for u in located("shapes.py line 8", units)] == ["Square.__init__"]
+    assert located("shapes.py:5", units) == [] and located("other.py:3", units) == []
+    # a file name two folders share is no pointer
+    (root / "more").mkdir()
+    (root / "more" / "shapes.py").write_text(SHAPES)
+    units = [u for rel in python_files(root) for u in units_of(root, rel)]
+    assert located("shapes.py:3", units) == []
+    assert [u.path for u in located("calc/shapes.py:3", units)] == ["calc/shapes.py"]
+
+
+def test_a_method_is_shown_under_its_class_line(tmp_path: Path) -> None:
+    root = repo(tmp_path)
+    (root / "calc" / "shapes.py").write_text(SHAPES)
+    by_name = {u.name: u for u in units_of(root, "calc/shapes.py")}
+    assert in_class(by_name["Square.area"], SHAPES) == (
+        "class Square:\n    ...\n\n    def area(self):\n        return self.side * self.size"
+    )
+    assert in_class(by_name["Square"], SHAPES) == by_name["Square"].source
