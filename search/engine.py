@@ -576,10 +576,18 @@ _PASSING = ("PASSED", "XFAIL")
 """Test statuses that count as passing (an expected failure does)."""
 
 
-def _all_checks_failed(node: Node) -> bool:
-    """Whether checks ran on the node's state and none of them passed."""
-    tests = node.step.observation.tests if node.step and node.step.observation else None
-    return bool(tests) and _passing(tests or {}) == 0
+def _worse_than_nothing(node: Node) -> bool:
+    """Whether the checks that ran on the node's state all failed: every visible example or issue
+    check wrong, or, where the only checks were tests the change broke (`data["nearby"]`), at least
+    half of those next to it that passed before broken. A change that broke a few may be right (the
+    broken ones asserting the old behaviour)."""
+    observation = node.step.observation if node.step else None
+    tests = observation.tests if observation else None
+    if observation is None or not tests or _passing(tests) or all(s == "SKIPPED" for s in tests.values()):
+        return False
+    nearby = observation.data.get("nearby") or {}
+    broken, before = int(nearby.get("broken", 0)), int(nearby.get("passed_before", 0))
+    return len(tests) > broken or 2 * broken >= before
 
 
 def _passing(tests: dict[str, str]) -> int:
@@ -782,9 +790,11 @@ async def discriminate(ctx: SearchContext) -> Decision:
         decision = await ctx.discriminator(ctx.task, candidates, seed=ctx.seed("discriminate"))
     else:
         decision = Decision(node_id=None, strategy="fallback", reason="no finished candidate")
-        # a state whose checks all failed (every visible example wrong, every test next to the change
-        # broken) is worse than no patch, however a neutral critic valued it
-        failing = {n.state_id for n in tree if _all_checks_failed(n)}
+        # a state whose checks all failed is worse than no patch, however a neutral critic valued it
+        passed = {
+            n.state_id for n in tree if n.step and n.step.observation and _passing(n.step.observation.tests or {})
+        }
+        failing = {n.state_id for n in tree if _worse_than_nothing(n)} - passed
         changed = [n for n in tree if n.parent_id and n.state_id and n.state_id != tree.root.state_id]
         ranked = sorted(
             (n for n in changed if n.state_id not in failing),

@@ -24,10 +24,12 @@ _MAX_FILE_BYTES = 400_000
 _WORD = re.compile(r"[A-Za-z][a-z0-9]*|[A-Z]+(?![a-z])|\d+")
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*")
 _FRAME = re.compile(
-    r'^\s*File "([^"\n]+?\.py)", line (\d+)(?:, in ([A-Za-z_][A-Za-z0-9_]*))?[^\n]*(?=\n?[ \t]*([^\n]*))', re.M
+    r'^[ \t]*File "([^"\n]+?\.py)", line (\d+)(?:, in ([A-Za-z_][A-Za-z0-9_]*))?[^\n]*(?=\n?[ \t]*([^\n]*))', re.M
 )
 """A traceback frame: path, line, function, and the line of code Python shows under it."""
-_POINTER = re.compile(r"([A-Za-z0-9_./\\-]*[A-Za-z0-9_]\.py)`?(?::(\d+)|,? (?:at |on |in )?line (\d+))")
+_POINTER = re.compile(
+    r"(?<![A-Za-z0-9_./\\-])([A-Za-z0-9_./\\-]*[A-Za-z0-9_]\.py)`?(?::(\d+)|,? (?:at |on |in )?line (\d+))"
+)
 """A file and line the issue points at: `path/to/file.py:227`, `jsonrep.py` at line 227."""
 
 
@@ -138,9 +140,11 @@ def pointers(issue: str) -> tuple[list[Pointer], list[Pointer]]:
 
 def _file_for(path: str, files: set[str]) -> str | None:
     """The repository file a path from elsewhere (an installed copy, another checkout) is: the one
-    sharing the longest tail of folders with it, the file name at least; None when that is not one
-    file."""
+    sharing the longest tail of folders with it; None when that is not one file. A path with folders
+    must share a folder too (`json/decoder.py` of the standard library is not the repository's
+    `simplejson/decoder.py`)."""
     parts = [part for part in re.split(r"[\\/]", path) if part not in ("", ".")]
+    needed = 1 if len(parts) == 1 else 2
     best: list[str] = []
     best_length = 0
     for rel in files:
@@ -152,7 +156,7 @@ def _file_for(path: str, files: set[str]) -> str | None:
             best, best_length = [rel], length
         elif length == best_length and length:
             best.append(rel)
-    return best[0] if len(best) == 1 else None
+    return best[0] if len(best) == 1 and best_length >= needed else None
 
 
 def located(issue: str, units: list[Unit]) -> list[Unit]:
@@ -274,10 +278,14 @@ def in_class(unit: Unit, module: str) -> str:
     if len(parts) != 2:
         return unit.source
     owner = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == parts[0]), None)
-    if owner is None or not owner.body or owner.body[0].lineno <= owner.lineno:
+    if owner is None or not owner.body:
+        return unit.source
+    first = owner.body[0]
+    body_start = min([first.lineno, *(d.lineno for d in getattr(first, "decorator_list", []))])
+    if body_start <= owner.lineno:  # `class A: pass`
         return unit.source
     lines = module.splitlines()
-    header = "\n".join(lines[owner.lineno - 1 : owner.body[0].lineno - 1]).rstrip()
+    header = "\n".join(lines[owner.lineno - 1 : body_start - 1]).rstrip()
     indent = unit.source[: len(unit.source) - len(unit.source.lstrip())]
     return f"{header}\n{indent}...\n\n{unit.source}"
 

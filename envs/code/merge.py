@@ -81,6 +81,12 @@ def _members(node: ast.ClassDef) -> dict[str, list[ast.stmt]]:
     return found
 
 
+def _class_line(node: ast.ClassDef) -> str:
+    """What a class line says: bases, keywords and decorators (not the body)."""
+    parts = [*node.bases, *node.keywords, *node.decorator_list]
+    return " ".join(ast.unparse(part) for part in parts)
+
+
 def _given_whole(old: ast.ClassDef, new: ast.ClassDef) -> bool:
     """Whether `new` defines every method and nested class of its namesake `old` (a rewrite of the
     class), not just the few a model changed."""
@@ -123,7 +129,14 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
         return None
     old_defs = {node.name: node for node in old_tree.body if isinstance(node, _Def)}
     new_defs = {node.name: node for node in new_tree.body if isinstance(node, _Def)}
-    if not old_defs or old_defs.keys() <= new_defs.keys():
+    partial = {
+        name: node
+        for name, node in new_defs.items()
+        if isinstance(node, ast.ClassDef)
+        and isinstance(old_defs.get(name), ast.ClassDef)
+        and not _given_whole(cast(ast.ClassDef, old_defs[name]), node)
+    }
+    if not old_defs or old_defs.keys() <= new_defs.keys() - partial.keys():
         return None
     lines = old.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
@@ -151,18 +164,13 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
     methods: dict[str, list[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]] = {}
     for qualified, method in _methods(old_tree.body):
         methods.setdefault(method.name, []).append((qualified, method))
-    partial = {
-        name: node
-        for name, node in new_defs.items()
-        if isinstance(node, ast.ClassDef)
-        and isinstance(old_defs.get(name), ast.ClassDef)
-        and not _given_whole(cast(ast.ClassDef, old_defs[name]), node)
-    }
     for name, node in new_defs.items():
         found = [] if isinstance(node, ast.ClassDef) else methods.get(name, [])
         owner = found[0][0].split(".")[0] if len(found) == 1 else None
         if name in partial:  # the class around the members a model changed: merged member by member
             old_class = cast(ast.ClassDef, old_defs[name])
+            if _class_line(partial[name]) not in ("", _class_line(old_class)):  # bases left off say nothing
+                left_out.append(f"the class line of {name} (its bases and decorators are kept as they were)")
             old_members = _members(old_class)
             body_indent = _indent(lines[_span(old_class.body[0])[0]])
             for member_name, given in _members(partial[name]).items():

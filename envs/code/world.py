@@ -79,6 +79,8 @@ class CodeWorld:
         """What the tests next to a change gave at the base commit, by test files."""
         self._nearby: dict[str, tuple[dict[str, str], str]] = {}
         """What they gave for each patch so far (a step that changed nothing runs nothing)."""
+        self._nearby_counts: dict[str, dict[str, int]] = {}
+        """For each patch, how many of them it broke and how many passed before (`data["nearby"]`)."""
         self._checks_before: dict[str, str] | None = None
         """What the issue's calls gave at the base commit (see `run_issue_checks`)."""
         self.workspace: GitWorkspace | ContainerWorkspace
@@ -152,8 +154,13 @@ class CodeWorld:
             statuses, summary = await self.run_nearby_tests()
             if summary:
                 tests = {**(observation.tests or {}), **statuses}
+                counts = self._nearby_counts.get(await self.patch(), {})
                 observation = observation.model_copy(
-                    update={"text": f"{observation.text}\n{summary}", "tests": tests or observation.tests}
+                    update={
+                        "text": f"{observation.text}\n{summary}",
+                        "tests": tests or observation.tests,
+                        "data": {**observation.data, "nearby": counts} if counts else observation.data,
+                    }
                 )
         return observation
 
@@ -191,6 +198,7 @@ class CodeWorld:
         )
         summary = nearby.report(files, broken, passed_before, nearby.failure_lines(result.output, broken))
         self._nearby[patch] = ({f"{nearby.PREFIX}{name}": "FAILED" for name in broken}, summary)
+        self._nearby_counts[patch] = {"broken": len(broken), "passed_before": passed_before}
         return self._nearby[patch]
 
     async def run_issue_checks(self) -> ChecksReport:

@@ -169,6 +169,13 @@ def test_a_file_and_line_the_issue_names_point_at_the_unit_holding_that_line(tmp
     units = [u for rel in python_files(root) for u in units_of(root, rel)]
     assert located("shapes.py:3", units) == []
     assert [u.path for u in located("calc/shapes.py:3", units)] == ["calc/shapes.py"]
+    # a path with folders must share a folder with the file, not just its name: the standard
+    # library's json/shapes.py is neither of them
+    frame = 'Traceback (most recent call last):\n  File "{}", line 3, in area\n    return 3 * self.r * self.r\n'
+    (root / "more" / "shapes.py").unlink()
+    units = [u for rel in python_files(root) for u in units_of(root, rel)]
+    assert located(frame.format("/usr/lib/python3.11/json/shapes.py"), units) == []
+    assert [u.name for u in located(frame.format("/home/me/calc/shapes.py"), units)] == ["Circle.area"]
 
 
 def test_a_method_is_shown_under_its_class_line(tmp_path: Path) -> None:
@@ -179,3 +186,12 @@ def test_a_method_is_shown_under_its_class_line(tmp_path: Path) -> None:
         "class Square:\n    ...\n\n    def area(self):\n        return self.side * self.size"
     )
     assert in_class(by_name["Square"], SHAPES) == by_name["Square"].source
+    # the class line ends where the first member's decorators begin
+    module = "class Box:\n    @property\n    def size(self):\n        return 0\n\n    def other(self):\n        pass\n"
+    other = next(u for u in units_of_text(tmp_path, module) if u.name == "Box.other")
+    assert in_class(other, module) == "class Box:\n    ...\n\n    def other(self):\n        pass"
+
+
+def units_of_text(root: Path, text: str) -> list:
+    (root / "box.py").write_text(text)
+    return units_of(root, "box.py")

@@ -140,6 +140,17 @@ def test_a_class_given_around_one_method_keeps_its_other_members() -> None:
     assert text == old and changes == ["left out Config.name (defined 2 times in the class, given 1)"]
 
 
+def test_a_file_of_one_class_given_in_part_keeps_its_other_methods() -> None:
+    """A module whose only definition is the class: a class given around one method is still a
+    fragment, not a rewrite of the file. A class line the model changed is reported, not taken."""
+    old = "import os\n\n\nclass A(Base):\n    def f(self):\n        return 1\n\n    def g(self):\n        return 2\n"
+    text, changes = merged(old, "class A:\n    def f(self):\n        return 3\n")
+    assert text == old.replace("return 1", "return 3") and changes == ["replaced A.f"]
+    text, changes = merged(old, "class A(Other):\n    def f(self):\n        return 3\n")
+    assert text == old.replace("return 1", "return 3")
+    assert changes == ["replaced A.f", "left out the class line of A (its bases and decorators are kept as they were)"]
+
+
 def test_a_method_name_shared_by_two_classes_is_left_out() -> None:
     old = CALC + "\n\nclass Other:\n    def bump(self):\n        return 0\n"
     text, changes = merged(old, "def bump(self):\n    return 1\n")

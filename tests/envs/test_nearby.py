@@ -98,6 +98,7 @@ async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_pa
     observation = await world.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": broke}))
     assert observation.tests == {"regression: tests/test_text.py::test_slug": "FAILED"}
     assert "breaks 1 of the 2 tests next to it" in observation.text
+    assert observation.data["nearby"] == {"broken": 1, "passed_before": 2}  # what the search's fallback weighs
     assert "FAILED tests/test_text.py::test_slug - " in observation.text  # pytest's message for it
     assert "test_already_broken" not in observation.text  # it failed before the change: not the agent's
     assert (tmp_path / "repo" / "pkg" / "text.py").read_text() == broke  # the base run left the change in place

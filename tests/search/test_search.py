@@ -890,3 +890,25 @@ def test_without_a_finished_answer_a_state_that_failed_every_check_is_not_submit
     # a state that passes some of its checks is still the fallback's answer
     outcome = search(tmp_path / "partly", ScriptedModel(lambda r, i: respond(partly, r, i)), settings)
     assert outcome.final_node is not None and "s[::-1]" in outcome.patch  # type: ignore[attr-defined]
+
+
+def test_a_change_that_broke_a_few_tests_next_to_it_may_still_be_the_fallback_answer() -> None:
+    """Where the only checks were tests the change broke, it is worse than nothing once it broke at
+    least half of those that passed before; one broken test of many may assert the old behaviour.
+    A failing check of the issue's own makes any state's failure count; skipped tests are no failure."""
+    from trellis.search.engine import _worse_than_nothing
+
+    from trellis.tree import Node, Observation, Step
+
+    def node(tests: dict[str, str], broken: int | None = None, before: int = 0) -> Node:
+        data = {"nearby": {"broken": broken, "passed_before": before}} if broken is not None else {}
+        return Node(id="0.0", parent_id="0", step=Step(observation=Observation(text="", tests=tests, data=data)))
+
+    one = {"regression: t1": "FAILED"}
+    many = {f"regression: t{i}": "FAILED" for i in range(6)}
+    assert not _worse_than_nothing(node(one, 1, 337))
+    assert _worse_than_nothing(node(many, 6, 10)) and _worse_than_nothing(node(one, 1, 1))
+    assert _worse_than_nothing(node({**one, "issue: add(2, 3)": "FAILED"}, 1, 337))
+    assert not _worse_than_nothing(node({**one, "issue: add(2, 3)": "PASSED"}, 1, 1))
+    assert _worse_than_nothing(node({"example 1": "FAILED"})) and not _worse_than_nothing(node({"x": "SKIPPED"}))
+    assert not _worse_than_nothing(node({}))
