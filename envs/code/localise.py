@@ -122,7 +122,7 @@ def _code(line: str) -> str | None:
 
 def pointers(issue: str) -> tuple[list[Pointer], list[Pointer]]:
     """The places an issue points at: (the innermost frame of each traceback and every file and line
-    it names, the other frames innermost first). A frame the traceback prints twice counts once."""
+    it names, the other frames innermost first). A file and line a frame shows is not named again."""
     first: list[Pointer] = []
     rest: list[Pointer] = []
     for block in re.split(r"Traceback \(most recent call last\):", issue)[1:]:
@@ -271,11 +271,11 @@ def in_class(unit: Unit, module: str) -> str:
     rest of the class), so a model sees which class it changes and can answer with the class around
     the method, which `write_file` merges into that class; other units' source as it is."""
     parts = unit.name.split(".")
+    if len(parts) != 2:
+        return unit.source
     try:
         tree = ast.parse(module)
     except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return unit.source
-    if len(parts) != 2:
         return unit.source
     owner = next((n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == parts[0]), None)
     if owner is None or not owner.body:
