@@ -112,7 +112,8 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
     """`old` with the definitions of the fragment `new` merged in, and what was done, in words.
 
     None when `new` is not a fragment of `old` (it defines every top-level function and class of
-    `old`, `old` defines none, or either does not parse): then `new` should be written as it is.
+    `old`, unless `old`'s only definition is a class that `new` gives in part; `old` defines none;
+    or either does not parse): then `new` should be written as it is.
 
     Each top-level definition of `new` replaces the one of the same name (decorators included),
     except a class lacking some of its namesake's methods and nested classes: each of its members
@@ -136,7 +137,8 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
         and isinstance(old_defs.get(name), ast.ClassDef)
         and not _given_whole(cast(ast.ClassDef, old_defs[name]), node)
     }
-    if not old_defs or old_defs.keys() <= new_defs.keys() - partial.keys():
+    # every definition given is a rewrite, except a file of one class given in part (its methods)
+    if not old_defs or (old_defs.keys() <= new_defs.keys() and (len(old_defs) > 1 or not partial)):
         return None
     lines = old.splitlines(keepends=True)
     if lines and not lines[-1].endswith("\n"):
