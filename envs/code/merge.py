@@ -7,7 +7,8 @@ example. Written as given, that deletes the rest of the module and everything th
 the rest of the file. A class the same way: one that lacks some of its namesake's methods (a model
 shows the class around the one method it changed) has its members merged into the class, not
 written over it. A content that defines every function and class the file defines is a real
-rewrite, and is left to be written as it is.
+rewrite, and is left to be written as it is (unless the file's one definition is a class given in
+part).
 """
 
 from __future__ import annotations
@@ -120,10 +121,9 @@ def merge_python(old: str, new: str) -> tuple[str, list[str]] | None:
     replaces the member of that name (new ones go at the end of the class), and the class line and
     the other members stay. A function named like exactly one method of `old` (and like no
     top-level definition) replaces that method, indented to fit; others go at the end, before a
-    `__main__` guard. Imports `old` lacks go
-    after its last top-level import; an assignment replaces the top-level one of the same name, and a
-    new one is kept when a merged definition uses it. Other statements (example calls, prints,
-    asserts) are left out.
+    `__main__` guard. Imports `old` lacks go after its last top-level import; an assignment replaces
+    the top-level one of the same name, and a new one is kept when a merged definition uses it.
+    Other statements (example calls, prints, asserts) are left out.
     """
     old_tree, new_tree = _parse(old), _parse(new)
     if old_tree is None or new_tree is None:
