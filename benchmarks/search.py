@@ -33,7 +33,7 @@ tokens of every model call (the prompt counted once per request, cached or not),
 backend. JSON with every trial goes to --json, written after each trial; `--resume` reads it back and
 runs only the trials it lacks (a trial cut short starts again), so a long run survives a kill.
 
-Run:  python benchmarks/search.py [--tasks 35] [--seeds 3] [--budget 8000] [--model embedded]
+Run:  python benchmarks/search.py [--tasks 35] [--seeds 3] [--first-seed 0] [--budget 8000] [--model embedded]
                                   [--methods direct,linear,mcts] [--json results.json] [--resume]
       python benchmarks/search.py --bookkeeping-only
 """
@@ -449,7 +449,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tasks", type=int, default=len(TASKS), help="how many tasks, spread over the levels")
     parser.add_argument("--task-ids", default=None, help="comma-separated task ids (instead of --tasks)")
-    parser.add_argument("--seeds", type=int, default=1)
+    parser.add_argument("--seeds", type=int, default=1, help="how many seeds, counting from --first-seed")
+    parser.add_argument("--first-seed", type=int, default=0, help="the first seed (seed 1 alone: --first-seed 1)")
     parser.add_argument("--budget", type=int, default=8000, help="model tokens per task and method")
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--methods", default=",".join(DEFAULT_METHODS))
@@ -489,9 +490,10 @@ async def main() -> None:
             partial.write_text(json.dumps(data, indent=1))
             partial.replace(args.json)  # whole or not at all
 
+    seeds = range(args.first_seed, args.first_seed + args.seeds)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(args.keep) if args.keep else Path(scratch)
-        for seed in range(args.seeds):
+        for seed in seeds:
             for task in tasks:
                 for method in methods:
                     if (method, task.id, seed) not in done:
@@ -507,17 +509,16 @@ async def main() -> None:
     )
     if tasks:
         planned = {task.id for task in tasks}
-        print(table([t for t in trials if t.task in planned and t.seed < args.seeds], methods))
+        print(table([t for t in trials if t.task in planned and t.seed in seeds], methods))
         for method in [m for m in methods if m.startswith("direct-best-of-")]:
-            fewer = fewer_samples(
-                [t for t in trials if t.method == method and t.task in planned and t.seed < args.seeds]
-            )
+            fewer = fewer_samples([t for t in trials if t.method == method and t.task in planned and t.seed in seeds])
             if fewer:
                 print(f"\n{method} with its first k answers only (best-of-k at fewer tokens):\n{fewer}")
     if any(t.task in SWE_EXAMPLES for t in trials):
         print("\nshipped SWE examples (graded by their hidden tests):")
-        print(table([t for t in trials if t.task in SWE_EXAMPLES and t.seed < args.seeds], methods))
+        print(table([t for t in trials if t.task in SWE_EXAMPLES and t.seed in seeds], methods))
     rerun = f"python benchmarks/search.py --budget {args.budget} --model {args.model} --seeds {args.seeds}"
+    rerun += f" --first-seed {args.first_seed}" if args.first_seed else ""
     if args.swe_only:
         rerun += " --swe-only"
     else:

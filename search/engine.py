@@ -580,14 +580,14 @@ def _worse_than_nothing(node: Node) -> bool:
     """Whether the checks that ran on the node's state all failed: every visible example or issue
     check wrong, or, where the only checks were tests the change broke (`data["nearby"]`), at least
     half of those next to it that passed before broken. A change that broke a few may be right (the
-    broken ones asserting the old behaviour)."""
+    broken ones asserting the old behaviour); one that broke a changed module's import is not."""
     observation = node.step.observation if node.step else None
     tests = observation.tests if observation else None
     if observation is None or not tests or _passing(tests) or all(s == "SKIPPED" for s in tests.values()):
         return False
     nearby = observation.data.get("nearby") or {}
     broken, before = int(nearby.get("broken", 0)), int(nearby.get("passed_before", 0))
-    return len(tests) > broken or 2 * broken >= before
+    return len(tests) > broken or 2 * broken >= before or int(nearby.get("broken_imports", 0)) > 0
 
 
 def _passing(tests: dict[str, str]) -> int:

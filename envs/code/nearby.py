@@ -7,17 +7,44 @@ pass now is a regression: the agent is told which, and each counts as a failing 
 change that breaks what worked is valued below one that does not. Tests that passed before and
 still pass are reported but not counted (they would reward changing nothing), and tests that failed
 at the base commit are no evidence either way.
+
+Each changed module is also imported on its own, in a fresh interpreter (`IMPORTER`): a change that
+makes a module fail to import (a circular import, a name used at module level before it exists)
+breaks everything that uses it, even where no test file is related to it. A module that imported
+at the base commit and does not now is a regression like a broken test (`import pkg.mod`).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
 
 MAX_FILES = 3
+MAX_MODULES = 5
 PREFIX = "regression: "
 """How a broken test is named among an observation's tests."""
+IMPORT = "import "
+"""How a module's import check is named among the tests next to a change (`import pkg.mod`)."""
+
+IMPORTER = """
+import json, subprocess, sys
+found = {}
+for name in json.load(sys.stdin):
+    try:
+        run = subprocess.run([sys.executable, "-B", "-c", "import " + name], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        found[name] = "the import did not finish within 30 s"
+        continue
+    lines = run.stderr.strip().splitlines()
+    found[name] = "" if run.returncode == 0 else (lines[-1] if lines else f"exit status {run.returncode}")
+print(json.dumps(found))
+"""
+"""Imports each module named on stdin (a JSON list) in a fresh interpreter and prints, as JSON, each
+one's error line ("" where it imported): run in the sandbox, where a module's code may do anything."""
+
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$")
 
@@ -57,6 +84,38 @@ def module_names(path: str) -> tuple[str, str]:
     return ".".join(parts), parts[-1]
 
 
+def changed_modules(changed: Sequence[str], limit: int = MAX_MODULES) -> list[str]:
+    """The dotted names of the changed source modules (`module_names`), test code and files whose
+    path is no module name left out; at most `limit`."""
+    found: list[str] = []
+    for source in changed:
+        if not source.endswith(".py") or is_test_code(source):
+            continue
+        dotted, _ = module_names(source)
+        if _DOTTED.fullmatch(dotted) and dotted not in found:
+            found.append(dotted)
+    return found[:limit]
+
+
+def import_results(output: str, modules: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+    """`IMPORTER`'s output read as test results (`import pkg.mod`: PASSED or FAILED; a module the
+    output does not mention failed) and a line per failed import with its error."""
+    try:
+        found = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
+    except ValueError:
+        found = {}
+    if not isinstance(found, dict):
+        found = {}
+    statuses: dict[str, str] = {}
+    errors: list[str] = []
+    for module in modules:
+        error = found.get(module, "the import check gave no result")
+        statuses[f"{IMPORT}{module}"] = "PASSED" if error == "" else "FAILED"
+        if error != "":
+            errors.append(f"{IMPORT}{module}: {str(error)[:300]}")
+    return statuses, errors
+
+
 def related_tests(changed: Sequence[str], tests: Sequence[tuple[str, str]], limit: int = MAX_FILES) -> list[str]:
     """The test files (of `tests`: path and text) that exercise the changed source files: named after
     a changed module first (`test_mod.py`, `mod_test.py`), then importing it; at most `limit`."""
@@ -94,11 +153,12 @@ def regressions(before: dict[str, str], now: dict[str, str], passing: set[str]) 
     return broken, len(passed_before)
 
 
-def failure_lines(log: str, broken: Sequence[str], limit: int = 5) -> str:
-    """pytest's summary lines (`FAILED id - message`) of the broken tests only: failures that were
-    there before the change are not the agent's to fix."""
+def failure_lines(log: str, broken: Sequence[str], limit: int = 5, imports: Sequence[str] = ()) -> str:
+    """pytest's summary lines (`FAILED id - message`) of the broken tests only, after the error of
+    each broken import (of `imports`, `import_results`' lines): failures that were there before the
+    change are not the agent's to fix."""
     wanted = set(broken)
-    lines = []
+    lines = [line for line in imports if line.split(":", 1)[0] in wanted]
     for line in log.splitlines():
         parts = line.split(maxsplit=2)
         if len(parts) >= 2 and parts[0] in ("FAILED", "ERROR") and parts[1] in wanted:

@@ -80,7 +80,8 @@ class CodeWorld:
         self._nearby: dict[str, tuple[dict[str, str], str]] = {}
         """What they gave for each patch so far (a step that changed nothing runs nothing)."""
         self._nearby_counts: dict[str, dict[str, int]] = {}
-        """For each patch, how many of them it broke and how many passed before (`data["nearby"]`)."""
+        """For each patch, how many of them it broke, how many passed before and how many of the broken
+        are imports (`data["nearby"]`)."""
         self._checks_before: dict[str, str] | None = None
         """What the issue's calls gave at the base commit (see `run_issue_checks`)."""
         self.workspace: GitWorkspace | ContainerWorkspace
@@ -165,41 +166,67 @@ class CodeWorld:
         return observation
 
     async def run_nearby_tests(self) -> tuple[dict[str, str], str]:
-        """Run the repository's tests next to the changes so far (see `nearby`): a FAILED status per
-        test the changes broke, and what to tell the agent ("" when no test file is related)."""
-        command = self.test_command or ""
-        if "pytest" not in command:
-            return {}, ""
+        """Run the repository's tests next to the changes so far and import each changed module (see
+        `nearby`): a FAILED status per test or import the changes broke, and what to tell the agent
+        ("" when nothing is related: no changed module, no test file next to one)."""
         patch = await self.patch()
         if patch in self._nearby:
             return self._nearby[patch]
         changed = nearby.changed_paths(patch)
-        if self._test_files is None:  # the repository's test files, read once (hidden tests are never there)
-            found = await self.files.texts(".", ".py")
-            self._test_files = [(path, text) for path, text in found if nearby.is_test_file(path)]
-        files = nearby.related_tests(changed, self._test_files)
-        if not files:
+        modules = nearby.changed_modules(changed)
+        files: list[str] = []
+        command = self.test_command or ""
+        if "pytest" in command:  # the log is read as pytest's
+            if self._test_files is None:  # the repository's test files, read once (hidden tests are never there)
+                found = await self.files.texts(".", ".py")
+                self._test_files = [(path, text) for path, text in found if nearby.is_test_file(path)]
+            files = nearby.related_tests(changed, self._test_files)
+        if not files and not modules:
             self._nearby[patch] = ({}, "")
             return self._nearby[patch]
-        run = f"{command} {' '.join(shlex.quote(f) for f in files)}"
-        timeout = min(self.test_timeout, 120.0)
-        key = tuple(files)
-        if key not in self._before:  # once per set of files: the base commit's results
+        key = (*files, *(f"{nearby.IMPORT}{m}" for m in modules))
+        if key not in self._before:  # once per set of files and modules: the base commit's results
             now = await self.workspace.snapshot()
             await self.workspace.restore(self.workspace.base_tree)
             try:
-                result = await self.run(run, timeout=timeout)
+                self._before[key], _, _ = await self._next_to_change(command, files, modules)
             finally:
                 await self.workspace.restore(now)
-            self._before[key] = self.parse_log(result.stdout + "\n" + result.stderr)
-        result = await self.run(run, timeout=timeout)
-        broken, passed_before = nearby.regressions(
-            self._before[key], self.parse_log(result.stdout + "\n" + result.stderr), PASSING
-        )
-        summary = nearby.report(files, broken, passed_before, nearby.failure_lines(result.output, broken))
+        results, output, import_errors = await self._next_to_change(command, files, modules)
+        broken, passed_before = nearby.regressions(self._before[key], results, PASSING)
+        tail = nearby.failure_lines(output, broken, imports=import_errors)
+        summary = nearby.report(key, broken, passed_before, tail)
         self._nearby[patch] = ({f"{nearby.PREFIX}{name}": "FAILED" for name in broken}, summary)
-        self._nearby_counts[patch] = {"broken": len(broken), "passed_before": passed_before}
+        imports = sum(1 for name in broken if name.startswith(nearby.IMPORT))
+        self._nearby_counts[patch] = {"broken": len(broken), "passed_before": passed_before, "broken_imports": imports}
         return self._nearby[patch]
+
+    async def _next_to_change(
+        self, command: str, files: Sequence[str], modules: Sequence[str]
+    ) -> tuple[dict[str, str], str, list[str]]:
+        """On the current state: the test files' results and each module's import (`import pkg.mod`)
+        as one set of statuses, the test run's output, and a line per failed import."""
+        results: dict[str, str] = {}
+        output = ""
+        import_errors: list[str] = []
+        if files:
+            run = f"{command} {' '.join(shlex.quote(f) for f in files)}"
+            result = await self.run(run, timeout=min(self.test_timeout, 120.0))
+            results.update(self.parse_log(result.stdout + "\n" + result.stderr))
+            output = result.output
+        if modules:
+            await self.workspace.opened()
+            imported = await self.sandbox.run(
+                RunRequest(
+                    command="python -B -c " + shlex.quote(nearby.IMPORTER),
+                    stdin=json.dumps(list(modules)),
+                    timeout=30.0 * len(modules) + 10,
+                    env=self.test_env,
+                )
+            )
+            statuses, import_errors = nearby.import_results(imported.stdout, modules)
+            results.update(statuses)
+        return results, output, import_errors
 
     async def run_issue_checks(self) -> ChecksReport:
         """Run the issue's calls in the sandbox on the current state: a status per call with an

@@ -3,6 +3,7 @@ and the code world that runs them after each change (a broken test fails; an int
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -88,7 +89,7 @@ async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_pa
     await world.reset()
     kept = "def slug(s):\n    return '-'.join(s.lower().split())\n\n\ndef words(s):\n    return s.split()\n"
     observation = await world.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": kept}))
-    assert "tests next to the change (tests/test_text.py) still pass: 2 of 2" in observation.text
+    assert "tests next to the change (tests/test_text.py, import pkg.text) still pass: 3 of 3" in observation.text
     assert not observation.tests  # what still passes is no reward: changing nothing would earn it too
     assert [c for c in sandbox.runs if "pytest" in c] == [
         "python -m pytest -rA -q -p no:cacheprovider tests/test_text.py"
@@ -97,8 +98,9 @@ async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_pa
     broke = "def slug(s):\n    return s.upper()\n\n\ndef words(s):\n    return s.split()\n"
     observation = await world.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": broke}))
     assert observation.tests == {"regression: tests/test_text.py::test_slug": "FAILED"}
-    assert "breaks 1 of the 2 tests next to it" in observation.text
-    assert observation.data["nearby"] == {"broken": 1, "passed_before": 2}  # what the search's fallback weighs
+    assert "breaks 1 of the 3 tests next to it" in observation.text
+    # what the search's fallback weighs
+    assert observation.data["nearby"] == {"broken": 1, "passed_before": 3, "broken_imports": 0}
     assert "FAILED tests/test_text.py::test_slug - " in observation.text  # pytest's message for it
     assert "test_already_broken" not in observation.text  # it failed before the change: not the agent's
     assert (tmp_path / "repo" / "pkg" / "text.py").read_text() == broke  # the base run left the change in place
@@ -113,3 +115,61 @@ async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_pa
     await off.reset()
     plain = await off.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": broke}))
     assert not plain.tests and "tests next to" not in plain.text
+
+
+def test_changed_modules_are_the_changed_sources_by_dotted_name() -> None:
+    changed = ["src/pkg/a.py", "pkg/__init__.py", "tests/test_a.py", "README.md", "bad-name/x.py", "pkg/a.py"]
+    assert nearby.changed_modules(changed) == ["pkg.a", "pkg"]  # src/ is no part of the name; once each
+    assert nearby.changed_modules([f"pkg/m{i}.py" for i in range(9)], limit=2) == ["pkg.m0", "pkg.m1"]
+
+
+def test_import_results_read_the_importer_output_and_a_missing_one_failed() -> None:
+    error = "ImportError: cannot import name 'x' (most likely due to a circular import)"
+    out = "noise\n" + json.dumps({"pkg.a": "", "pkg.b": error})
+    statuses, errors = nearby.import_results(out, ["pkg.a", "pkg.b", "pkg.c"])
+    assert statuses == {"import pkg.a": "PASSED", "import pkg.b": "FAILED", "import pkg.c": "FAILED"}
+    assert errors[0].startswith("import pkg.b: ImportError: cannot import name 'x'")
+    assert errors[1] == "import pkg.c: the import check gave no result"
+    assert nearby.import_results("Traceback ...", ["pkg.a"])[0] == {"import pkg.a": "FAILED"}  # no JSON: failed
+
+
+CIRCULAR = {
+    "pkg/__init__.py": "from pkg.core import value\n",
+    "pkg/core.py": "def value():\n    return 1\n",
+    "pkg/extra.py": "from pkg.core import value\n\n\ndef double():\n    return 2 * value()\n",
+    "pkg/broken.py": "raise ImportError('broken at the base commit')\n",
+    "tests/test_core.py": "from pkg.core import value\n\n\ndef test_value():\n    assert value() == 1\n",
+}
+
+
+@needs_bwrap
+async def test_a_change_that_breaks_a_modules_import_is_a_regression_with_no_test_next_to_it(tmp_path: Path) -> None:
+    init_repository(tmp_path / "repo", CIRCULAR)
+    world = CodeWorld(
+        BwrapSandbox(tmp_path / "repo"),
+        task="t",
+        test_command="python -m pytest -rA -q -p no:cacheprovider",
+        test_env={"PYTHONDONTWRITEBYTECODE": "1"},
+        nearby_tests=True,
+    )
+    await world.reset()
+    # extra.py now imports the package, whose __init__ imports core, which imports extra: circular
+    core = "from pkg.extra import double\n\n\ndef value():\n    return 1\n"
+    observation = await world.step(Action(tool="write_file", args={"path": "pkg/core.py", "content": core}))
+    assert observation.tests is not None and observation.tests["regression: import pkg.core"] == "FAILED"
+    assert "import pkg.core: ImportError" in observation.text  # the error line, for the agent to act on
+
+    # no test file is related to extra.py: its import alone is the check
+    await world.restore(world.workspace.base_tree)
+    extra = "from pkg.core import value\n\nTOTAL = double()\n\n\ndef double():\n    return 2 * value()\n"
+    observation = await world.step(Action(tool="write_file", args={"path": "pkg/extra.py", "content": extra}))
+    assert observation.tests == {"regression: import pkg.extra": "FAILED"}
+    assert observation.data["nearby"] == {"broken": 1, "passed_before": 1, "broken_imports": 1}
+    assert "NameError: name 'double' is not defined" in observation.text
+
+    # a module that did not import at the base commit is no evidence either way
+    await world.restore(world.workspace.base_tree)
+    worse = "raise ImportError('still broken')\n"
+    observation = await world.step(Action(tool="write_file", args={"path": "pkg/broken.py", "content": worse}))
+    assert not observation.tests
+    assert "none of them passed before the change" in observation.text

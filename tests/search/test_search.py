@@ -912,3 +912,6 @@ def test_a_change_that_broke_a_few_tests_next_to_it_may_still_be_the_fallback_an
     assert not _worse_than_nothing(node({**one, "issue: add(2, 3)": "PASSED"}, 1, 1))
     assert _worse_than_nothing(node({"example 1": "FAILED"})) and not _worse_than_nothing(node({"x": "SKIPPED"}))
     assert not _worse_than_nothing(node({}))
+    unimportable = node({"regression: import pkg.mod": "FAILED"}, 1, 337)
+    unimportable.step.observation.data["nearby"]["broken_imports"] = 1  # type: ignore[union-attr]
+    assert _worse_than_nothing(unimportable)
