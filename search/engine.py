@@ -583,11 +583,22 @@ def _worse_than_nothing(node: Node) -> bool:
     broken ones asserting the old behaviour); one that broke a changed module's import is not."""
     observation = node.step.observation if node.step else None
     tests = observation.tests if observation else None
-    if observation is None or not tests or _passing(tests) or all(s == "SKIPPED" for s in tests.values()):
+    if observation is None or not tests:
+        return False
+    if _unimportable(node):
+        return True
+    if _passing(tests) or all(s == "SKIPPED" for s in tests.values()):
         return False
     nearby = observation.data.get("nearby") or {}
     broken, before = int(nearby.get("broken", 0)), int(nearby.get("passed_before", 0))
-    return len(tests) > broken or 2 * broken >= before or int(nearby.get("broken_imports", 0)) > 0
+    return len(tests) > broken or 2 * broken >= before
+
+
+def _unimportable(node: Node) -> bool:
+    """Whether the node's change broke the import of a module it changed (`data["nearby"]`)."""
+    observation = node.step.observation if node.step else None
+    nearby = (observation.data.get("nearby") if observation else None) or {}
+    return int(nearby.get("broken_imports", 0)) > 0
 
 
 def _passing(tests: dict[str, str]) -> int:
@@ -795,6 +806,7 @@ async def discriminate(ctx: SearchContext) -> Decision:
             n.state_id for n in tree if n.step and n.step.observation and _passing(n.step.observation.tests or {})
         }
         failing = {n.state_id for n in tree if _worse_than_nothing(n)} - passed
+        failing |= {n.state_id for n in tree if _unimportable(n)}  # whatever else passed on that state
         changed = [n for n in tree if n.parent_id and n.state_id and n.state_id != tree.root.state_id]
         ranked = sorted(
             (n for n in changed if n.state_id not in failing),

@@ -11,12 +11,16 @@ at the base commit are no evidence either way.
 Each changed module is also imported on its own, in a fresh interpreter (`IMPORTER`): a change that
 makes a module fail to import (a circular import, a name used at module level before it exists)
 breaks everything that uses it, even where no test file is related to it. A module that imported
-at the base commit and does not now is a regression like a broken test (`import pkg.mod`).
+at the base commit and does not now is a regression like a broken test (`import pkg.mod`); one that
+did not import at the base is not mentioned, and an import that gave no answer (it timed out) is
+no evidence either way. Scripts are not imported (`setup.py`, `__main__.py`, files under `docs/`,
+`scripts/`, ...): importing runs them.
 """
 
 from __future__ import annotations
 
 import json
+import keyword
 import re
 from collections.abc import Sequence
 from pathlib import PurePosixPath
@@ -28,23 +32,37 @@ PREFIX = "regression: "
 IMPORT = "import "
 """How a module's import check is named among the tests next to a change (`import pkg.mod`)."""
 
-IMPORTER = """
+UNKNOWN = "UNKNOWN"
+"""The status of an import check that gave no answer (it timed out, or printed nothing)."""
+IMPORT_TIMEOUT = 30
+
+# -B: no bytecode written at the base commit can stand in for a same-sized change made within the same
+# second (the import of a change must compile the change)
+IMPORTER = f"""
 import json, subprocess, sys
-found = {}
+found = {{}}
 for name in json.load(sys.stdin):
     try:
-        run = subprocess.run([sys.executable, "-B", "-c", "import " + name], capture_output=True, text=True, timeout=30)
+        run = subprocess.run(
+            [sys.executable, "-B", "-c", "import " + name], capture_output=True, text=True, timeout={IMPORT_TIMEOUT}
+        )
     except subprocess.TimeoutExpired:
-        found[name] = "the import did not finish within 30 s"
+        found[name] = None
         continue
     lines = run.stderr.strip().splitlines()
-    found[name] = "" if run.returncode == 0 else (lines[-1] if lines else f"exit status {run.returncode}")
+    error = lines[-1] if lines else "exit status " + str(run.returncode)
+    where = [line.strip() for line in lines if line.strip().startswith('File "')]
+    found[name] = "" if run.returncode == 0 else error + (" (" + where[-1] + ")" if where else "")
 print(json.dumps(found))
 """
 """Imports each module named on stdin (a JSON list) in a fresh interpreter and prints, as JSON, each
-one's error line ("" where it imported): run in the sandbox, where a module's code may do anything."""
+one's error line with the innermost place it names ("" where it imported, null where it did not
+finish): run in the sandbox, where a module's code may do anything."""
 
-_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+SCRIPT_NAMES = {"__main__", "setup", "conftest", "noxfile", "fabfile", "manage"}
+"""Files whose import runs a program, not a library's code."""
+SCRIPT_FOLDERS = {"docs", "doc", "scripts", "script", "examples", "example", "benchmarks", "tools", "bin", "ci"}
+"""Top-level folders of programs and documentation rather than the library."""
 
 _TEST_FILE = re.compile(r"(^|/)(test_[^/]*|[^/]*_test)\.py$")
 
@@ -84,24 +102,41 @@ def module_names(path: str) -> tuple[str, str]:
     return ".".join(parts), parts[-1]
 
 
+def deleted_paths(patch: str) -> set[str]:
+    """The files a unified diff deletes."""
+    deleted: set[str] = set()
+    current = ""
+    for line in patch.splitlines():
+        if line.startswith("diff --git ") and " b/" in line:
+            current = line.rsplit(" b/", 1)[1]
+        elif line.startswith("deleted file mode") and current:
+            deleted.add(current)
+    return deleted
+
+
 def changed_modules(changed: Sequence[str], limit: int = MAX_MODULES) -> list[str]:
-    """The dotted names of the changed source modules (`module_names`), test code and files whose
-    path is no module name left out; at most `limit`."""
+    """The dotted names of the changed library modules (`module_names`), at most `limit`: test code,
+    scripts (`SCRIPT_NAMES`, `SCRIPT_FOLDERS`) and paths that are no module name left out."""
     found: list[str] = []
     for source in changed:
         if not source.endswith(".py") or is_test_code(source):
             continue
+        parts = PurePosixPath(source).parts
+        if PurePosixPath(source).stem in SCRIPT_NAMES or (len(parts) > 1 and parts[0] in SCRIPT_FOLDERS):
+            continue
         dotted, _ = module_names(source)
-        if _DOTTED.fullmatch(dotted) and dotted not in found:
+        names = dotted.split(".") if dotted else []
+        if names and all(n.isidentifier() and not keyword.iskeyword(n) for n in names) and dotted not in found:
             found.append(dotted)
     return found[:limit]
 
 
-def import_results(output: str, modules: Sequence[str]) -> tuple[dict[str, str], list[str]]:
-    """`IMPORTER`'s output read as test results (`import pkg.mod`: PASSED or FAILED; a module the
-    output does not mention failed) and a line per failed import with its error."""
+def import_results(output: str, modules: Sequence[str], timed_out: bool = False) -> tuple[dict[str, str], list[str]]:
+    """`IMPORTER`'s output read as test results (`import pkg.mod`: PASSED, FAILED, or `UNKNOWN` where
+    it gave no answer: the run timed out, or its output does not mention the module) and a line per
+    failed import with its error."""
     try:
-        found = json.loads(output.strip().splitlines()[-1]) if output.strip() else {}
+        found = json.loads(output.strip().splitlines()[-1]) if output.strip() and not timed_out else {}
     except ValueError:
         found = {}
     if not isinstance(found, dict):
@@ -109,10 +144,14 @@ def import_results(output: str, modules: Sequence[str]) -> tuple[dict[str, str],
     statuses: dict[str, str] = {}
     errors: list[str] = []
     for module in modules:
-        error = found.get(module, "the import check gave no result")
-        statuses[f"{IMPORT}{module}"] = "PASSED" if error == "" else "FAILED"
-        if error != "":
-            errors.append(f"{IMPORT}{module}: {str(error)[:300]}")
+        error = found.get(module)
+        if not isinstance(error, str):
+            statuses[f"{IMPORT}{module}"] = UNKNOWN
+        elif error:
+            statuses[f"{IMPORT}{module}"] = "FAILED"
+            errors.append(f"{IMPORT}{module}: {error[:300]}")
+        else:
+            statuses[f"{IMPORT}{module}"] = "PASSED"
     return statuses, errors
 
 

@@ -65,8 +65,9 @@ class CodeWorld:
         """`default_path`: where a code block without a path goes (and the path the action format's
         help shows); `issue_checks`: calls from the issue, run after every change (see `reproduce`);
         `packs`: in a container, a host folder that keeps every state (so a new container can restore it);
-        `nearby_tests`: after every change, run the repository's tests next to it and count the ones it
-        broke as failing (see `nearby`; with a pytest `test_command` only); `gold_patch`: the reference
+        `nearby_tests`: after every change, run the repository's tests next to it (with a pytest
+        `test_command`) and import each changed module, and count the tests and imports it broke as
+        failing (see `nearby`); `gold_patch`: the reference
         patch, kept on the host for the judge reward (`judge_rewards`), never shown to the agent."""
         self.sandbox = sandbox
         self.task = task
@@ -77,6 +78,8 @@ class CodeWorld:
         self._test_files: list[tuple[str, str]] | None = None
         self._before: dict[tuple[str, ...], dict[str, str]] = {}
         """What the tests next to a change gave at the base commit, by test files."""
+        self._imports_before: dict[str, str] = {}
+        """How each changed module's import went at the base commit (PASSED, FAILED or UNKNOWN)."""
         self._nearby: dict[str, tuple[dict[str, str], str]] = {}
         """What they gave for each patch so far (a step that changed nothing runs nothing)."""
         self._nearby_counts: dict[str, dict[str, int]] = {}
@@ -168,65 +171,75 @@ class CodeWorld:
     async def run_nearby_tests(self) -> tuple[dict[str, str], str]:
         """Run the repository's tests next to the changes so far and import each changed module (see
         `nearby`): a FAILED status per test or import the changes broke, and what to tell the agent
-        ("" when nothing is related: no changed module, no test file next to one)."""
+        ("" when nothing is related: no test file next to a change, no changed module that imported
+        at the base commit)."""
         patch = await self.patch()
         if patch in self._nearby:
             return self._nearby[patch]
         changed = nearby.changed_paths(patch)
-        modules = nearby.changed_modules(changed)
-        files: list[str] = []
+        gone = nearby.deleted_paths(patch)
+        modules = nearby.changed_modules([path for path in changed if path not in gone])
+        files: tuple[str, ...] = ()
         command = self.test_command or ""
         if "pytest" in command:  # the log is read as pytest's
             if self._test_files is None:  # the repository's test files, read once (hidden tests are never there)
                 found = await self.files.texts(".", ".py")
                 self._test_files = [(path, text) for path, text in found if nearby.is_test_file(path)]
-            files = nearby.related_tests(changed, self._test_files)
-        if not files and not modules:
-            self._nearby[patch] = ({}, "")
-            return self._nearby[patch]
-        key = (*files, *(f"{nearby.IMPORT}{m}" for m in modules))
-        if key not in self._before:  # once per set of files and modules: the base commit's results
+            files = tuple(nearby.related_tests(changed, self._test_files))
+        unseen = [m for m in modules if m not in self._imports_before]
+        if (files and files not in self._before) or unseen:  # the base commit's results, once each
             now = await self.workspace.snapshot()
             await self.workspace.restore(self.workspace.base_tree)
             try:
-                self._before[key], _, _ = await self._next_to_change(command, files, modules)
+                if files and files not in self._before:
+                    self._before[files] = (await self._related_tests(command, files))[0]
+                if unseen:
+                    statuses = (await self._imports(unseen))[0]
+                    self._imports_before.update({m: statuses[f"{nearby.IMPORT}{m}"] for m in unseen})
             finally:
                 await self.workspace.restore(now)
-        results, output, import_errors = await self._next_to_change(command, files, modules)
-        broken, passed_before = nearby.regressions(self._before[key], results, PASSING)
+        imported = [m for m in modules if self._imports_before[m] in PASSING]  # the others are no evidence
+        if not files and not imported:
+            self._nearby[patch] = ({}, "")
+            return self._nearby[patch]
+        tests, output = await self._related_tests(command, files) if files else ({}, "")
+        imports, import_errors = await self._imports(imported) if imported else ({}, [])
+        answered = [m for m in imported if imports[f"{nearby.IMPORT}{m}"] != nearby.UNKNOWN]
+        before = {**self._before.get(files, {}), **{f"{nearby.IMPORT}{m}": "PASSED" for m in answered}}
+        broken, passed_before = nearby.regressions(before, {**tests, **imports}, PASSING)
         tail = nearby.failure_lines(output, broken, imports=import_errors)
-        summary = nearby.report(key, broken, passed_before, tail)
-        self._nearby[patch] = ({f"{nearby.PREFIX}{name}": "FAILED" for name in broken}, summary)
-        imports = sum(1 for name in broken if name.startswith(nearby.IMPORT))
-        self._nearby_counts[patch] = {"broken": len(broken), "passed_before": passed_before, "broken_imports": imports}
+        where = [*files, *(f"{nearby.IMPORT}{m}" for m in answered)]
+        self._nearby[patch] = (
+            {f"{nearby.PREFIX}{name}": "FAILED" for name in broken},
+            nearby.report(where, broken, passed_before, tail),
+        )
+        broken_imports = sum(1 for name in broken if name.startswith(nearby.IMPORT))
+        self._nearby_counts[patch] = {  # tests and imports apart: the fallback weighs them differently
+            "broken": len(broken) - broken_imports,
+            "passed_before": passed_before - len(answered),
+            "broken_imports": broken_imports,
+        }
         return self._nearby[patch]
 
-    async def _next_to_change(
-        self, command: str, files: Sequence[str], modules: Sequence[str]
-    ) -> tuple[dict[str, str], str, list[str]]:
-        """On the current state: the test files' results and each module's import (`import pkg.mod`)
-        as one set of statuses, the test run's output, and a line per failed import."""
-        results: dict[str, str] = {}
-        output = ""
-        import_errors: list[str] = []
-        if files:
-            run = f"{command} {' '.join(shlex.quote(f) for f in files)}"
-            result = await self.run(run, timeout=min(self.test_timeout, 120.0))
-            results.update(self.parse_log(result.stdout + "\n" + result.stderr))
-            output = result.output
-        if modules:
-            await self.workspace.opened()
-            imported = await self.sandbox.run(
-                RunRequest(
-                    command="python -B -c " + shlex.quote(nearby.IMPORTER),
-                    stdin=json.dumps(list(modules)),
-                    timeout=30.0 * len(modules) + 10,
-                    env=self.test_env,
-                )
+    async def _related_tests(self, command: str, files: Sequence[str]) -> tuple[dict[str, str], str]:
+        """The test files' results on the current state, and the run's output."""
+        run = f"{command} {' '.join(shlex.quote(f) for f in files)}"
+        result = await self.run(run, timeout=min(self.test_timeout, 120.0))
+        return self.parse_log(result.stdout + "\n" + result.stderr), result.output
+
+    async def _imports(self, modules: Sequence[str]) -> tuple[dict[str, str], list[str]]:
+        """Each module's import on the current state, as test results (`import pkg.mod`), and a line
+        per failed import with its error (`nearby.import_results`)."""
+        await self.workspace.opened()
+        result = await self.sandbox.run(
+            RunRequest(
+                command="python -B -c " + shlex.quote(nearby.IMPORTER),
+                stdin=json.dumps(list(modules)),
+                timeout=nearby.IMPORT_TIMEOUT * len(modules) + 10.0,
+                env=self.test_env,
             )
-            statuses, import_errors = nearby.import_results(imported.stdout, modules)
-            results.update(statuses)
-        return results, output, import_errors
+        )
+        return nearby.import_results(result.stdout, modules, timed_out=result.timed_out)
 
     async def run_issue_checks(self) -> ChecksReport:
         """Run the issue's calls in the sandbox on the current state: a status per call with an

@@ -100,7 +100,7 @@ async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_pa
     assert observation.tests == {"regression: tests/test_text.py::test_slug": "FAILED"}
     assert "breaks 1 of the 3 tests next to it" in observation.text
     # what the search's fallback weighs
-    assert observation.data["nearby"] == {"broken": 1, "passed_before": 3, "broken_imports": 0}
+    assert observation.data["nearby"] == {"broken": 1, "passed_before": 2, "broken_imports": 0}  # tests apart
     assert "FAILED tests/test_text.py::test_slug - " in observation.text  # pytest's message for it
     assert "test_already_broken" not in observation.text  # it failed before the change: not the agent's
     assert (tmp_path / "repo" / "pkg" / "text.py").read_text() == broke  # the base run left the change in place
@@ -117,20 +117,38 @@ async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_pa
     assert not plain.tests and "tests next to" not in plain.text
 
 
-def test_changed_modules_are_the_changed_sources_by_dotted_name() -> None:
+def test_changed_modules_are_the_changed_library_sources_by_dotted_name() -> None:
     changed = ["src/pkg/a.py", "pkg/__init__.py", "tests/test_a.py", "README.md", "bad-name/x.py", "pkg/a.py"]
     assert nearby.changed_modules(changed) == ["pkg.a", "pkg"]  # src/ is no part of the name; once each
     assert nearby.changed_modules([f"pkg/m{i}.py" for i in range(9)], limit=2) == ["pkg.m0", "pkg.m1"]
+    # importing a script runs it: setup.py, __main__.py, docs and scripts are left out; so are keywords
+    scripts = ["setup.py", "pkg/__main__.py", "docs/conf.py", "scripts/release.py", "pkg/async.py", "pkg/docs.py"]
+    assert nearby.changed_modules(scripts) == ["pkg.docs"]
 
 
-def test_import_results_read_the_importer_output_and_a_missing_one_failed() -> None:
+def test_deleted_paths_are_the_files_a_diff_deletes() -> None:
+    patch = (
+        "diff --git a/pkg/old.py b/pkg/old.py\ndeleted file mode 100644\n--- a/pkg/old.py\n+++ /dev/null\n"
+        "@@ -1 +0,0 @@\n-x = 1\n"
+        "diff --git a/pkg/new.py b/pkg/new.py\n--- a/pkg/new.py\n+++ b/pkg/new.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+    )
+    assert nearby.changed_paths(patch) == ["pkg/old.py", "pkg/new.py"]
+    assert nearby.deleted_paths(patch) == {"pkg/old.py"}
+
+
+def test_import_results_read_the_importer_output_and_no_answer_is_unknown() -> None:
     error = "ImportError: cannot import name 'x' (most likely due to a circular import)"
-    out = "noise\n" + json.dumps({"pkg.a": "", "pkg.b": error})
-    statuses, errors = nearby.import_results(out, ["pkg.a", "pkg.b", "pkg.c"])
-    assert statuses == {"import pkg.a": "PASSED", "import pkg.b": "FAILED", "import pkg.c": "FAILED"}
-    assert errors[0].startswith("import pkg.b: ImportError: cannot import name 'x'")
-    assert errors[1] == "import pkg.c: the import check gave no result"
-    assert nearby.import_results("Traceback ...", ["pkg.a"])[0] == {"import pkg.a": "FAILED"}  # no JSON: failed
+    out = "noise\n" + json.dumps({"pkg.a": "", "pkg.b": error, "pkg.d": None})
+    statuses, errors = nearby.import_results(out, ["pkg.a", "pkg.b", "pkg.c", "pkg.d"])
+    assert statuses == {
+        "import pkg.a": "PASSED",
+        "import pkg.b": "FAILED",
+        "import pkg.c": nearby.UNKNOWN,  # not in the output
+        "import pkg.d": nearby.UNKNOWN,  # its import timed out
+    }
+    assert errors == [f"import pkg.b: {error}"]
+    assert nearby.import_results("Traceback ...", ["pkg.a"])[0] == {"import pkg.a": nearby.UNKNOWN}  # no JSON
+    assert nearby.import_results(out, ["pkg.a"], timed_out=True)[0] == {"import pkg.a": nearby.UNKNOWN}
 
 
 CIRCULAR = {
@@ -145,8 +163,10 @@ CIRCULAR = {
 @needs_bwrap
 async def test_a_change_that_breaks_a_modules_import_is_a_regression_with_no_test_next_to_it(tmp_path: Path) -> None:
     init_repository(tmp_path / "repo", CIRCULAR)
+    sandbox = CountingSandbox(tmp_path / "repo")
+    sandbox.runs = []
     world = CodeWorld(
-        BwrapSandbox(tmp_path / "repo"),
+        sandbox,
         task="t",
         test_command="python -m pytest -rA -q -p no:cacheprovider",
         test_env={"PYTHONDONTWRITEBYTECODE": "1"},
@@ -164,12 +184,22 @@ async def test_a_change_that_breaks_a_modules_import_is_a_regression_with_no_tes
     extra = "from pkg.core import value\n\nTOTAL = double()\n\n\ndef double():\n    return 2 * value()\n"
     observation = await world.step(Action(tool="write_file", args={"path": "pkg/extra.py", "content": extra}))
     assert observation.tests == {"regression: import pkg.extra": "FAILED"}
-    assert observation.data["nearby"] == {"broken": 1, "passed_before": 1, "broken_imports": 1}
+    assert observation.data["nearby"] == {"broken": 0, "passed_before": 0, "broken_imports": 1}
     assert "NameError: name 'double' is not defined" in observation.text
 
-    # a module that did not import at the base commit is no evidence either way
+    # a module that did not import at the base commit is no evidence either way, and not mentioned
     await world.restore(world.workspace.base_tree)
     worse = "raise ImportError('still broken')\n"
     observation = await world.step(Action(tool="write_file", args={"path": "pkg/broken.py", "content": worse}))
-    assert not observation.tests
-    assert "none of them passed before the change" in observation.text
+    assert not observation.tests and "next to the change" not in observation.text
+
+    # a deleted module is not imported; a module's base import runs once, however often it changes
+    await world.restore(world.workspace.base_tree)
+    observation = await world.step(Action(tool="shell", args={"command": "rm pkg/broken.py"}))
+    assert not observation.tests and "import pkg.broken" not in observation.text
+    imports = [run for run in sandbox.runs if "found[name]" in run]
+    assert len(imports) == 2 * 3 - 1  # core, extra: at the base and now; broken: at the base only
+    again = "from pkg.core import value\n\n\ndef double():\n    return value() + value()\n"
+    observation = await world.step(Action(tool="write_file", args={"path": "pkg/extra.py", "content": again}))
+    assert "import pkg.extra) still pass: 1 of 1" in observation.text
+    assert len([run for run in sandbox.runs if "found[name]" in run]) == len(imports) + 1  # now only

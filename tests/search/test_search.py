@@ -900,8 +900,9 @@ def test_a_change_that_broke_a_few_tests_next_to_it_may_still_be_the_fallback_an
 
     from trellis.tree import Node, Observation, Step
 
-    def node(tests: dict[str, str], broken: int | None = None, before: int = 0) -> Node:
-        data = {"nearby": {"broken": broken, "passed_before": before}} if broken is not None else {}
+    def node(tests: dict[str, str], broken: int | None = None, before: int = 0, imports: int = 0) -> Node:
+        nearby = {"broken": broken, "passed_before": before, "broken_imports": imports}
+        data = {"nearby": nearby} if broken is not None else {}
         return Node(id="0.0", parent_id="0", step=Step(observation=Observation(text="", tests=tests, data=data)))
 
     one = {"regression: t1": "FAILED"}
@@ -912,6 +913,5 @@ def test_a_change_that_broke_a_few_tests_next_to_it_may_still_be_the_fallback_an
     assert not _worse_than_nothing(node({**one, "issue: add(2, 3)": "PASSED"}, 1, 1))
     assert _worse_than_nothing(node({"example 1": "FAILED"})) and not _worse_than_nothing(node({"x": "SKIPPED"}))
     assert not _worse_than_nothing(node({}))
-    unimportable = node({"regression: import pkg.mod": "FAILED"}, 1, 337)
-    unimportable.step.observation.data["nearby"]["broken_imports"] = 1  # type: ignore[union-attr]
-    assert _worse_than_nothing(unimportable)
+    assert _worse_than_nothing(node({"regression: import pkg.mod": "FAILED"}, 0, 337, imports=1))
+    assert _worse_than_nothing(node({"regression: import pkg.mod": "FAILED", "issue: f()": "PASSED"}, 0, 0, 1))
