@@ -74,19 +74,25 @@ class CountingSandbox(BwrapSandbox):
         return await super().run(request)
 
 
-@needs_bwrap
-async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_path: Path) -> None:
-    init_repository(tmp_path / "repo", FILES)
+async def nearby_world(tmp_path: Path, files: dict[str, str]) -> tuple[CodeWorld, CountingSandbox]:
+    """A code world over `files` that runs the tests next to each change, and its counting sandbox."""
+    init_repository(tmp_path / "repo", files)
     sandbox = CountingSandbox(tmp_path / "repo")
     sandbox.runs = []
     world = CodeWorld(
         sandbox,
-        task="fix slug",
+        task="fix it",
         test_command="python -m pytest -rA -q -p no:cacheprovider",
         test_env={"PYTHONDONTWRITEBYTECODE": "1"},  # as a SWE instance's environment has it
         nearby_tests=True,
     )
     await world.reset()
+    return world, sandbox
+
+
+@needs_bwrap
+async def test_the_world_reports_what_a_change_broke_and_counts_only_that(tmp_path: Path) -> None:
+    world, sandbox = await nearby_world(tmp_path, FILES)
     kept = "def slug(s):\n    return '-'.join(s.lower().split())\n\n\ndef words(s):\n    return s.split()\n"
     observation = await world.step(Action(tool="write_file", args={"path": "pkg/text.py", "content": kept}))
     assert "tests next to the change (tests/test_text.py, import pkg.text) still pass: 3 of 3" in observation.text
@@ -162,17 +168,7 @@ CIRCULAR = {
 
 @needs_bwrap
 async def test_a_change_that_breaks_a_modules_import_is_a_regression_with_no_test_next_to_it(tmp_path: Path) -> None:
-    init_repository(tmp_path / "repo", CIRCULAR)
-    sandbox = CountingSandbox(tmp_path / "repo")
-    sandbox.runs = []
-    world = CodeWorld(
-        sandbox,
-        task="t",
-        test_command="python -m pytest -rA -q -p no:cacheprovider",
-        test_env={"PYTHONDONTWRITEBYTECODE": "1"},
-        nearby_tests=True,
-    )
-    await world.reset()
+    world, sandbox = await nearby_world(tmp_path, CIRCULAR)
     # extra.py now imports the package, whose __init__ imports core, which imports extra: circular
     core = "from pkg.extra import double\n\n\ndef value():\n    return 1\n"
     observation = await world.step(Action(tool="write_file", args={"path": "pkg/core.py", "content": core}))
